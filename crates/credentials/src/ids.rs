@@ -1,0 +1,121 @@
+//! Identifiers in AWS's formats: 12-digit accounts, `AKIA…`/`ASIA…` key ids, unique ids.
+
+use std::fmt;
+
+use ring::rand::SecureRandom;
+use serde::{Deserialize, Serialize};
+
+/// A 12-digit AWS account id.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AccountId(String);
+
+/// The text was not a 12-digit account id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("account id must be exactly 12 digits")]
+pub struct InvalidAccountId;
+
+impl AccountId {
+    pub fn parse(s: &str) -> Result<Self, InvalidAccountId> {
+        if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(AccountId(s.to_owned()))
+        } else {
+            Err(InvalidAccountId)
+        }
+    }
+
+    /// A random account id (never starting with 0, so it reads as a number everywhere).
+    pub fn generate(rng: &dyn SecureRandom) -> Result<Self, ring::error::Unspecified> {
+        let mut bytes = [0u8; 12];
+        rng.fill(&mut bytes)?;
+        let digits: String = bytes
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let d = if i == 0 { 1 + b % 9 } else { b % 10 };
+                char::from(b'0' + d)
+            })
+            .collect();
+        Ok(AccountId(digits))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for AccountId {
+    type Error = InvalidAccountId;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        AccountId::parse(&s)
+    }
+}
+
+impl From<AccountId> for String {
+    fn from(a: AccountId) -> String {
+        a.0
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// An AWS-style identifier: a four-letter prefix (`AKIA`, `ASIA`, `AIDA`, `AROA`, …) and 16
+/// characters of upper-case base32, 20 in all.
+pub fn generate_id(prefix: &str, rng: &dyn SecureRandom) -> Result<String, ring::error::Unspecified> {
+    let mut bytes = [0u8; 16];
+    rng.fill(&mut bytes)?;
+    let mut id = String::with_capacity(prefix.len() + 16);
+    id.push_str(prefix);
+    // 32 divides 256, so taking the low five bits keeps every character equally likely.
+    id.extend(bytes.iter().map(|b| char::from(BASE32[usize::from(b % 32)])));
+    Ok(id)
+}
+
+/// A 40-character secret access key drawn from the base64 alphabet, as AWS issues them.
+pub fn generate_secret_access_key(rng: &dyn SecureRandom) -> Result<String, ring::error::Unspecified> {
+    let mut bytes = [0u8; 40];
+    rng.fill(&mut bytes)?;
+    Ok(bytes.iter().map(|b| char::from(BASE64[usize::from(b % 64)])).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_ids_are_twelve_digits() {
+        assert!(AccountId::parse("111122223333").is_ok());
+        assert!(AccountId::parse("11112222333").is_err());
+        assert!(AccountId::parse("1111222233334").is_err());
+        assert!(AccountId::parse("11112222333a").is_err());
+        let rng = ring::rand::SystemRandom::new();
+        let a = AccountId::generate(&rng).unwrap();
+        assert!(AccountId::parse(a.as_str()).is_ok());
+        assert_ne!(a.as_str().as_bytes()[0], b'0');
+    }
+
+    #[test]
+    fn key_ids_and_secrets_have_aws_shapes() {
+        let rng = ring::rand::SystemRandom::new();
+        let id = generate_id("AKIA", &rng).unwrap();
+        assert_eq!(id.len(), 20);
+        assert!(id.starts_with("AKIA"));
+        assert!(id.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)));
+        let secret = generate_secret_access_key(&rng).unwrap();
+        assert_eq!(secret.len(), 40);
+        assert_ne!(secret, generate_secret_access_key(&rng).unwrap());
+    }
+}

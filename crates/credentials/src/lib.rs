@@ -1,0 +1,19 @@
+//! Accounts, principals and credentials: account ids, access keys, the sealed session tokens
+//! that carry a temporary credential's whole context, and encryption of secrets at rest.
+//!
+//! Pure: no I/O and no clock; randomness comes from the `SecureRandom` the caller passes.
+
+mod ids;
+mod principal;
+mod sealed;
+mod session;
+
+pub use ids::{AccountId, InvalidAccountId, generate_id, generate_secret_access_key};
+pub use principal::Principal;
+pub use sealed::{KeyRing, MasterKey, SealError};
+pub use session::SessionClaims;
+
+/// Prefix of long-term access key ids.
+pub const LONG_TERM_KEY_PREFIX: &str = "AKIA";
+/// Prefix of temporary (session) access key ids.
+pub const TEMPORARY_KEY_PREFIX: &str = "ASIA";

@@ -1,0 +1,36 @@
+//! What a session token carries: everything needed to authenticate and authorize a request
+//! signed with temporary credentials, so no node needs a database read to do it.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Principal;
+
+/// The sealed contents of a session token.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionClaims {
+    #[serde(rename = "k")]
+    pub access_key_id: String,
+    #[serde(rename = "s")]
+    pub secret_access_key: String,
+    #[serde(rename = "p")]
+    pub principal: Principal,
+    /// Unix seconds.
+    #[serde(rename = "iat")]
+    pub issued_at: i64,
+    /// Unix seconds.
+    #[serde(rename = "exp")]
+    pub expires_at: i64,
+}
+
+impl fmt::Debug for SessionClaims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionClaims")
+            .field("access_key_id", &self.access_key_id)
+            .field("principal", &self.principal)
+            .field("issued_at", &self.issued_at)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}

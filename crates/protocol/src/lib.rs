@@ -1,0 +1,30 @@
+//! AWS wire protocols: which service and protocol a request speaks, how its input is decoded,
+//! and how responses and errors are encoded in each protocol's exact shape.
+//!
+//! Pure: bytes and headers in, bytes and headers out. Nothing here knows about sockets,
+//! storage or authorization.
+
+mod error;
+mod json;
+mod query;
+mod rest;
+mod route;
+mod s3;
+
+/// Operation lists generated from the vendored AWS service models (`models/`).
+pub mod services {
+    include!(concat!(env!("OUT_DIR"), "/services.rs"));
+}
+
+pub use error::{ApiError, AuthFailure, Fault};
+pub use json::{decode_json, render_json, render_json_error};
+pub use query::{QueryParams, XmlWriter, render_query, render_query_error};
+pub use rest::{RestMatch, match_rest, render_rest_json_error};
+pub use route::{JsonService, Protocol, QueryService, Route, classify};
+pub use s3::render_s3_error;
+
+/// Largest request body buffered for the JSON and Query protocols (S3 bodies stream).
+pub const MAX_BUFFERED_BODY: usize = 1024 * 1024;
+
+/// The header carrying the request id on every response.
+pub const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
