@@ -1,1 +1,168 @@
-fn main() {}
+//! The `cognate` command: `cognate serve` starts the server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use cognate_server::{Config, LogFormat, Ready, redact_url};
+
+#[derive(Parser)]
+#[command(name = "cognate", version, about = "A self-hosted identity broker and temporary-credential service speaking the AWS protocols")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the server.
+    Serve(ServeArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormatArg {
+    Text,
+    Json,
+}
+
+/// Every flag also reads `COGNATE_<NAME>`; flags and environment win over the `--config` file.
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:4566]
+    #[arg(long, env = "COGNATE_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Data directory: SQLite database, master key, root credentials [default: ./cognate-data]
+    #[arg(long, env = "COGNATE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// A postgres:// URL switches storage to PostgreSQL
+    #[arg(long, env = "COGNATE_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Base URL for issuer URLs and links [default: http://<listen>]
+    #[arg(long, env = "COGNATE_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Region this server is [default: us-east-1]
+    #[arg(long, env = "COGNATE_REGION")]
+    region: Option<String>,
+    /// The default account's 12-digit id (used when it is first created)
+    #[arg(long, env = "COGNATE_ACCOUNT_ID")]
+    account_id: Option<String>,
+    /// TOML configuration file (keys are the flag names)
+    #[arg(long, env = "COGNATE_CONFIG")]
+    config: Option<PathBuf>,
+    /// DEVELOPMENT ONLY: accept unknown access key ids as the default account's root, unsigned
+    #[arg(long, env = "COGNATE_DEV")]
+    dev: bool,
+    /// Master key (32 bytes, base64 or hex) [default: <data-dir>/master.key, generated]
+    #[arg(long, env = "COGNATE_MASTER_KEY", hide_env_values = true)]
+    master_key: Option<String>,
+    /// Root access key id to install instead of a generated one
+    #[arg(long, env = "COGNATE_ROOT_ACCESS_KEY_ID")]
+    root_access_key_id: Option<String>,
+    /// Root secret access key to install with --root-access-key-id
+    #[arg(long, env = "COGNATE_ROOT_SECRET_ACCESS_KEY", hide_env_values = true)]
+    root_secret_access_key: Option<String>,
+    /// Log line format [default: text]
+    #[arg(long, env = "COGNATE_LOG_FORMAT")]
+    log_format: Option<LogFormatArg>,
+}
+
+impl ServeArgs {
+    /// Defaults, then the file, then flags and environment.
+    fn into_config(self) -> anyhow::Result<Config> {
+        let mut c = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str::<Config>(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        macro_rules! set {
+            ($($field:ident),*) => { $( if let Some(v) = self.$field { c.$field = v; } )* };
+        }
+        macro_rules! set_opt {
+            ($($field:ident),*) => { $( if self.$field.is_some() { c.$field = self.$field; } )* };
+        }
+        set!(listen, data_dir, region);
+        set_opt!(database_url, public_url, account_id, master_key, root_access_key_id, root_secret_access_key);
+        c.dev |= self.dev;
+        if let Some(f) = self.log_format {
+            c.log_format = match f {
+                LogFormatArg::Text => LogFormat::Text,
+                LogFormatArg::Json => LogFormat::Json,
+            };
+        }
+        if c.root_access_key_id.is_some() != c.root_secret_access_key.is_some() {
+            anyhow::bail!("COGNATE_ROOT_ACCESS_KEY_ID and COGNATE_ROOT_SECRET_ACCESS_KEY must be set together");
+        }
+        Ok(c)
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("COGNATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+fn announce(config: &Config, ready: &Ready) {
+    let storage = match &config.database_url {
+        Some(url) => format!("PostgreSQL at {}", redact_url(url)),
+        None => format!("SQLite at {}", config.data_dir.join("cognate.db").display()),
+    };
+    println!("cognate listening on http://{}", ready.address);
+    println!("  public url: {}", ready.public_url);
+    println!("  storage:    {storage}");
+    println!("  account:    {} (root: arn:aws:iam::{}:root)", ready.account_id, ready.account_id);
+    match &ready.root_credentials_file {
+        Some(path) => println!("  root key:   {} (credentials in {})", ready.root_access_key_id, path.display()),
+        None => println!("  root key:   {} (from configuration)", ready.root_access_key_id),
+    }
+    if config.dev {
+        println!("  !!! DEV MODE: unknown access keys are accepted WITHOUT signature checks !!!");
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let config = args.into_config()?;
+            init_logging(config.log_format);
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(async {
+                let shown = config.clone();
+                cognate_server::serve(config, |ready| announce(&shown, ready), shutdown_signal()).await
+            })?;
+            Ok(())
+        }
+    }
+}

@@ -1,1 +1,74 @@
-//! placeholder
+//! The Cognate server: one HTTP port for every AWS protocol. The edge ([`edge`]) routes each
+//! request, authenticates it, hands typed input to a service crate and renders the result in
+//! the protocol's shape. This crate holds no service logic and no SQL.
+
+mod auth;
+mod bootstrap;
+mod config;
+mod edge;
+mod state;
+mod sts;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use bootstrap::StartError;
+pub use config::{Config, LogFormat, redact_url};
+
+use cognate_store::Store;
+
+/// Where a started server can be reached, reported once it is ready.
+#[derive(Debug, Clone)]
+pub struct Ready {
+    pub address: SocketAddr,
+    pub public_url: String,
+    pub account_id: String,
+    pub root_access_key_id: String,
+    pub root_credentials_file: Option<std::path::PathBuf>,
+}
+
+/// Starts the server, calls `on_ready` once it accepts connections, and serves until
+/// `shutdown` resolves; then finishes in-flight requests and closes the database.
+pub async fn serve(
+    config: Config,
+    on_ready: impl FnOnce(&Ready),
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let rng = ring::rand::SystemRandom::new();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::Io {
+        context: format!("creating data directory {}", config.data_dir.display()),
+        source,
+    })?;
+    let store = match &config.database_url {
+        Some(url) => Store::open(url).await?,
+        None => Store::open_sqlite(&config.data_dir.join("cognate.db")).await?,
+    };
+    let master = bootstrap::master_key(&config, &store, &rng).await?;
+    let account = bootstrap::default_account(&config, &store, &rng, now).await?;
+    let root = bootstrap::root_key(&config, &store, &master, &account, &rng, now).await?;
+    let ring = bootstrap::key_ring(&store, &master, &rng, now).await?;
+    if config.dev {
+        tracing::warn!(
+            "DEV MODE: unknown access key ids are accepted as the root of account {account} WITHOUT a signature check; never expose this server"
+        );
+    }
+    let state = Arc::new(state::AppState::new(store.clone(), config.region.clone(), account.clone(), config.dev, master, ring));
+    let app = axum::Router::new().fallback(edge::handle).with_state(state);
+    let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|source| StartError::Io {
+        context: format!("binding {}", config.listen),
+        source,
+    })?;
+    let address = listener.local_addr().map_err(|source| StartError::Io { context: "reading bound address".into(), source })?;
+    on_ready(&Ready {
+        address,
+        public_url: config.public_url(address),
+        account_id: account.to_string(),
+        root_access_key_id: root.access_key_id,
+        root_credentials_file: root.credentials_file,
+    });
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    store.close().await;
+    served.map_err(|source| StartError::Io { context: "serving".into(), source })
+}

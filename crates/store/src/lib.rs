@@ -219,6 +219,16 @@ impl Store {
         .transpose()
     }
 
+    /// Replaces the sealed secret of an existing access key.
+    pub async fn replace_access_key_secret(&self, access_key_id: &str, secret_sealed: &[u8]) -> Result<()> {
+        sqlx::query("UPDATE access_keys SET secret_sealed = $1 WHERE access_key_id = $2")
+            .bind(secret_sealed)
+            .bind(access_key_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Adds a key to the session-token key ring. The newest key (highest id) seals new tokens.
     pub async fn add_session_key(&self, key: &SessionKeyRow) -> Result<()> {
         sqlx::query("INSERT INTO session_keys (key_id, key_sealed, created_at) VALUES ($1, $2, $3)")

@@ -49,7 +49,9 @@ async fn access_keys_round_trip_and_conflict(store: &Store) {
     assert_eq!(store.access_key("AKIAAAAAAAAAAAAAAAAA").await.unwrap(), Some(root.clone()));
     assert_eq!(store.access_key("AKIAZZZZZZZZZZZZZZZZ").await.unwrap(), None);
     assert!(matches!(store.create_access_key(&root).await, Err(StoreError::Conflict)));
-    let orphan = AccessKeyRow { access_key_id: "AKIABBBBBBBBBBBBBBBB".into(), account_id: "000000000000".into(), ..root };
+    store.replace_access_key_secret(&root.access_key_id, b"resealed").await.unwrap();
+    assert_eq!(store.access_key(&root.access_key_id).await.unwrap().unwrap().secret_sealed, b"resealed");
+    let orphan = AccessKeyRow { access_key_id: "AKIABBBBBBBBBBBBBBBB".into(), account_id: "000000000000".into(), ..root.clone() };
     assert!(
         matches!(store.create_access_key(&orphan).await, Err(StoreError::Database(_))),
         "a key of an unknown account violates the foreign key"

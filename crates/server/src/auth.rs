@@ -1,0 +1,109 @@
+//! Authentication: turns a request's SigV4 signature into the principal that made it.
+
+use cognate_credentials::{Principal, SealError, TEMPORARY_KEY_PREFIX};
+use cognate_protocol::AuthFailure;
+use cognate_sigv4::{self as sigv4, PathStyle, Presented, SigningKey};
+use time::OffsetDateTime;
+
+use crate::state::AppState;
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    /// True when the request was signed with temporary (session) credentials.
+    pub via_session: bool,
+}
+
+/// What the handler must tell the authenticator about a request.
+pub struct Signed<'a> {
+    pub request: &'a sigv4::Request<'a>,
+    pub presented: &'a Presented,
+    pub style: PathStyle,
+    /// Hex SHA-256 of the body, or what S3 signed in its place.
+    pub payload_hash: &'a str,
+    /// The signing name the route expects in the credential scope (`sts`, `s3`, …).
+    pub service: &'a str,
+}
+
+/// An authentication failure, or a failure inside the server while authenticating.
+#[derive(Debug)]
+pub enum AuthError {
+    Denied(AuthFailure),
+    Internal(String),
+}
+
+impl From<AuthFailure> for AuthError {
+    fn from(f: AuthFailure) -> Self {
+        AuthError::Denied(f)
+    }
+}
+
+/// The protocol-neutral failure for a SigV4 error.
+pub fn from_sigv4(e: sigv4::Error) -> AuthFailure {
+    match e {
+        sigv4::Error::Incomplete(m) => AuthFailure::Incomplete(m),
+        sigv4::Error::ScopeDate(m) => AuthFailure::ScopeDate(m),
+        sigv4::Error::Skewed(m) => AuthFailure::Skewed(m),
+        sigv4::Error::PresignExpired => AuthFailure::PresignExpired,
+        sigv4::Error::SignatureMismatch => AuthFailure::SignatureMismatch,
+    }
+}
+
+/// Authenticates a signed request.
+pub async fn authenticate(state: &AppState, signed: &Signed<'_>, now: OffsetDateTime) -> Result<Caller, AuthError> {
+    let p = signed.presented;
+    if p.scope.service != signed.service {
+        return Err(AuthFailure::Incomplete(format!(
+            "Credential should be scoped to correct service: '{}'. ",
+            signed.service
+        ))
+        .into());
+    }
+    if p.scope.region != state.region {
+        return Err(AuthFailure::Incomplete(format!(
+            "Credential should be scoped to a valid region, not '{}'. ",
+            p.scope.region
+        ))
+        .into());
+    }
+    let verify = |key: &SigningKey| {
+        sigv4::verify(signed.request, p, key, signed.style, signed.payload_hash, now).map_err(from_sigv4)
+    };
+    if p.access_key_id.starts_with(TEMPORARY_KEY_PREFIX) {
+        let token = p.security_token.as_deref().ok_or(AuthFailure::InvalidToken)?;
+        let claims = state.ring.open(token).map_err(|e| match e {
+            SealError::Rng => AuthError::Internal("random number generator failed".into()),
+            _ => AuthError::Denied(AuthFailure::InvalidToken),
+        })?;
+        if claims.access_key_id != p.access_key_id {
+            return Err(AuthFailure::InvalidToken.into());
+        }
+        // The signature is checked before expiry, so only the credential's holder learns
+        // that it has expired.
+        verify(&SigningKey::derive(&claims.secret_access_key, &p.scope))?;
+        if now.unix_timestamp() >= claims.expires_at {
+            return Err(AuthFailure::ExpiredToken.into());
+        }
+        return Ok(Caller { principal: claims.principal, via_session: true });
+    }
+    if p.security_token.is_some() {
+        return Err(AuthFailure::InvalidToken.into());
+    }
+    let key = state
+        .access_key(&p.access_key_id)
+        .await
+        .map_err(|e| AuthError::Internal(e.to_string()))?;
+    match key {
+        Some(key) if key.active => {
+            verify(&key.signing_key(&p.scope))?;
+            Ok(Caller { principal: key.principal.clone(), via_session: false })
+        }
+        Some(_) => Err(AuthFailure::UnknownAccessKey.into()),
+        None if state.dev => Ok(Caller {
+            principal: Principal::Root { account: state.default_account.clone() },
+            via_session: false,
+        }),
+        None => Err(AuthFailure::UnknownAccessKey.into()),
+    }
+}

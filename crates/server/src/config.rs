@@ -1,0 +1,129 @@
+//! The server's configuration: one struct with defaults, the single source of truth that the
+//! command line, the environment and the TOML file all fill in.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Everything `cognate serve` can be told.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Where SQLite, the master key file and generated credentials live.
+    pub data_dir: PathBuf,
+    /// A `postgres://` URL switches storage to PostgreSQL; unset means SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// Base URL used in issuer URLs and links; defaults to `http://<listen>`.
+    pub public_url: Option<String>,
+    pub region: String,
+    /// The default (management) account's id, used when it is first created.
+    pub account_id: Option<String>,
+    /// Accept unknown access key ids as the default account's root without a signature check.
+    pub dev: bool,
+    /// 32 bytes as base64 or hex; otherwise a generated `master.key` in `data_dir` is used.
+    pub master_key: Option<String>,
+    /// Root keys to install instead of generated ones.
+    pub root_access_key_id: Option<String>,
+    pub root_secret_access_key: Option<String>,
+    pub log_format: LogFormat,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4566)),
+            data_dir: PathBuf::from("./cognate-data"),
+            database_url: None,
+            public_url: None,
+            region: "us-east-1".to_owned(),
+            account_id: None,
+            dev: false,
+            master_key: None,
+            root_access_key_id: None,
+            root_secret_access_key: None,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl Config {
+    /// The public base URL, without a trailing slash.
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{bound}"),
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redact = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &self.database_url.as_ref().map(|u| redact_url(u)))
+            .field("public_url", &self.public_url)
+            .field("region", &self.region)
+            .field("account_id", &self.account_id)
+            .field("dev", &self.dev)
+            .field("master_key", &redact(&self.master_key))
+            .field("root_access_key_id", &self.root_access_key_id)
+            .field("root_secret_access_key", &redact(&self.root_secret_access_key))
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+/// A database URL with any password replaced, fit for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = url.get(scheme_end + 3..at).unwrap_or("");
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", url.get(..scheme_end + 3).unwrap_or(""), url.get(at..).unwrap_or(""))
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let c = Config {
+            master_key: Some("MASTERKEYTEXT".into()),
+            root_secret_access_key: Some("ROOTSECRET".into()),
+            database_url: Some("postgres://u:DBPASSWORD@h/db".into()),
+            ..Config::default()
+        };
+        let s = format!("{c:?}");
+        for secret in ["MASTERKEYTEXT", "ROOTSECRET", "DBPASSWORD"] {
+            assert!(!s.contains(secret), "{s}");
+        }
+    }
+
+    #[test]
+    fn toml_uses_flag_names() {
+        let c: Config = toml::from_str("listen = \"0.0.0.0:9000\"\nregion = \"eu-west-1\"\ndev = true\n").unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.region, "eu-west-1");
+        assert!(c.dev);
+        assert!(toml::from_str::<Config>("no-such-option = 1").is_err());
+    }
+}

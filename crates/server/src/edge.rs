@@ -1,0 +1,237 @@
+//! The one HTTP handler: request id, routing, body limits, authentication, dispatch to a
+//! service adapter, AWS error rendering per protocol, and one log line per request.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::State;
+use bytes::Bytes;
+use cognate_protocol::{
+    self as protocol, ApiError, AuthFailure, Protocol, QueryParams, QueryService, Route, services,
+};
+use cognate_sigv4::{self as sigv4, PathStyle, Presented};
+use http::{HeaderValue, Method, StatusCode, request::Parts};
+use http_body_util::BodyExt as _;
+use time::OffsetDateTime;
+
+use crate::auth::{self, AuthError, Caller, Signed};
+use crate::state::AppState;
+
+/// What a request turned out to be, for its log line.
+#[derive(Default)]
+pub struct Outcome {
+    pub service: &'static str,
+    pub operation: String,
+    pub principal: Option<String>,
+}
+
+/// Everything a service adapter needs about one request.
+pub struct Ctx<'a> {
+    pub state: &'a AppState,
+    pub parts: &'a Parts,
+    pub presented: Option<&'a Presented>,
+    pub request_id: &'a str,
+    pub now: OffsetDateTime,
+    pub outcome: &'a mut Outcome,
+}
+
+impl Ctx<'_> {
+    /// Authenticates the request when it is signed. Unsigned requests yield `None` when
+    /// `requires_signature` is false and `MissingAuthenticationToken` otherwise.
+    pub async fn caller(
+        &mut self,
+        protocol: Protocol,
+        service: &str,
+        style: PathStyle,
+        payload_hash: &str,
+        requires_signature: bool,
+    ) -> Result<Option<Caller>, ApiError> {
+        let Some(presented) = self.presented else {
+            return if requires_signature { Err(AuthFailure::Missing.to_error(protocol)) } else { Ok(None) };
+        };
+        let query = self.parts.uri.query().unwrap_or("");
+        let request = sigv4::Request {
+            method: &self.parts.method,
+            path: self.parts.uri.path(),
+            query,
+            headers: &self.parts.headers,
+        };
+        let signed = Signed { request: &request, presented, style, payload_hash, service };
+        match auth::authenticate(self.state, &signed, self.now).await {
+            Ok(caller) => {
+                self.outcome.principal = Some(caller.principal.arn());
+                Ok(Some(caller))
+            }
+            Err(AuthError::Denied(failure)) => Err(failure.to_error(protocol)),
+            Err(AuthError::Internal(detail)) => {
+                tracing::error!(request_id = self.request_id, %detail, "authentication failed inside the server");
+                Err(ApiError::internal())
+            }
+        }
+    }
+}
+
+/// Reads a whole body, refusing one larger than `limit` before buffering it.
+async fn read_body(headers: &http::HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", format!("Request body must be at most {limit} bytes"));
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(_) => Err(ApiError::new(StatusCode::BAD_REQUEST, "IncompleteBody", "The request body could not be read")),
+    }
+}
+
+fn unknown_operation() -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "UnknownOperationException", "")
+}
+
+/// The axum handler for every path.
+pub async fn handle(State(state): State<Arc<AppState>>, req: http::Request<Body>) -> http::Response<Body> {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (parts, body) = req.into_parts();
+    if parts.uri.path() == "/_cognate/health" && parts.method == Method::GET {
+        return health(&request_id);
+    }
+    let query = parts.uri.query().unwrap_or("");
+    let sreq = sigv4::Request { method: &parts.method, path: parts.uri.path(), query, headers: &parts.headers };
+    let parsed = sigv4::parse(&sreq);
+    let scope_service = parsed.as_ref().ok().and_then(|p| p.as_ref()).map(|p| p.scope.service.clone());
+    let route = protocol::classify(&parts.method, query, &parts.headers, scope_service.as_deref());
+    let protocol = route.protocol();
+    let mut outcome = Outcome::default();
+    let mut query_service = None;
+    let result = match parsed {
+        Err(e) => Err(auth::from_sigv4(e).to_error(protocol)),
+        Ok(presented) => {
+            let mut ctx = Ctx {
+                state: &state,
+                parts: &parts,
+                presented: presented.as_ref(),
+                request_id: &request_id,
+                now: OffsetDateTime::now_utc(),
+                outcome: &mut outcome,
+            };
+            dispatch(&mut ctx, &route, body, &mut query_service).await
+        }
+    };
+    let mut response = match result {
+        Ok(response) => response,
+        Err(err) => {
+            if err.status.is_server_error() {
+                tracing::error!(request_id, code = %err.code, "request failed inside the server");
+            }
+            let namespace = query_service.unwrap_or(QueryService::Sts).xml_namespace();
+            match protocol {
+                Protocol::Json => protocol::render_json_error(&err),
+                Protocol::Query => protocol::render_query_error(&err, namespace, &request_id),
+                Protocol::RestJson => protocol::render_rest_json_error(&err),
+                Protocol::RestXml => protocol::render_s3_error(&err, parts.uri.path(), &request_id),
+            }
+        }
+    };
+    let status = response.status();
+    if let Ok(id) = HeaderValue::from_str(&request_id) {
+        if protocol == Protocol::RestXml {
+            response.headers_mut().insert("x-amz-request-id", id.clone());
+        }
+        response.headers_mut().insert(protocol::REQUEST_ID_HEADER, id);
+    }
+    tracing::info!(
+        target: "cognate::request",
+        request_id,
+        service = outcome.service,
+        operation = %outcome.operation,
+        principal = outcome.principal.as_deref().unwrap_or("-"),
+        status = status.as_u16(),
+        latency_us = started.elapsed().as_micros() as u64,
+    );
+    response.map(Body::from)
+}
+
+async fn dispatch(
+    ctx: &mut Ctx<'_>,
+    route: &Route,
+    body: Body,
+    query_service: &mut Option<QueryService>,
+) -> Result<http::Response<Bytes>, ApiError> {
+    match route {
+        Route::Json { service, operation } => {
+            ctx.outcome.service = service.signing_name();
+            ctx.outcome.operation = operation.clone();
+            Err(unknown_operation())
+        }
+        Route::UnknownTarget { target } => {
+            ctx.outcome.operation = target.clone();
+            Err(unknown_operation())
+        }
+        Route::RestJson => {
+            ctx.outcome.service = services::cognito_sync::SIGNING_NAME;
+            Err(ApiError::new(StatusCode::NOT_FOUND, "UnknownOperationException", "Unknown operation"))
+        }
+        Route::S3 => {
+            ctx.outcome.service = services::s3::SIGNING_NAME;
+            let payload_hash = match ctx.presented.map(|p| p.location) {
+                Some(sigv4::Location::Header) => ctx
+                    .presented
+                    .and_then(|p| p.content_sha256.clone())
+                    .unwrap_or_else(|| sigv4::EMPTY_SHA256.to_owned()),
+                _ => sigv4::UNSIGNED_PAYLOAD.to_owned(),
+            };
+            ctx.caller(Protocol::RestXml, services::s3::SIGNING_NAME, PathStyle::S3, &payload_hash, false).await?;
+            Err(ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "NotImplemented",
+                "A header you provided implies functionality that is not implemented",
+            ))
+        }
+        Route::Query { service } => {
+            let body = read_body(&ctx.parts.headers, body, protocol::MAX_BUFFERED_BODY).await?;
+            let params = QueryParams::parse(ctx.parts.uri.query().unwrap_or(""), &body)?;
+            let Some(action) = params.action() else {
+                return Err(ApiError::new(StatusCode::BAD_REQUEST, "MissingAction", "Missing Action"));
+            };
+            ctx.outcome.operation = action.to_owned();
+            let service = service
+                .or_else(|| params.version().and_then(QueryService::from_version))
+                .or_else(|| services::sts::Operation::from_name(action).map(|_| QueryService::Sts));
+            *query_service = service;
+            let version = params.version().unwrap_or("");
+            let invalid_action = || {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidAction",
+                    format!("Could not find operation {action} for version {version}"),
+                )
+            };
+            let Some(service) = service else { return Err(invalid_action()) };
+            ctx.outcome.service = service.signing_name();
+            if params.version().is_some_and(|v| v != service.api_version()) {
+                return Err(invalid_action());
+            }
+            let payload_hash = sigv4::sha256_hex(&body);
+            match service {
+                QueryService::Sts => crate::sts::handle(ctx, action, &params, &payload_hash).await,
+                QueryService::Iam => Err(invalid_action()),
+            }
+        }
+    }
+}
+
+fn health(request_id: &str) -> http::Response<Body> {
+    let body = serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }).to_string();
+    let mut res = http::Response::new(Body::from(body));
+    res.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        res.headers_mut().insert(protocol::REQUEST_ID_HEADER, id);
+    }
+    res
+}

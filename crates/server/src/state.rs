@@ -1,0 +1,109 @@
+//! What every request handler shares: storage, keys, and the caches that keep the
+//! authentication path free of database reads.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use cognate_credentials::{AccountId, KeyRing, MasterKey, Principal};
+use cognate_sigv4::{Scope, SigningKey};
+use cognate_store::Store;
+use ring::rand::SystemRandom;
+use zeroize::Zeroizing;
+
+use crate::bootstrap::secret_context;
+
+/// A long-term access key, resolved and opened.
+pub struct CachedKey {
+    pub principal: Principal,
+    pub active: bool,
+    secret: Zeroizing<String>,
+    /// The signing key derived for the last scope used: a client signs many requests a day.
+    signing: Mutex<Option<(Scope, SigningKey)>>,
+}
+
+impl CachedKey {
+    pub fn new(principal: Principal, active: bool, secret: Zeroizing<String>) -> Self {
+        CachedKey { principal, active, secret, signing: Mutex::new(None) }
+    }
+
+    /// The signing key for `scope`, derived once per scope.
+    pub fn signing_key(&self, scope: &Scope) -> SigningKey {
+        if let Ok(guard) = self.signing.lock()
+            && let Some((cached_scope, key)) = guard.as_ref()
+            && cached_scope == scope
+        {
+            return key.clone();
+        }
+        let key = SigningKey::derive(&self.secret, scope);
+        if let Ok(mut guard) = self.signing.lock() {
+            *guard = Some((scope.clone(), key.clone()));
+        }
+        key
+    }
+}
+
+/// Server-wide state.
+pub struct AppState {
+    pub store: Store,
+    pub region: String,
+    pub default_account: AccountId,
+    pub dev: bool,
+    pub master: MasterKey,
+    pub ring: KeyRing,
+    pub rng: SystemRandom,
+    keys: RwLock<HashMap<String, Arc<CachedKey>>>,
+}
+
+/// Looking up an access key failed inside the server (not "unknown key").
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("storage: {0}")]
+    Store(#[from] cognate_store::StoreError),
+    #[error("stored secret for {0} does not open under the master key")]
+    Sealed(String),
+}
+
+impl AppState {
+    pub fn new(store: Store, region: String, default_account: AccountId, dev: bool, master: MasterKey, ring: KeyRing) -> Self {
+        AppState {
+            store,
+            region,
+            default_account,
+            dev,
+            master,
+            ring,
+            rng: SystemRandom::new(),
+            keys: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// A long-term access key by id: from the cache, else from the store (then cached).
+    pub async fn access_key(&self, access_key_id: &str) -> Result<Option<Arc<CachedKey>>, LookupError> {
+        if let Ok(keys) = self.keys.read()
+            && let Some(key) = keys.get(access_key_id)
+        {
+            return Ok(Some(key.clone()));
+        }
+        let Some(row) = self.store.access_key(access_key_id).await? else {
+            return Ok(None);
+        };
+        let Ok(account) = AccountId::parse(&row.account_id) else {
+            return Err(LookupError::Sealed(access_key_id.to_owned()));
+        };
+        let principal = match row.user_name {
+            None => Principal::Root { account },
+            // IAM users arrive with the IAM service; until then only root keys exist.
+            Some(_) => return Ok(None),
+        };
+        let secret = self
+            .master
+            .open(&secret_context(access_key_id), &row.secret_sealed)
+            .map_err(|_| LookupError::Sealed(access_key_id.to_owned()))?;
+        let secret = Zeroizing::new(String::from_utf8_lossy(&secret).into_owned());
+        let key = Arc::new(CachedKey::new(principal, row.status == "Active", secret));
+        if let Ok(mut keys) = self.keys.write() {
+            keys.insert(access_key_id.to_owned(), key.clone());
+        }
+        Ok(Some(key))
+    }
+}
