@@ -1,0 +1,154 @@
+//! STS with aws-sdk-sts: identity, temporary credentials, and attacks on both.
+
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_sts::error::ProvideErrorMetadata as _;
+
+use crate::harness::Server;
+
+/// The AWS error code and HTTP status of a failed SDK call.
+fn failure<E: aws_sdk_sts::error::ProvideErrorMetadata + std::fmt::Debug>(
+    err: aws_sdk_sts::error::SdkError<E, aws_sdk_sts::config::http::HttpResponse>,
+) -> (String, u16, String) {
+    let status = err.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
+    let code = err.code().unwrap_or_default().to_owned();
+    let message = err.message().unwrap_or_default().to_owned();
+    (code, status, message)
+}
+
+#[tokio::test]
+async fn root_gets_its_caller_identity() {
+    let server = Server::start();
+    let out = server.root_sts().get_caller_identity().send().await.unwrap();
+    assert_eq!(out.account(), Some(server.account_id.as_str()));
+    assert_eq!(out.account().unwrap().len(), 12);
+    assert_eq!(out.arn(), Some(format!("arn:aws:iam::{}:root", server.account_id).as_str()));
+    assert_eq!(out.user_id(), Some(server.account_id.as_str()));
+}
+
+#[tokio::test]
+async fn wrong_secret_is_signature_does_not_match() {
+    let server = Server::start();
+    let (id, secret) = server.root_credentials();
+    let mut wrong = secret.clone().into_bytes();
+    wrong[0] = if wrong[0] == b'A' { b'B' } else { b'A' };
+    let err = server.sts(&id, std::str::from_utf8(&wrong).unwrap(), None).get_caller_identity().send().await.unwrap_err();
+    let (code, status, _) = failure(err);
+    assert_eq!((code.as_str(), status), ("SignatureDoesNotMatch", 403));
+}
+
+#[tokio::test]
+async fn unknown_access_key_is_invalid_client_token_id() {
+    let server = Server::start();
+    let err = server.sts("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", None).get_caller_identity().send().await.unwrap_err();
+    let (code, status, _) = failure(err);
+    assert_eq!((code.as_str(), status), ("InvalidClientTokenId", 403));
+}
+
+#[tokio::test]
+async fn requests_signed_outside_fifteen_minutes_are_refused() {
+    let server = Server::start();
+    let (id, secret) = server.root_credentials();
+    for offset in [-20i64, 20] {
+        let at = if offset < 0 {
+            SystemTime::now() - Duration::from_secs(20 * 60)
+        } else {
+            SystemTime::now() + Duration::from_secs(20 * 60)
+        };
+        let err = server.sts_at(&id, &secret, None, Some(at)).get_caller_identity().send().await.unwrap_err();
+        let (code, status, message) = failure(err);
+        assert_eq!((code.as_str(), status), ("SignatureDoesNotMatch", 403), "offset {offset} min");
+        assert!(message.starts_with("Signature"), "{message}");
+    }
+    // Ten minutes off is within the allowed skew.
+    let at = SystemTime::now() - Duration::from_secs(10 * 60);
+    server.sts_at(&id, &secret, None, Some(at)).get_caller_identity().send().await.unwrap();
+}
+
+#[tokio::test]
+async fn session_credentials_authenticate_without_the_database_and_resist_tampering() {
+    let server = Server::start();
+    let out = server.root_sts().get_session_token().duration_seconds(900).send().await.unwrap();
+    let creds = out.credentials().unwrap();
+    assert!(creds.access_key_id().starts_with("ASIA"));
+    assert_eq!(creds.secret_access_key().len(), 40);
+    let (id, secret, token) = (creds.access_key_id(), creds.secret_access_key(), creds.session_token());
+
+    let session = server.sts(id, secret, Some(token));
+    let who = session.get_caller_identity().send().await.unwrap();
+    assert_eq!(who.arn(), Some(format!("arn:aws:iam::{}:root", server.account_id).as_str()));
+
+    // A session cannot mint another session.
+    let (code, status, _) = failure(session.get_session_token().send().await.unwrap_err());
+    assert_eq!((code.as_str(), status), ("AccessDenied", 403));
+
+    // Flip one character anywhere in the token: refused.
+    for i in [0, token.len() / 2, token.len() - 1] {
+        let mut t = token.as_bytes().to_vec();
+        t[i] = if t[i] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(t).unwrap();
+        let (code, status, _) = failure(server.sts(id, secret, Some(&tampered)).get_caller_identity().send().await.unwrap_err());
+        assert_eq!((code.as_str(), status), ("InvalidClientTokenId", 403), "tampered at {i}");
+    }
+    // The right token with another key id, the right key id without its token, a wrong secret.
+    let other = server.root_sts().get_session_token().send().await.unwrap();
+    let other = other.credentials().unwrap();
+    let (code, _, _) = failure(server.sts(other.access_key_id(), secret, Some(token)).get_caller_identity().send().await.unwrap_err());
+    assert_eq!(code, "InvalidClientTokenId");
+    let (code, _, _) = failure(server.sts(id, secret, None).get_caller_identity().send().await.unwrap_err());
+    assert_eq!(code, "InvalidClientTokenId");
+    let (code, _, _) = failure(server.sts(id, other.secret_access_key(), Some(token)).get_caller_identity().send().await.unwrap_err());
+    assert_eq!(code, "SignatureDoesNotMatch");
+    // A long-term key presented with a session token.
+    let (root_id, root_secret) = server.root_credentials();
+    let (code, _, _) = failure(server.sts(&root_id, &root_secret, Some(token)).get_caller_identity().send().await.unwrap_err());
+    assert_eq!(code, "InvalidClientTokenId");
+}
+
+#[tokio::test]
+async fn session_duration_is_validated() {
+    let server = Server::start();
+    let err = server.root_sts().get_session_token().duration_seconds(899).send().await.unwrap_err();
+    let (code, status, _) = failure(err);
+    assert_eq!((code.as_str(), status), ("ValidationError", 400));
+    let out = server.root_sts().get_session_token().send().await.unwrap();
+    let expires = out.credentials().unwrap().expiration().secs();
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64;
+    // Root sessions default to (and are capped at) one hour.
+    assert!((expires - now - 3600).abs() < 120, "expires {expires}, now {now}");
+}
+
+#[tokio::test]
+async fn dev_mode_accepts_unknown_keys_but_still_checks_known_ones() {
+    let server = Server::start_with(crate::harness::Options { args: vec!["--dev".into()], ..Default::default() });
+    let who = server.sts("testing", "testing", None).get_caller_identity().send().await.unwrap();
+    assert_eq!(who.arn(), Some(format!("arn:aws:iam::{}:root", server.account_id).as_str()));
+    let (id, _) = server.root_credentials();
+    let (code, _, _) = failure(server.sts(&id, "wrong-secret-wrong-secret-wrong-secret-00", None).get_caller_identity().send().await.unwrap_err());
+    assert_eq!(code, "SignatureDoesNotMatch");
+    let (code, _, _) = failure(server.sts("ASIAIOSFODNN7EXAMPLE", "x", Some("forged")).get_caller_identity().send().await.unwrap_err());
+    assert_eq!(code, "InvalidClientTokenId");
+}
+
+#[tokio::test]
+async fn configured_root_keys_replace_generated_ones() {
+    let env = |secret: &str| {
+        vec![
+            ("COGNATE_ROOT_ACCESS_KEY_ID".to_owned(), "AKIACOGNATETEST00001".to_owned()),
+            ("COGNATE_ROOT_SECRET_ACCESS_KEY".to_owned(), secret.to_owned()),
+            ("COGNATE_ACCOUNT_ID".to_owned(), "111122223333".to_owned()),
+        ]
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let opts = crate::harness::Options { data_dir: Some(dir.path().join("data")), env: env("first-secret"), ..Default::default() };
+    let mut server = Server::start_with(opts.clone());
+    assert_eq!(server.account_id, "111122223333");
+    let who = server.sts("AKIACOGNATETEST00001", "first-secret", None).get_caller_identity().send().await.unwrap();
+    assert_eq!(who.arn(), Some("arn:aws:iam::111122223333:root"));
+    assert!(!dir.path().join("data/root-credentials").exists());
+    server.kill9();
+    let server = Server::start_with(crate::harness::Options { env: env("second-secret"), ..opts });
+    server.sts("AKIACOGNATETEST00001", "second-secret", None).get_caller_identity().send().await.unwrap();
+    let (code, _, _) = failure(server.sts("AKIACOGNATETEST00001", "first-secret", None).get_caller_identity().send().await.unwrap_err());
+    assert_eq!(code, "SignatureDoesNotMatch");
+}
