@@ -2,6 +2,9 @@
 //! (`models/<service>/service-2.json`, botocore's format): names, signing requirements and, for
 //! REST protocols, the HTTP method and URI template. Nothing here is transcribed by hand.
 
+// A build script may fail loudly: a malformed model should stop the build.
+#![allow(clippy::indexing_slicing)]
+
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -30,12 +33,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn text(v: &serde_json::Value, key: &str) -> String {
-    v.get(key).and_then(|s| s.as_str()).unwrap_or_default().to_owned()
+    v.get(key)
+        .and_then(|s| s.as_str())
+        .unwrap_or_default()
+        .to_owned()
 }
 
-fn generate(out: &mut String, module: &str, model: &serde_json::Value) -> Result<(), Box<dyn std::error::Error>> {
+fn generate(
+    out: &mut String,
+    module: &str,
+    model: &serde_json::Value,
+) -> Result<(), Box<dyn std::error::Error>> {
     let meta = &model["metadata"];
-    let ops = model["operations"].as_object().ok_or("model has no operations")?;
+    let ops = model["operations"]
+        .as_object()
+        .ok_or("model has no operations")?;
     let mut names: Vec<&String> = ops.keys().collect();
     names.sort();
     let signing_name = meta
@@ -43,23 +55,57 @@ fn generate(out: &mut String, module: &str, model: &serde_json::Value) -> Result
         .and_then(|s| s.as_str())
         .map(str::to_owned)
         .unwrap_or_else(|| text(meta, "endpointPrefix"));
-    writeln!(out, "/// `{}` ({}), generated from its AWS service model.", text(meta, "serviceFullName"), text(meta, "uid"))?;
+    writeln!(
+        out,
+        "/// `{}` ({}), generated from its AWS service model.",
+        text(meta, "serviceFullName"),
+        text(meta, "uid")
+    )?;
     writeln!(out, "pub mod {module} {{")?;
-    writeln!(out, "    pub const API_VERSION: &str = {:?};", text(meta, "apiVersion"))?;
+    writeln!(
+        out,
+        "    pub const API_VERSION: &str = {:?};",
+        text(meta, "apiVersion")
+    )?;
     writeln!(out, "    pub const SIGNING_NAME: &str = {signing_name:?};")?;
-    writeln!(out, "    pub const XML_NAMESPACE: &str = {:?};", text(meta, "xmlNamespace"))?;
-    writeln!(out, "    pub const TARGET_PREFIX: &str = {:?};", text(meta, "targetPrefix"))?;
+    writeln!(
+        out,
+        "    pub const XML_NAMESPACE: &str = {:?};",
+        text(meta, "xmlNamespace")
+    )?;
+    writeln!(
+        out,
+        "    pub const TARGET_PREFIX: &str = {:?};",
+        text(meta, "targetPrefix")
+    )?;
     writeln!(out, "    /// Every operation of the service.")?;
-    writeln!(out, "    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]")?;
+    writeln!(
+        out,
+        "    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]"
+    )?;
     writeln!(out, "    pub enum Operation {{")?;
     for n in &names {
         writeln!(out, "        {n},")?;
     }
     writeln!(out, "    }}")?;
     writeln!(out, "    impl Operation {{")?;
-    writeln!(out, "        pub const ALL: &'static [Operation] = &[{}];", names.iter().map(|n| format!("Operation::{n}")).collect::<Vec<_>>().join(", "))?;
-    writeln!(out, "        /// The operation with this exact name, if the service has one.")?;
-    writeln!(out, "        pub fn from_name(name: &str) -> Option<Self> {{")?;
+    writeln!(
+        out,
+        "        pub const ALL: &'static [Operation] = &[{}];",
+        names
+            .iter()
+            .map(|n| format!("Operation::{n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
+    writeln!(
+        out,
+        "        /// The operation with this exact name, if the service has one."
+    )?;
+    writeln!(
+        out,
+        "        pub fn from_name(name: &str) -> Option<Self> {{"
+    )?;
     writeln!(out, "            match name {{")?;
     for n in &names {
         writeln!(out, "                {n:?} => Some(Operation::{n}),")?;
@@ -72,14 +118,20 @@ fn generate(out: &mut String, module: &str, model: &serde_json::Value) -> Result
         writeln!(out, "                Operation::{n} => {n:?},")?;
     }
     writeln!(out, "            }}\n        }}")?;
-    writeln!(out, "        /// False for the operations AWS serves without a signature (public operations).")?;
+    writeln!(
+        out,
+        "        /// False for the operations AWS serves without a signature (public operations)."
+    )?;
     writeln!(out, "        pub fn requires_signature(self) -> bool {{")?;
     let public: Vec<&&String> = names
         .iter()
         .filter(|n| {
             let op = &ops[n.as_str()];
             op.get("authtype").and_then(|a| a.as_str()) == Some("none")
-                || op.get("auth").and_then(|a| a.as_array()).is_some_and(|a| a.iter().any(|x| x == "smithy.api#noAuth"))
+                || op
+                    .get("auth")
+                    .and_then(|a| a.as_array())
+                    .is_some_and(|a| a.iter().any(|x| x == "smithy.api#noAuth"))
         })
         .collect();
     if public.is_empty() {
@@ -89,12 +141,23 @@ fn generate(out: &mut String, module: &str, model: &serde_json::Value) -> Result
         writeln!(out, "            !matches!(self, {})", pats.join(" | "))?;
     }
     writeln!(out, "        }}")?;
-    writeln!(out, "        /// The HTTP method and URI template of the REST binding.")?;
-    writeln!(out, "        pub fn http(self) -> (&'static str, &'static str) {{")?;
+    writeln!(
+        out,
+        "        /// The HTTP method and URI template of the REST binding."
+    )?;
+    writeln!(
+        out,
+        "        pub fn http(self) -> (&'static str, &'static str) {{"
+    )?;
     writeln!(out, "            match self {{")?;
     for n in &names {
         let http = &ops[n.as_str()]["http"];
-        writeln!(out, "                Operation::{n} => ({:?}, {:?}),", text(http, "method"), text(http, "requestUri"))?;
+        writeln!(
+            out,
+            "                Operation::{n} => ({:?}, {:?}),",
+            text(http, "method"),
+            text(http, "requestUri")
+        )?;
     }
     writeln!(out, "            }}\n        }}")?;
     writeln!(out, "    }}\n}}")?;

@@ -8,7 +8,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use cognate_server::{Config, LogFormat, Ready, redact_url};
 
 #[derive(Parser)]
-#[command(name = "cognate", version, about = "A self-hosted identity broker and temporary-credential service speaking the AWS protocols")]
+#[command(
+    name = "cognate",
+    version,
+    about = "A self-hosted identity broker and temporary-credential service speaking the AWS protocols"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -72,8 +76,10 @@ impl ServeArgs {
     fn into_config(self) -> anyhow::Result<Config> {
         let mut c = match &self.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-                toml::from_str::<Config>(&text).with_context(|| format!("parsing {}", path.display()))?
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str::<Config>(&text)
+                    .with_context(|| format!("parsing {}", path.display()))?
             }
             None => Config::default(),
         };
@@ -84,7 +90,14 @@ impl ServeArgs {
             ($($field:ident),*) => { $( if self.$field.is_some() { c.$field = self.$field; } )* };
         }
         set!(listen, data_dir, region);
-        set_opt!(database_url, public_url, account_id, master_key, root_access_key_id, root_secret_access_key);
+        set_opt!(
+            database_url,
+            public_url,
+            account_id,
+            master_key,
+            root_access_key_id,
+            root_secret_access_key
+        );
         c.dev |= self.dev;
         if let Some(f) = self.log_format {
             c.log_format = match f {
@@ -93,7 +106,9 @@ impl ServeArgs {
             };
         }
         if c.root_access_key_id.is_some() != c.root_secret_access_key.is_some() {
-            anyhow::bail!("COGNATE_ROOT_ACCESS_KEY_ID and COGNATE_ROOT_SECRET_ACCESS_KEY must be set together");
+            anyhow::bail!(
+                "COGNATE_ROOT_ACCESS_KEY_ID and COGNATE_ROOT_SECRET_ACCESS_KEY must be set together"
+            );
         }
         Ok(c)
     }
@@ -116,13 +131,14 @@ async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = interrupt.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = interrupt => {}
             _ = term.recv() => {}
@@ -141,10 +157,20 @@ fn announce(config: &Config, ready: &Ready) {
     println!("cognate listening on http://{}", ready.address);
     println!("  public url: {}", ready.public_url);
     println!("  storage:    {storage}");
-    println!("  account:    {} (root: arn:aws:iam::{}:root)", ready.account_id, ready.account_id);
+    println!(
+        "  account:    {} (root: arn:aws:iam::{}:root)",
+        ready.account_id, ready.account_id
+    );
     match &ready.root_credentials_file {
-        Some(path) => println!("  root key:   {} (credentials in {})", ready.root_access_key_id, path.display()),
-        None => println!("  root key:   {} (from configuration)", ready.root_access_key_id),
+        Some(path) => println!(
+            "  root key:   {} (credentials in {})",
+            ready.root_access_key_id,
+            path.display()
+        ),
+        None => println!(
+            "  root key:   {} (from configuration)",
+            ready.root_access_key_id
+        ),
     }
     if config.dev {
         println!("  !!! DEV MODE: unknown access keys are accepted WITHOUT signature checks !!!");
@@ -157,10 +183,13 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let config = args.into_config()?;
             init_logging(config.log_format);
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             runtime.block_on(async {
                 let shown = config.clone();
-                cognate_server::serve(config, |ready| announce(&shown, ready), shutdown_signal()).await
+                cognate_server::serve(config, |ready| announce(&shown, ready), shutdown_signal())
+                    .await
             })?;
             Ok(())
         }

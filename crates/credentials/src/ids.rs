@@ -72,23 +72,34 @@ impl fmt::Debug for AccountId {
 const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+/// The alphabet's character for a random byte. Both alphabets' sizes divide 256, so every
+/// character is equally likely.
+fn pick(alphabet: &[u8], byte: u8) -> char {
+    let i = usize::from(byte) % alphabet.len();
+    char::from(alphabet.get(i).copied().unwrap_or(b'A'))
+}
+
 /// An AWS-style identifier: a four-letter prefix (`AKIA`, `ASIA`, `AIDA`, `AROA`, …) and 16
 /// characters of upper-case base32, 20 in all.
-pub fn generate_id(prefix: &str, rng: &dyn SecureRandom) -> Result<String, ring::error::Unspecified> {
+pub fn generate_id(
+    prefix: &str,
+    rng: &dyn SecureRandom,
+) -> Result<String, ring::error::Unspecified> {
     let mut bytes = [0u8; 16];
     rng.fill(&mut bytes)?;
     let mut id = String::with_capacity(prefix.len() + 16);
     id.push_str(prefix);
-    // 32 divides 256, so taking the low five bits keeps every character equally likely.
-    id.extend(bytes.iter().map(|b| char::from(BASE32[usize::from(b % 32)])));
+    id.extend(bytes.iter().map(|b| pick(BASE32, *b)));
     Ok(id)
 }
 
 /// A 40-character secret access key drawn from the base64 alphabet, as AWS issues them.
-pub fn generate_secret_access_key(rng: &dyn SecureRandom) -> Result<String, ring::error::Unspecified> {
+pub fn generate_secret_access_key(
+    rng: &dyn SecureRandom,
+) -> Result<String, ring::error::Unspecified> {
     let mut bytes = [0u8; 40];
     rng.fill(&mut bytes)?;
-    Ok(bytes.iter().map(|b| char::from(BASE64[usize::from(b % 64)])).collect())
+    Ok(bytes.iter().map(|b| pick(BASE64, *b)).collect())
 }
 
 #[cfg(test)]
@@ -113,7 +124,10 @@ mod tests {
         let id = generate_id("AKIA", &rng).unwrap();
         assert_eq!(id.len(), 20);
         assert!(id.starts_with("AKIA"));
-        assert!(id.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)));
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
+        );
         let secret = generate_secret_access_key(&rng).unwrap();
         assert_eq!(secret.len(), 40);
         assert_ne!(secret, generate_secret_access_key(&rng).unwrap());

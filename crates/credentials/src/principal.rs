@@ -40,7 +40,9 @@ mod tests {
 
     #[test]
     fn root_identity_matches_aws() {
-        let p = Principal::Root { account: AccountId::parse("111122223333").unwrap() };
+        let p = Principal::Root {
+            account: AccountId::parse("111122223333").unwrap(),
+        };
         assert_eq!(p.arn(), "arn:aws:iam::111122223333:root");
         assert_eq!(p.user_id(), "111122223333");
     }

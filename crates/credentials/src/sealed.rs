@@ -33,21 +33,37 @@ fn aead_key(bytes: &[u8]) -> Result<LessSafeKey, SealError> {
         .map_err(|_| SealError::BadKey)
 }
 
-fn seal_with(key: &LessSafeKey, aad: &[u8], plaintext: &[u8], rng: &dyn SecureRandom, out: &mut Vec<u8>) -> Result<(), SealError> {
+fn seal_with(
+    key: &LessSafeKey,
+    aad: &[u8],
+    plaintext: &[u8],
+    rng: &dyn SecureRandom,
+    out: &mut Vec<u8>,
+) -> Result<(), SealError> {
     let mut nonce = [0u8; NONCE_LEN];
     rng.fill(&mut nonce).map_err(|_| SealError::Rng)?;
     out.extend_from_slice(&nonce);
     let start = out.len();
     out.extend_from_slice(plaintext);
     let mut body = out.split_off(start);
-    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
-        .map_err(|_| SealError::Invalid)?;
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(aad),
+        &mut body,
+    )
+    .map_err(|_| SealError::Invalid)?;
     out.extend_from_slice(&body);
     Ok(())
 }
 
-fn open_with(key: &LessSafeKey, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError> {
-    let (nonce, body) = sealed.split_at_checked(NONCE_LEN).ok_or(SealError::Malformed)?;
+fn open_with(
+    key: &LessSafeKey,
+    aad: &[u8],
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, SealError> {
+    let (nonce, body) = sealed
+        .split_at_checked(NONCE_LEN)
+        .ok_or(SealError::Malformed)?;
     let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SealError::Malformed)?;
     let mut buf = Zeroizing::new(body.to_vec());
     let len = key
@@ -88,12 +104,20 @@ impl MasterKey {
     pub fn generate(rng: &dyn SecureRandom) -> Result<(Self, Zeroizing<String>), SealError> {
         let mut bytes = Zeroizing::new([0u8; 32]);
         rng.fill(bytes.as_mut_slice()).map_err(|_| SealError::Rng)?;
-        Ok((Self::from_bytes(&bytes)?, Zeroizing::new(STANDARD.encode(bytes.as_slice()))))
+        Ok((
+            Self::from_bytes(&bytes)?,
+            Zeroizing::new(STANDARD.encode(bytes.as_slice())),
+        ))
     }
 
     /// Encrypts `plaintext`, bound to `context` (for example the row it is stored in), so a
     /// sealed value copied to another row does not open.
-    pub fn seal(&self, context: &str, plaintext: &[u8], rng: &dyn SecureRandom) -> Result<Vec<u8>, SealError> {
+    pub fn seal(
+        &self,
+        context: &str,
+        plaintext: &[u8],
+        rng: &dyn SecureRandom,
+    ) -> Result<Vec<u8>, SealError> {
         let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + 16);
         seal_with(&self.0, context.as_bytes(), plaintext, rng, &mut out)?;
         Ok(out)
@@ -107,7 +131,10 @@ impl MasterKey {
 fn hex_decode(text: &str) -> Option<Vec<u8>> {
     (0..text.len())
         .step_by(2)
-        .map(|i| text.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
         .collect()
 }
 
@@ -132,7 +159,10 @@ impl fmt::Debug for KeyRing {
 
 impl KeyRing {
     /// Builds a ring from `(id, key bytes)` pairs; `active` must be one of them.
-    pub fn new<'a>(keys: impl IntoIterator<Item = (u32, &'a [u8])>, active: u32) -> Result<Self, SealError> {
+    pub fn new<'a>(
+        keys: impl IntoIterator<Item = (u32, &'a [u8])>,
+        active: u32,
+    ) -> Result<Self, SealError> {
         let keys = keys
             .into_iter()
             .map(|(id, bytes)| aead_key(bytes).map(|k| (id, k)))
@@ -148,8 +178,15 @@ impl KeyRing {
     }
 
     /// Seals the claims into an opaque token (URL-safe base64).
-    pub fn seal(&self, claims: &SessionClaims, rng: &dyn SecureRandom) -> Result<String, SealError> {
-        let key = self.keys.get(&self.active).ok_or(SealError::UnknownKey(self.active))?;
+    pub fn seal(
+        &self,
+        claims: &SessionClaims,
+        rng: &dyn SecureRandom,
+    ) -> Result<String, SealError> {
+        let key = self
+            .keys
+            .get(&self.active)
+            .ok_or(SealError::UnknownKey(self.active))?;
         let payload = Zeroizing::new(serde_json::to_vec(claims).map_err(|_| SealError::Malformed)?);
         let mut out = Vec::with_capacity(TOKEN_HEADER + NONCE_LEN + payload.len() + 16);
         out.push(TOKEN_VERSION);
@@ -162,7 +199,9 @@ impl KeyRing {
     /// The id of the key a token claims to be sealed under, without opening it (so a node can
     /// reload its ring when a peer has rotated).
     pub fn key_id_of(token: &str) -> Result<u32, SealError> {
-        let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| SealError::Malformed)?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(token)
+            .map_err(|_| SealError::Malformed)?;
         match bytes.get(..TOKEN_HEADER) {
             Some([TOKEN_VERSION, a, b, c, d]) => Ok(u32::from_be_bytes([*a, *b, *c, *d])),
             _ => Err(SealError::Malformed),
@@ -171,8 +210,12 @@ impl KeyRing {
 
     /// Opens and authenticates a token. Any change to any byte fails.
     pub fn open(&self, token: &str) -> Result<SessionClaims, SealError> {
-        let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| SealError::Malformed)?;
-        let (header, sealed) = bytes.split_at_checked(TOKEN_HEADER).ok_or(SealError::Malformed)?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(token)
+            .map_err(|_| SealError::Malformed)?;
+        let (header, sealed) = bytes
+            .split_at_checked(TOKEN_HEADER)
+            .ok_or(SealError::Malformed)?;
         let [version, a, b, c, d] = header else {
             return Err(SealError::Malformed);
         };
@@ -195,7 +238,9 @@ mod tests {
         SessionClaims {
             access_key_id: "ASIAAAAAAAAAAAAAAAAA".into(),
             secret_access_key: "s".repeat(40),
-            principal: Principal::Root { account: AccountId::parse("111122223333").unwrap() },
+            principal: Principal::Root {
+                account: AccountId::parse("111122223333").unwrap(),
+            },
             issued_at: 1_700_000_000,
             expires_at: 1_700_003_600,
         }
@@ -207,17 +252,32 @@ mod tests {
         let (key, text) = MasterKey::generate(&rng).unwrap();
         let again = MasterKey::from_text(&text).unwrap();
         let sealed = key.seal("access-key:AKIA1", b"secret", &rng).unwrap();
-        assert_eq!(again.open("access-key:AKIA1", &sealed).unwrap().as_slice(), b"secret");
-        assert_eq!(key.open("access-key:AKIA2", &sealed), Err(SealError::Invalid));
+        assert_eq!(
+            again.open("access-key:AKIA1", &sealed).unwrap().as_slice(),
+            b"secret"
+        );
+        assert_eq!(
+            key.open("access-key:AKIA2", &sealed),
+            Err(SealError::Invalid)
+        );
         let (other, _) = MasterKey::generate(&rng).unwrap();
-        assert_eq!(other.open("access-key:AKIA1", &sealed), Err(SealError::Invalid));
+        assert_eq!(
+            other.open("access-key:AKIA1", &sealed),
+            Err(SealError::Invalid)
+        );
     }
 
     #[test]
     fn master_key_text_forms() {
         assert!(MasterKey::from_text(&"ab".repeat(32)).is_ok());
-        assert_eq!(MasterKey::from_text("short").unwrap_err(), SealError::BadKey);
-        assert_eq!(MasterKey::from_text(&"zz".repeat(32)).unwrap_err(), SealError::BadKey);
+        assert_eq!(
+            MasterKey::from_text("short").unwrap_err(),
+            SealError::BadKey
+        );
+        assert_eq!(
+            MasterKey::from_text(&"zz".repeat(32)).unwrap_err(),
+            SealError::BadKey
+        );
     }
 
     #[test]
@@ -254,7 +314,10 @@ mod tests {
     fn a_token_from_another_ring_with_the_same_key_id_is_refused() {
         let rng = ring::rand::SystemRandom::new();
         let mine = KeyRing::new([(1, &[1u8; 32][..])], 1).unwrap();
-        let forged = KeyRing::new([(1, &[3u8; 32][..])], 1).unwrap().seal(&claims(), &rng).unwrap();
+        let forged = KeyRing::new([(1, &[3u8; 32][..])], 1)
+            .unwrap()
+            .seal(&claims(), &rng)
+            .unwrap();
         assert_eq!(mine.open(&forged), Err(SealError::Invalid));
     }
 }

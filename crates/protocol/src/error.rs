@@ -21,14 +21,31 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
-        let fault = if status.is_server_error() { Fault::Receiver } else { Fault::Sender };
-        ApiError { code: code.into(), message: message.into(), status, fault }
+    pub fn new(
+        status: StatusCode,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
+        let fault = if status.is_server_error() {
+            Fault::Receiver
+        } else {
+            Fault::Sender
+        };
+        ApiError {
+            code: code.into(),
+            message: message.into(),
+            status,
+            fault,
+        }
     }
 
     /// A failure inside the service. The message never carries internal detail.
     pub fn internal() -> Self {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalFailure", "We encountered an internal error. Please try again.")
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalFailure",
+            "We encountered an internal error. Please try again.",
+        )
     }
 }
 
@@ -73,32 +90,62 @@ impl AuthFailure {
         use crate::Protocol::*;
         use AuthFailure::*;
         let s = |status: u16, code: &'static str, message: &str| {
-            ApiError::new(StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN), code, message)
+            ApiError::new(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN),
+                code,
+                message,
+            )
         };
         match (protocol, self) {
-            (Query, Missing) => s(403, "MissingAuthenticationToken", "Request is missing Authentication Token"),
+            (Query, Missing) => s(
+                403,
+                "MissingAuthenticationToken",
+                "Request is missing Authentication Token",
+            ),
             (Query, Incomplete(m)) => s(400, "IncompleteSignature", m),
-            (Query, UnknownAccessKey | InvalidToken) => s(403, "InvalidClientTokenId", INVALID_TOKEN),
+            (Query, UnknownAccessKey | InvalidToken) => {
+                s(403, "InvalidClientTokenId", INVALID_TOKEN)
+            }
             (Query, ExpiredToken) => s(403, "ExpiredToken", EXPIRED_TOKEN),
             (Query, SignatureMismatch) => s(403, "SignatureDoesNotMatch", MISMATCH),
             (Query, Skewed(m) | ScopeDate(m)) => s(403, "SignatureDoesNotMatch", m),
             (Query, PresignExpired) => s(403, "ExpiredToken", "Request has expired"),
 
-            (Json | RestJson, Missing) => s(403, "MissingAuthenticationTokenException", "Missing Authentication Token"),
+            (Json | RestJson, Missing) => s(
+                403,
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            ),
             (Json | RestJson, Incomplete(m)) => s(400, "IncompleteSignatureException", m),
-            (Json | RestJson, UnknownAccessKey | InvalidToken) => s(403, "UnrecognizedClientException", INVALID_TOKEN),
+            (Json | RestJson, UnknownAccessKey | InvalidToken) => {
+                s(403, "UnrecognizedClientException", INVALID_TOKEN)
+            }
             (Json | RestJson, ExpiredToken) => s(403, "ExpiredTokenException", EXPIRED_TOKEN),
             (Json | RestJson, SignatureMismatch) => s(403, "InvalidSignatureException", MISMATCH),
             (Json | RestJson, Skewed(m) | ScopeDate(m)) => s(403, "InvalidSignatureException", m),
-            (Json | RestJson, PresignExpired) => s(403, "InvalidSignatureException", "Signature expired"),
+            (Json | RestJson, PresignExpired) => {
+                s(403, "InvalidSignatureException", "Signature expired")
+            }
 
             (RestXml, Missing) => s(403, "AccessDenied", "Access Denied"),
             (RestXml, Incomplete(m) | ScopeDate(m)) => s(400, "AuthorizationHeaderMalformed", m),
-            (RestXml, UnknownAccessKey) => s(403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records."),
-            (RestXml, InvalidToken) => s(400, "InvalidToken", "The provided token is malformed or otherwise invalid."),
+            (RestXml, UnknownAccessKey) => s(
+                403,
+                "InvalidAccessKeyId",
+                "The AWS Access Key Id you provided does not exist in our records.",
+            ),
+            (RestXml, InvalidToken) => s(
+                400,
+                "InvalidToken",
+                "The provided token is malformed or otherwise invalid.",
+            ),
             (RestXml, ExpiredToken) => s(400, "ExpiredToken", "The provided token has expired."),
             (RestXml, SignatureMismatch) => s(403, "SignatureDoesNotMatch", MISMATCH),
-            (RestXml, Skewed(_)) => s(403, "RequestTimeTooSkewed", "The difference between the request time and the current time is too large."),
+            (RestXml, Skewed(_)) => s(
+                403,
+                "RequestTimeTooSkewed",
+                "The difference between the request time and the current time is too large.",
+            ),
             (RestXml, PresignExpired) => s(403, "AccessDenied", "Request has expired"),
         }
     }

@@ -19,14 +19,19 @@ impl QueryParams {
                 "The query string contains a syntax error.",
             ));
         }
-        let mut params: Vec<(String, String)> = form_urlencoded::parse(url_query.as_bytes()).into_owned().collect();
+        let mut params: Vec<(String, String)> = form_urlencoded::parse(url_query.as_bytes())
+            .into_owned()
+            .collect();
         params.extend(form_urlencoded::parse(body).into_owned());
         Ok(QueryParams(params))
     }
 
     /// The first value of a parameter.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn action(&self) -> Option<&str> {
@@ -46,7 +51,9 @@ pub struct XmlWriter {
 
 impl XmlWriter {
     pub fn new() -> Self {
-        XmlWriter { buf: String::with_capacity(256) }
+        XmlWriter {
+            buf: String::with_capacity(256),
+        }
     }
 
     /// `<name>text</name>`
@@ -81,17 +88,25 @@ impl XmlWriter {
 fn xml_response(status: StatusCode, body: String) -> Response<Bytes> {
     let mut res = Response::new(Bytes::from(body));
     *res.status_mut() = status;
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
     res
 }
 
 /// A successful Query response: `<{Action}Response>` with its `<{Action}Result>` (omitted for
 /// operations that return nothing) and `ResponseMetadata/RequestId`.
-pub fn render_query(action: &str, namespace: &str, request_id: &str, result: Option<&str>) -> Response<Bytes> {
+pub fn render_query(
+    action: &str,
+    namespace: &str,
+    request_id: &str,
+    result: Option<&str>,
+) -> Response<Bytes> {
     let mut w = XmlWriter::new();
-    w.buf.push_str(&format!("<{action}Response xmlns=\"{namespace}\">"));
+    w.buf
+        .push_str(&format!("<{action}Response xmlns=\"{namespace}\">"));
     if let Some(result) = result {
-        w.buf.push_str(&format!("<{action}Result>{result}</{action}Result>"));
+        w.buf
+            .push_str(&format!("<{action}Result>{result}</{action}Result>"));
     }
     w.nest("ResponseMetadata", |w| {
         w.element("RequestId", request_id);
@@ -103,12 +118,16 @@ pub fn render_query(action: &str, namespace: &str, request_id: &str, result: Opt
 /// A Query error: `<ErrorResponse><Error><Type/><Code/><Message/></Error><RequestId/></ErrorResponse>`.
 pub fn render_query_error(err: &ApiError, namespace: &str, request_id: &str) -> Response<Bytes> {
     let mut w = XmlWriter::new();
-    w.buf.push_str(&format!("<ErrorResponse xmlns=\"{namespace}\">"));
+    w.buf
+        .push_str(&format!("<ErrorResponse xmlns=\"{namespace}\">"));
     w.nest("Error", |w| {
-        w.element("Type", match err.fault {
-            crate::Fault::Sender => "Sender",
-            crate::Fault::Receiver => "Receiver",
-        });
+        w.element(
+            "Type",
+            match err.fault {
+                crate::Fault::Sender => "Sender",
+                crate::Fault::Receiver => "Receiver",
+            },
+        );
         w.element("Code", &err.code);
         w.element("Message", &err.message);
     });
@@ -123,7 +142,8 @@ mod tests {
 
     #[test]
     fn params_merge_query_and_body() {
-        let p = QueryParams::parse("Version=2011-06-15", b"Action=GetCallerIdentity&X=a+b%21").unwrap();
+        let p =
+            QueryParams::parse("Version=2011-06-15", b"Action=GetCallerIdentity&X=a+b%21").unwrap();
         assert_eq!(p.action(), Some("GetCallerIdentity"));
         assert_eq!(p.version(), Some("2011-06-15"));
         assert_eq!(p.get("X"), Some("a b!"));
@@ -131,7 +151,10 @@ mod tests {
 
     #[test]
     fn non_utf8_body_is_malformed() {
-        assert_eq!(QueryParams::parse("", b"\xff\xfe").unwrap_err().code, "MalformedQueryString");
+        assert_eq!(
+            QueryParams::parse("", b"\xff\xfe").unwrap_err().code,
+            "MalformedQueryString"
+        );
     }
 
     #[test]
@@ -143,7 +166,11 @@ mod tests {
 
     #[test]
     fn error_shape_matches_aws() {
-        let err = ApiError::new(StatusCode::BAD_REQUEST, "InvalidAction", "Could not find operation Nope for version 2011-06-15");
+        let err = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidAction",
+            "Could not find operation Nope for version 2011-06-15",
+        );
         let res = render_query_error(&err, "https://sts.amazonaws.com/doc/2011-06-15/", "req-1");
         let body = std::str::from_utf8(res.body()).unwrap();
         assert_eq!(

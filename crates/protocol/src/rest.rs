@@ -44,7 +44,13 @@ pub fn match_rest<O: Copy>(
             }
         });
         if matched && best.as_ref().is_none_or(|(score, _)| literal > *score) {
-            best = Some((literal, RestMatch { operation: op, labels }));
+            best = Some((
+                literal,
+                RestMatch {
+                    operation: op,
+                    labels,
+                },
+            ));
         }
     }
     best.map(|(_, m)| m)
@@ -62,7 +68,10 @@ pub fn render_rest_json_error(err: &ApiError) -> Response<Bytes> {
     let body = serde_json::json!({ "message": err.message });
     let mut res = Response::new(Bytes::from(body.to_string()));
     *res.status_mut() = err.status;
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     if let Ok(v) = HeaderValue::from_str(&err.code) {
         res.headers_mut().insert("x-amzn-errortype", v);
     }
@@ -83,14 +92,27 @@ mod tests {
 
     #[test]
     fn cognito_sync_paths_match_the_model() {
-        let m = match_rest(ops(), "GET", "/identitypools/us-east-1%3Aabc/identities/us-east-1%3Adef/datasets/prefs").unwrap();
+        let m = match_rest(
+            ops(),
+            "GET",
+            "/identitypools/us-east-1%3Aabc/identities/us-east-1%3Adef/datasets/prefs",
+        )
+        .unwrap();
         assert_eq!(m.operation, Operation::DescribeDataset);
-        assert_eq!(m.labels, vec![
-            ("IdentityPoolId".into(), "us-east-1:abc".into()),
-            ("IdentityId".into(), "us-east-1:def".into()),
-            ("DatasetName".into(), "prefs".into()),
-        ]);
-        let m = match_rest(ops(), "GET", "/identitypools/p/identities/i/datasets/d/records").unwrap();
+        assert_eq!(
+            m.labels,
+            vec![
+                ("IdentityPoolId".into(), "us-east-1:abc".into()),
+                ("IdentityId".into(), "us-east-1:def".into()),
+                ("DatasetName".into(), "prefs".into()),
+            ]
+        );
+        let m = match_rest(
+            ops(),
+            "GET",
+            "/identitypools/p/identities/i/datasets/d/records",
+        )
+        .unwrap();
         assert_eq!(m.operation, Operation::ListRecords);
         assert!(match_rest(ops(), "PATCH", "/identitypools/p").is_none());
         assert!(match_rest(ops(), "GET", "/nowhere").is_none());

@@ -84,7 +84,10 @@ impl QueryService {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     /// JSON 1.1 for a service Cognate serves; `operation` is the target after the prefix.
-    Json { service: JsonService, operation: String },
+    Json {
+        service: JsonService,
+        operation: String,
+    },
     /// JSON 1.1 whose target names no service Cognate serves.
     UnknownTarget { target: String },
     /// Query protocol. The service is known from the signature scope; otherwise it comes from
@@ -134,7 +137,9 @@ pub fn classify(
         Some(services::cognito_sync::SIGNING_NAME) => return Route::RestJson,
         Some(name) => {
             if let Some(service) = QueryService::from_signing_name(name) {
-                return Route::Query { service: Some(service) };
+                return Route::Query {
+                    service: Some(service),
+                };
             }
         }
         None => {}
@@ -142,7 +147,10 @@ pub fn classify(
     let form = headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+        .is_some_and(|ct| {
+            ct.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
     let action_in_query = query.split('&').any(|p| p.starts_with("Action="));
     if (*method == http::Method::POST && form) || action_in_query {
         return Route::Query { service: None };
@@ -157,36 +165,72 @@ mod tests {
     fn headers(pairs: &[(&str, &str)]) -> http::HeaderMap {
         let mut h = http::HeaderMap::new();
         for (k, v) in pairs {
-            h.insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+            h.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
         }
         h
     }
 
     #[test]
     fn json_targets_route_by_prefix() {
-        let h = headers(&[("x-amz-target", "AWSCognitoIdentityProviderService.InitiateAuth")]);
+        let h = headers(&[(
+            "x-amz-target",
+            "AWSCognitoIdentityProviderService.InitiateAuth",
+        )]);
         assert_eq!(
             classify(&http::Method::POST, "", &h, None),
-            Route::Json { service: JsonService::CognitoIdp, operation: "InitiateAuth".into() }
+            Route::Json {
+                service: JsonService::CognitoIdp,
+                operation: "InitiateAuth".into()
+            }
         );
         let h = headers(&[("x-amz-target", "AWSCognitoIdentityService.GetId")]);
         assert_eq!(
             classify(&http::Method::POST, "", &h, None),
-            Route::Json { service: JsonService::CognitoIdentity, operation: "GetId".into() }
+            Route::Json {
+                service: JsonService::CognitoIdentity,
+                operation: "GetId".into()
+            }
         );
         let h = headers(&[("x-amz-target", "DynamoDB_20120810.GetItem")]);
-        assert!(matches!(classify(&http::Method::POST, "", &h, Some("dynamodb")), Route::UnknownTarget { .. }));
+        assert!(matches!(
+            classify(&http::Method::POST, "", &h, Some("dynamodb")),
+            Route::UnknownTarget { .. }
+        ));
     }
 
     #[test]
     fn query_routes_by_scope_or_form() {
-        let form = headers(&[("content-type", "application/x-www-form-urlencoded; charset=utf-8")]);
-        assert_eq!(classify(&http::Method::POST, "", &form, Some("sts")), Route::Query { service: Some(QueryService::Sts) });
-        assert_eq!(classify(&http::Method::POST, "", &form, Some("iam")), Route::Query { service: Some(QueryService::Iam) });
-        assert_eq!(classify(&http::Method::POST, "", &form, None), Route::Query { service: None });
+        let form = headers(&[(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )]);
+        assert_eq!(
+            classify(&http::Method::POST, "", &form, Some("sts")),
+            Route::Query {
+                service: Some(QueryService::Sts)
+            }
+        );
+        assert_eq!(
+            classify(&http::Method::POST, "", &form, Some("iam")),
+            Route::Query {
+                service: Some(QueryService::Iam)
+            }
+        );
+        assert_eq!(
+            classify(&http::Method::POST, "", &form, None),
+            Route::Query { service: None }
+        );
         let none = headers(&[]);
         assert_eq!(
-            classify(&http::Method::GET, "Action=GetCallerIdentity&Version=2011-06-15", &none, None),
+            classify(
+                &http::Method::GET,
+                "Action=GetCallerIdentity&Version=2011-06-15",
+                &none,
+                None
+            ),
             Route::Query { service: None }
         );
     }
@@ -195,16 +239,28 @@ mod tests {
     fn everything_else_is_s3() {
         let none = headers(&[]);
         assert_eq!(classify(&http::Method::GET, "", &none, None), Route::S3);
-        assert_eq!(classify(&http::Method::PUT, "", &none, Some("s3")), Route::S3);
+        assert_eq!(
+            classify(&http::Method::PUT, "", &none, Some("s3")),
+            Route::S3
+        );
         let form = headers(&[("content-type", "application/x-www-form-urlencoded")]);
-        assert_eq!(classify(&http::Method::POST, "", &form, Some("s3")), Route::S3);
-        assert_eq!(classify(&http::Method::GET, "", &none, Some("cognito-sync")), Route::RestJson);
+        assert_eq!(
+            classify(&http::Method::POST, "", &form, Some("s3")),
+            Route::S3
+        );
+        assert_eq!(
+            classify(&http::Method::GET, "", &none, Some("cognito-sync")),
+            Route::RestJson
+        );
     }
 
     #[test]
     fn model_metadata_is_generated() {
         assert_eq!(services::sts::API_VERSION, "2011-06-15");
-        assert_eq!(services::iam::XML_NAMESPACE, "https://iam.amazonaws.com/doc/2010-05-08/");
+        assert_eq!(
+            services::iam::XML_NAMESPACE,
+            "https://iam.amazonaws.com/doc/2010-05-08/"
+        );
         let op = services::sts::Operation::from_name("AssumeRoleWithWebIdentity").unwrap();
         assert!(!op.requires_signature());
         assert!(services::sts::Operation::GetCallerIdentity.requires_signature());

@@ -17,6 +17,9 @@ pub fn render_s3_error(err: &ApiError, resource: &str, request_id: &str) -> Resp
     let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{}", w.finish());
     let mut res = Response::new(Bytes::from(body));
     *res.status_mut() = err.status;
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
     res
 }

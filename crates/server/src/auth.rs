@@ -51,7 +51,11 @@ pub fn from_sigv4(e: sigv4::Error) -> AuthFailure {
 }
 
 /// Authenticates a signed request.
-pub async fn authenticate(state: &AppState, signed: &Signed<'_>, now: OffsetDateTime) -> Result<Caller, AuthError> {
+pub async fn authenticate(
+    state: &AppState,
+    signed: &Signed<'_>,
+    now: OffsetDateTime,
+) -> Result<Caller, AuthError> {
     let p = signed.presented;
     if p.scope.service != signed.service {
         return Err(AuthFailure::Incomplete(format!(
@@ -68,10 +72,21 @@ pub async fn authenticate(state: &AppState, signed: &Signed<'_>, now: OffsetDate
         .into());
     }
     let verify = |key: &SigningKey| {
-        sigv4::verify(signed.request, p, key, signed.style, signed.payload_hash, now).map_err(from_sigv4)
+        sigv4::verify(
+            signed.request,
+            p,
+            key,
+            signed.style,
+            signed.payload_hash,
+            now,
+        )
+        .map_err(from_sigv4)
     };
     if p.access_key_id.starts_with(TEMPORARY_KEY_PREFIX) {
-        let token = p.security_token.as_deref().ok_or(AuthFailure::InvalidToken)?;
+        let token = p
+            .security_token
+            .as_deref()
+            .ok_or(AuthFailure::InvalidToken)?;
         let claims = state.ring.open(token).map_err(|e| match e {
             SealError::Rng => AuthError::Internal("random number generator failed".into()),
             _ => AuthError::Denied(AuthFailure::InvalidToken),
@@ -85,7 +100,10 @@ pub async fn authenticate(state: &AppState, signed: &Signed<'_>, now: OffsetDate
         if now.unix_timestamp() >= claims.expires_at {
             return Err(AuthFailure::ExpiredToken.into());
         }
-        return Ok(Caller { principal: claims.principal, via_session: true });
+        return Ok(Caller {
+            principal: claims.principal,
+            via_session: true,
+        });
     }
     if p.security_token.is_some() {
         return Err(AuthFailure::InvalidToken.into());
@@ -97,11 +115,16 @@ pub async fn authenticate(state: &AppState, signed: &Signed<'_>, now: OffsetDate
     match key {
         Some(key) if key.active => {
             verify(&key.signing_key(&p.scope))?;
-            Ok(Caller { principal: key.principal.clone(), via_session: false })
+            Ok(Caller {
+                principal: key.principal.clone(),
+                via_session: false,
+            })
         }
         Some(_) => Err(AuthFailure::UnknownAccessKey.into()),
         None if state.dev => Ok(Caller {
-            principal: Principal::Root { account: state.default_account.clone() },
+            principal: Principal::Root {
+                account: state.default_account.clone(),
+            },
             via_session: false,
         }),
         None => Err(AuthFailure::UnknownAccessKey.into()),

@@ -75,14 +75,20 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("listen", &self.listen)
             .field("data_dir", &self.data_dir)
-            .field("database_url", &self.database_url.as_ref().map(|u| redact_url(u)))
+            .field(
+                "database_url",
+                &self.database_url.as_ref().map(|u| redact_url(u)),
+            )
             .field("public_url", &self.public_url)
             .field("region", &self.region)
             .field("account_id", &self.account_id)
             .field("dev", &self.dev)
             .field("master_key", &redact(&self.master_key))
             .field("root_access_key_id", &self.root_access_key_id)
-            .field("root_secret_access_key", &redact(&self.root_secret_access_key))
+            .field(
+                "root_secret_access_key",
+                &redact(&self.root_secret_access_key),
+            )
             .field("log_format", &self.log_format)
             .finish()
     }
@@ -94,7 +100,11 @@ pub fn redact_url(url: &str) -> String {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = url.get(scheme_end + 3..at).unwrap_or("");
             let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", url.get(..scheme_end + 3).unwrap_or(""), url.get(at..).unwrap_or(""))
+            format!(
+                "{}{user}:***{}",
+                url.get(..scheme_end + 3).unwrap_or(""),
+                url.get(at..).unwrap_or("")
+            )
         }
         _ => url.to_owned(),
     }
@@ -120,7 +130,9 @@ mod tests {
 
     #[test]
     fn toml_uses_flag_names() {
-        let c: Config = toml::from_str("listen = \"0.0.0.0:9000\"\nregion = \"eu-west-1\"\ndev = true\n").unwrap();
+        let c: Config =
+            toml::from_str("listen = \"0.0.0.0:9000\"\nregion = \"eu-west-1\"\ndev = true\n")
+                .unwrap();
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.region, "eu-west-1");
         assert!(c.dev);

@@ -48,7 +48,11 @@ impl Ctx<'_> {
         requires_signature: bool,
     ) -> Result<Option<Caller>, ApiError> {
         let Some(presented) = self.presented else {
-            return if requires_signature { Err(AuthFailure::Missing.to_error(protocol)) } else { Ok(None) };
+            return if requires_signature {
+                Err(AuthFailure::Missing.to_error(protocol))
+            } else {
+                Ok(None)
+            };
         };
         let query = self.parts.uri.query().unwrap_or("");
         let request = sigv4::Request {
@@ -57,7 +61,13 @@ impl Ctx<'_> {
             query,
             headers: &self.parts.headers,
         };
-        let signed = Signed { request: &request, presented, style, payload_hash, service };
+        let signed = Signed {
+            request: &request,
+            presented,
+            style,
+            payload_hash,
+            service,
+        };
         match auth::authenticate(self.state, &signed, self.now).await {
             Ok(caller) => {
                 self.outcome.principal = Some(caller.principal.arn());
@@ -74,7 +84,13 @@ impl Ctx<'_> {
 
 /// Reads a whole body, refusing one larger than `limit` before buffering it.
 async fn read_body(headers: &http::HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", format!("Request body must be at most {limit} bytes"));
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+            format!("Request body must be at most {limit} bytes"),
+        )
+    };
     let declared = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -85,7 +101,11 @@ async fn read_body(headers: &http::HeaderMap, body: Body, limit: usize) -> Resul
     match http_body_util::Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(_) => Err(ApiError::new(StatusCode::BAD_REQUEST, "IncompleteBody", "The request body could not be read")),
+        Err(_) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "IncompleteBody",
+            "The request body could not be read",
+        )),
     }
 }
 
@@ -94,7 +114,10 @@ fn unknown_operation() -> ApiError {
 }
 
 /// The axum handler for every path.
-pub async fn handle(State(state): State<Arc<AppState>>, req: http::Request<Body>) -> http::Response<Body> {
+pub async fn handle(
+    State(state): State<Arc<AppState>>,
+    req: http::Request<Body>,
+) -> http::Response<Body> {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = req.into_parts();
@@ -102,10 +125,24 @@ pub async fn handle(State(state): State<Arc<AppState>>, req: http::Request<Body>
         return health(&request_id);
     }
     let query = parts.uri.query().unwrap_or("");
-    let sreq = sigv4::Request { method: &parts.method, path: parts.uri.path(), query, headers: &parts.headers };
+    let sreq = sigv4::Request {
+        method: &parts.method,
+        path: parts.uri.path(),
+        query,
+        headers: &parts.headers,
+    };
     let parsed = sigv4::parse(&sreq);
-    let scope_service = parsed.as_ref().ok().and_then(|p| p.as_ref()).map(|p| p.scope.service.clone());
-    let route = protocol::classify(&parts.method, query, &parts.headers, scope_service.as_deref());
+    let scope_service = parsed
+        .as_ref()
+        .ok()
+        .and_then(|p| p.as_ref())
+        .map(|p| p.scope.service.clone());
+    let route = protocol::classify(
+        &parts.method,
+        query,
+        &parts.headers,
+        scope_service.as_deref(),
+    );
     let protocol = route.protocol();
     let mut outcome = Outcome::default();
     let mut query_service = None;
@@ -141,9 +178,13 @@ pub async fn handle(State(state): State<Arc<AppState>>, req: http::Request<Body>
     let status = response.status();
     if let Ok(id) = HeaderValue::from_str(&request_id) {
         if protocol == Protocol::RestXml {
-            response.headers_mut().insert("x-amz-request-id", id.clone());
+            response
+                .headers_mut()
+                .insert("x-amz-request-id", id.clone());
         }
-        response.headers_mut().insert(protocol::REQUEST_ID_HEADER, id);
+        response
+            .headers_mut()
+            .insert(protocol::REQUEST_ID_HEADER, id);
     }
     tracing::info!(
         target: "cognate::request",
@@ -175,7 +216,11 @@ async fn dispatch(
         }
         Route::RestJson => {
             ctx.outcome.service = services::cognito_sync::SIGNING_NAME;
-            Err(ApiError::new(StatusCode::NOT_FOUND, "UnknownOperationException", "Unknown operation"))
+            Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "UnknownOperationException",
+                "Unknown operation",
+            ))
         }
         Route::S3 => {
             ctx.outcome.service = services::s3::SIGNING_NAME;
@@ -186,7 +231,14 @@ async fn dispatch(
                     .unwrap_or_else(|| sigv4::EMPTY_SHA256.to_owned()),
                 _ => sigv4::UNSIGNED_PAYLOAD.to_owned(),
             };
-            ctx.caller(Protocol::RestXml, services::s3::SIGNING_NAME, PathStyle::S3, &payload_hash, false).await?;
+            ctx.caller(
+                Protocol::RestXml,
+                services::s3::SIGNING_NAME,
+                PathStyle::S3,
+                &payload_hash,
+                false,
+            )
+            .await?;
             Err(ApiError::new(
                 StatusCode::NOT_IMPLEMENTED,
                 "NotImplemented",
@@ -197,7 +249,11 @@ async fn dispatch(
             let body = read_body(&ctx.parts.headers, body, protocol::MAX_BUFFERED_BODY).await?;
             let params = QueryParams::parse(ctx.parts.uri.query().unwrap_or(""), &body)?;
             let Some(action) = params.action() else {
-                return Err(ApiError::new(StatusCode::BAD_REQUEST, "MissingAction", "Missing Action"));
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "MissingAction",
+                    "Missing Action",
+                ));
             };
             ctx.outcome.operation = action.to_owned();
             let service = service
@@ -212,7 +268,9 @@ async fn dispatch(
                     format!("Could not find operation {action} for version {version}"),
                 )
             };
-            let Some(service) = service else { return Err(invalid_action()) };
+            let Some(service) = service else {
+                return Err(invalid_action());
+            };
             ctx.outcome.service = service.signing_name();
             if params.version().is_some_and(|v| v != service.api_version()) {
                 return Err(invalid_action());
@@ -227,9 +285,13 @@ async fn dispatch(
 }
 
 fn health(request_id: &str) -> http::Response<Body> {
-    let body = serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }).to_string();
+    let body =
+        serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }).to_string();
     let mut res = http::Response::new(Body::from(body));
-    res.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     if let Ok(id) = HeaderValue::from_str(request_id) {
         res.headers_mut().insert(protocol::REQUEST_ID_HEADER, id);
     }

@@ -54,13 +54,25 @@ pub async fn serve(
             "DEV MODE: unknown access key ids are accepted as the root of account {account} WITHOUT a signature check; never expose this server"
         );
     }
-    let state = Arc::new(state::AppState::new(store.clone(), config.region.clone(), account.clone(), config.dev, master, ring));
+    let state = Arc::new(state::AppState::new(
+        store.clone(),
+        config.region.clone(),
+        account.clone(),
+        config.dev,
+        master,
+        ring,
+    ));
     let app = axum::Router::new().fallback(edge::handle).with_state(state);
-    let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|source| StartError::Io {
-        context: format!("binding {}", config.listen),
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Io {
+            context: format!("binding {}", config.listen),
+            source,
+        })?;
+    let address = listener.local_addr().map_err(|source| StartError::Io {
+        context: "reading bound address".into(),
         source,
     })?;
-    let address = listener.local_addr().map_err(|source| StartError::Io { context: "reading bound address".into(), source })?;
     on_ready(&Ready {
         address,
         public_url: config.public_url(address),
@@ -68,7 +80,12 @@ pub async fn serve(
         root_access_key_id: root.access_key_id,
         root_credentials_file: root.credentials_file,
     });
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
     store.close().await;
-    served.map_err(|source| StartError::Io { context: "serving".into(), source })
+    served.map_err(|source| StartError::Io {
+        context: "serving".into(),
+        source,
+    })
 }

@@ -23,7 +23,12 @@ pub struct CachedKey {
 
 impl CachedKey {
     pub fn new(principal: Principal, active: bool, secret: Zeroizing<String>) -> Self {
-        CachedKey { principal, active, secret, signing: Mutex::new(None) }
+        CachedKey {
+            principal,
+            active,
+            secret,
+            signing: Mutex::new(None),
+        }
     }
 
     /// The signing key for `scope`, derived once per scope.
@@ -64,7 +69,14 @@ pub enum LookupError {
 }
 
 impl AppState {
-    pub fn new(store: Store, region: String, default_account: AccountId, dev: bool, master: MasterKey, ring: KeyRing) -> Self {
+    pub fn new(
+        store: Store,
+        region: String,
+        default_account: AccountId,
+        dev: bool,
+        master: MasterKey,
+        ring: KeyRing,
+    ) -> Self {
         AppState {
             store,
             region,
@@ -78,7 +90,10 @@ impl AppState {
     }
 
     /// A long-term access key by id: from the cache, else from the store (then cached).
-    pub async fn access_key(&self, access_key_id: &str) -> Result<Option<Arc<CachedKey>>, LookupError> {
+    pub async fn access_key(
+        &self,
+        access_key_id: &str,
+    ) -> Result<Option<Arc<CachedKey>>, LookupError> {
         if let Ok(keys) = self.keys.read()
             && let Some(key) = keys.get(access_key_id)
         {

@@ -11,12 +11,20 @@ use crate::edge::Ctx;
 
 type Operation = services::sts::Operation;
 
-pub async fn handle(ctx: &mut Ctx<'_>, action: &str, params: &QueryParams, payload_hash: &str) -> Result<http::Response<Bytes>, ApiError> {
+pub async fn handle(
+    ctx: &mut Ctx<'_>,
+    action: &str,
+    params: &QueryParams,
+    payload_hash: &str,
+) -> Result<http::Response<Bytes>, ApiError> {
     let unknown = || {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "InvalidAction",
-            format!("Could not find operation {action} for version {}", services::sts::API_VERSION),
+            format!(
+                "Could not find operation {action} for version {}",
+                services::sts::API_VERSION
+            ),
         )
     };
     let op = match Operation::from_name(action) {
@@ -24,23 +32,45 @@ pub async fn handle(ctx: &mut Ctx<'_>, action: &str, params: &QueryParams, paylo
         _ => return Err(unknown()),
     };
     let caller = ctx
-        .caller(Protocol::Query, services::sts::SIGNING_NAME, PathStyle::Normalized, payload_hash, true)
+        .caller(
+            Protocol::Query,
+            services::sts::SIGNING_NAME,
+            PathStyle::Normalized,
+            payload_hash,
+            true,
+        )
         .await?
         .ok_or_else(ApiError::internal)?;
     let mut w = XmlWriter::new();
     match op {
         Operation::GetCallerIdentity => {
             let id = sts::get_caller_identity(&caller.principal);
-            w.element("Arn", &id.arn).element("UserId", &id.user_id).element("Account", &id.account);
+            w.element("Arn", &id.arn)
+                .element("UserId", &id.user_id)
+                .element("Account", &id.account);
         }
         Operation::GetSessionToken => {
-            let input = GetSessionTokenInput { duration_seconds: int_param(params, "DurationSeconds")? };
-            let creds = sts::get_session_token(&caller.principal, caller.via_session, &input, ctx.now, &ctx.state.ring, &ctx.state.rng)?;
+            let input = GetSessionTokenInput {
+                duration_seconds: int_param(params, "DurationSeconds")?,
+            };
+            let creds = sts::get_session_token(
+                &caller.principal,
+                caller.via_session,
+                &input,
+                ctx.now,
+                &ctx.state.ring,
+                &ctx.state.rng,
+            )?;
             write_credentials(&mut w, &creds);
         }
         _ => return Err(unknown()),
     }
-    Ok(render_query(action, services::sts::XML_NAMESPACE, ctx.request_id, Some(&w.finish())))
+    Ok(render_query(
+        action,
+        services::sts::XML_NAMESPACE,
+        ctx.request_id,
+        Some(&w.finish()),
+    ))
 }
 
 fn int_param(params: &QueryParams, name: &str) -> Result<Option<i64>, ApiError> {

@@ -12,13 +12,23 @@ const BODY: &[u8] = b"Action=GetCallerIdentity&Version=2011-06-15";
 fn signed_headers() -> http::HeaderMap {
     let mut h = http::HeaderMap::new();
     h.insert("host", "127.0.0.1:4566".parse().unwrap());
-    h.insert("content-type", "application/x-www-form-urlencoded; charset=utf-8".parse().unwrap());
+    h.insert(
+        "content-type",
+        "application/x-www-form-urlencoded; charset=utf-8"
+            .parse()
+            .unwrap(),
+    );
     h.insert("x-amz-date", "20150830T123600Z".parse().unwrap());
     h.insert("user-agent", "aws-cli/2 botocore/1".parse().unwrap());
     let placeholder = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/sts/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=0000000000000000000000000000000000000000000000000000000000000000";
     h.insert("authorization", placeholder.parse().unwrap());
     let method = http::Method::POST;
-    let req = Request { method: &method, path: "/", query: "", headers: &h };
+    let req = Request {
+        method: &method,
+        path: "/",
+        query: "",
+        headers: &h,
+    };
     let presented = parse(&req).unwrap().unwrap();
     let key = SigningKey::derive(SECRET, &presented.scope);
     let canonical = canonical_request(&req, &presented, PathStyle::Normalized, &sha256_hex(BODY));
@@ -31,7 +41,12 @@ fn signed_headers() -> http::HeaderMap {
 fn bench(c: &mut Criterion) {
     let headers = signed_headers();
     let method = http::Method::POST;
-    let req = Request { method: &method, path: "/", query: "", headers: &headers };
+    let req = Request {
+        method: &method,
+        path: "/",
+        query: "",
+        headers: &headers,
+    };
     let presented = parse(&req).unwrap().unwrap();
     let now = presented.timestamp;
     let cached_key = SigningKey::derive(SECRET, &presented.scope);
@@ -39,14 +54,30 @@ fn bench(c: &mut Criterion) {
     c.bench_function("sigv4 parse + verify (cached signing key)", |b| {
         b.iter(|| {
             let p = parse(&req).unwrap().unwrap();
-            verify(&req, &p, &cached_key, PathStyle::Normalized, &sha256_hex(BODY), now).unwrap();
+            verify(
+                &req,
+                &p,
+                &cached_key,
+                PathStyle::Normalized,
+                &sha256_hex(BODY),
+                now,
+            )
+            .unwrap();
         })
     });
     c.bench_function("sigv4 parse + derive key + verify", |b| {
         b.iter(|| {
             let p = parse(&req).unwrap().unwrap();
             let key = SigningKey::derive(SECRET, &p.scope);
-            verify(&req, &p, &key, PathStyle::Normalized, &sha256_hex(BODY), now).unwrap();
+            verify(
+                &req,
+                &p,
+                &key,
+                PathStyle::Normalized,
+                &sha256_hex(BODY),
+                now,
+            )
+            .unwrap();
         })
     });
 }

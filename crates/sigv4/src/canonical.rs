@@ -8,7 +8,10 @@ use crate::{Location, PathStyle, Presented, Request};
 /// `keep_slash`) becomes `%XX` with upper-case hex.
 pub fn uri_encode(bytes: &[u8], keep_slash: bool, out: &mut String) {
     for &b in bytes {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') || (keep_slash && b == b'/') {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'~')
+            || (keep_slash && b == b'/')
+        {
             out.push(char::from(b));
         } else {
             let _ = write!(out, "%{b:02X}");
@@ -176,7 +179,10 @@ mod tests {
 
     #[test]
     fn s3_paths_are_encoded_exactly_once() {
-        assert_eq!(uri("/bucket/a%20b/c+d", PathStyle::S3), "/bucket/a%20b/c%2Bd");
+        assert_eq!(
+            uri("/bucket/a%20b/c+d", PathStyle::S3),
+            "/bucket/a%20b/c%2Bd"
+        );
         assert_eq!(uri("/bucket//x/../y", PathStyle::S3), "/bucket//x/../y");
         assert_eq!(uri("", PathStyle::S3), "/");
     }

@@ -32,7 +32,8 @@ impl ChunkVerifier {
     /// On success the chain advances; on failure it stays where it was.
     pub fn verify_chunk(&mut self, data_sha256: &[u8; 32], signature_hex: &str) -> bool {
         let mut signature = [0u8; 32];
-        if signature_hex.len() != 64 || hex::decode_to_slice(signature_hex, &mut signature).is_err() {
+        if signature_hex.len() != 64 || hex::decode_to_slice(signature_hex, &mut signature).is_err()
+        {
             return false;
         }
         let string_to_sign = format!(
@@ -66,10 +67,18 @@ mod tests {
     /// Authorization Header: Transferring Payload in Multiple Chunks".
     #[test]
     fn s3_documentation_example_chain() {
-        let scope = Scope { date: "20130524".into(), region: "us-east-1".into(), service: "s3".into() };
+        let scope = Scope {
+            date: "20130524".into(),
+            region: "us-east-1".into(),
+            service: "s3".into(),
+        };
         let key = SigningKey::derive("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", &scope);
         let mut seed = [0u8; 32];
-        hex::decode_to_slice("4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9", &mut seed).unwrap();
+        hex::decode_to_slice(
+            "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9",
+            &mut seed,
+        )
+        .unwrap();
         let presented = Presented {
             access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
             scope,
@@ -86,9 +95,21 @@ mod tests {
         let second = digest(&[b'a'; 1024]);
         let last = digest(b"");
         // Out of order: the second chunk's signature does not follow the seed.
-        assert!(!v.verify_chunk(&second, "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497"));
-        assert!(v.verify_chunk(&first, "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648"));
-        assert!(v.verify_chunk(&second, "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497"));
-        assert!(v.verify_chunk(&last, "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9"));
+        assert!(!v.verify_chunk(
+            &second,
+            "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497"
+        ));
+        assert!(v.verify_chunk(
+            &first,
+            "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648"
+        ));
+        assert!(v.verify_chunk(
+            &second,
+            "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497"
+        ));
+        assert!(v.verify_chunk(
+            &last,
+            "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9"
+        ));
     }
 }

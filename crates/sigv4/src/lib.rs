@@ -50,7 +50,11 @@ pub struct Scope {
 
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}/aws4_request", self.date, self.region, self.service)
+        write!(
+            f,
+            "{}/{}/{}/aws4_request",
+            self.date, self.region, self.service
+        )
     }
 }
 
@@ -59,7 +63,9 @@ impl fmt::Display for Scope {
 pub enum Location {
     Header,
     /// A presigned URL, valid for `expires_secs` after its timestamp.
-    Query { expires_secs: i64 },
+    Query {
+        expires_secs: i64,
+    },
 }
 
 /// The authentication information a request carries, before any check.
@@ -87,7 +93,10 @@ impl fmt::Debug for Presented {
             .field("scope", &self.scope)
             .field("signed_headers", &self.signed_headers)
             .field("amz_date", &self.amz_date)
-            .field("security_token", &self.security_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "security_token",
+                &self.security_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("location", &self.location)
             .finish_non_exhaustive()
     }
@@ -280,7 +289,9 @@ fn parse_header(req: &Request<'_>, value: &str) -> Result<Presented, Error> {
         (signed_headers.is_some(), "SignedHeaders"),
     ] {
         if !present {
-            missing.push_str(&format!("Authorization header requires '{name}' parameter. "));
+            missing.push_str(&format!(
+                "Authorization header requires '{name}' parameter. "
+            ));
         }
     }
     if date.is_none() {
@@ -339,11 +350,13 @@ fn parse_query<'q>(
             "X-Amz-Algorithm only supports \"{ALGORITHM}\""
         )));
     }
-    let expires_secs: i64 = field("X-Amz-Expires").parse().map_err(|_| {
-        Error::Incomplete("X-Amz-Expires should be a number".into())
-    })?;
+    let expires_secs: i64 = field("X-Amz-Expires")
+        .parse()
+        .map_err(|_| Error::Incomplete("X-Amz-Expires should be a number".into()))?;
     if expires_secs < 0 {
-        return Err(Error::Incomplete("X-Amz-Expires must be non-negative".into()));
+        return Err(Error::Incomplete(
+            "X-Amz-Expires must be non-negative".into(),
+        ));
     }
     if expires_secs > MAX_PRESIGN_EXPIRES_SECS {
         return Err(Error::Incomplete(
@@ -526,15 +539,33 @@ mod tests {
     #[test]
     fn anonymous_request_has_no_signature() {
         let (m, u, h) = request(&[("host", "x")], "/bucket/key?prefix=a");
-        let req = Request { method: &m, path: u.path(), query: u.query().unwrap_or(""), headers: &h };
+        let req = Request {
+            method: &m,
+            path: u.path(),
+            query: u.query().unwrap_or(""),
+            headers: &h,
+        };
         assert!(parse(&req).unwrap().is_none());
     }
 
     #[test]
     fn incomplete_header_names_every_missing_part() {
-        let (m, u, h) = request(&[("authorization", "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/sts/aws4_request")], "/");
-        let req = Request { method: &m, path: u.path(), query: u.query().unwrap_or(""), headers: &h };
-        let Err(Error::Incomplete(msg)) = parse(&req) else { panic!("expected Incomplete") };
+        let (m, u, h) = request(
+            &[(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/sts/aws4_request",
+            )],
+            "/",
+        );
+        let req = Request {
+            method: &m,
+            path: u.path(),
+            query: u.query().unwrap_or(""),
+            headers: &h,
+        };
+        let Err(Error::Incomplete(msg)) = parse(&req) else {
+            panic!("expected Incomplete")
+        };
         assert!(msg.contains("'Signature'"), "{msg}");
         assert!(msg.contains("'SignedHeaders'"), "{msg}");
         assert!(msg.contains("'X-Amz-Date'"), "{msg}");
@@ -543,46 +574,113 @@ mod tests {
 
     #[test]
     fn other_algorithms_are_refused() {
-        let (m, u, h) = request(&[("authorization", "AWS AKID:abc"), ("x-amz-date", "20150830T123600Z")], "/");
-        let req = Request { method: &m, path: u.path(), query: u.query().unwrap_or(""), headers: &h };
+        let (m, u, h) = request(
+            &[
+                ("authorization", "AWS AKID:abc"),
+                ("x-amz-date", "20150830T123600Z"),
+            ],
+            "/",
+        );
+        let req = Request {
+            method: &m,
+            path: u.path(),
+            query: u.query().unwrap_or(""),
+            headers: &h,
+        };
         assert!(matches!(parse(&req), Err(Error::Incomplete(_))));
     }
 
     #[test]
     fn scope_date_must_match_request_date() {
         let auth = "AWS4-HMAC-SHA256 Credential=AKID/20150831/us-east-1/sts/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31";
-        let (m, u, h) = request(&[("authorization", auth), ("host", "h"), ("x-amz-date", "20150830T123600Z")], "/");
-        let req = Request { method: &m, path: u.path(), query: u.query().unwrap_or(""), headers: &h };
+        let (m, u, h) = request(
+            &[
+                ("authorization", auth),
+                ("host", "h"),
+                ("x-amz-date", "20150830T123600Z"),
+            ],
+            "/",
+        );
+        let req = Request {
+            method: &m,
+            path: u.path(),
+            query: u.query().unwrap_or(""),
+            headers: &h,
+        };
         assert!(matches!(parse(&req), Err(Error::ScopeDate(_))));
     }
 
     #[test]
     fn host_must_be_signed() {
         let auth = "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/sts/aws4_request, SignedHeaders=x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31";
-        let (m, u, h) = request(&[("authorization", auth), ("host", "h"), ("x-amz-date", "20150830T123600Z")], "/");
-        let req = Request { method: &m, path: u.path(), query: u.query().unwrap_or(""), headers: &h };
+        let (m, u, h) = request(
+            &[
+                ("authorization", auth),
+                ("host", "h"),
+                ("x-amz-date", "20150830T123600Z"),
+            ],
+            "/",
+        );
+        let req = Request {
+            method: &m,
+            path: u.path(),
+            query: u.query().unwrap_or(""),
+            headers: &h,
+        };
         assert!(matches!(parse(&req), Err(Error::Incomplete(_))));
     }
 
     #[test]
     fn clock_skew_is_fifteen_minutes_each_way() {
         let auth = "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/sts/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31";
-        let (m, u, h) = request(&[("authorization", auth), ("host", "h"), ("x-amz-date", "20150830T123600Z")], "/");
-        let req = Request { method: &m, path: u.path(), query: u.query().unwrap_or(""), headers: &h };
+        let (m, u, h) = request(
+            &[
+                ("authorization", auth),
+                ("host", "h"),
+                ("x-amz-date", "20150830T123600Z"),
+            ],
+            "/",
+        );
+        let req = Request {
+            method: &m,
+            path: u.path(),
+            query: u.query().unwrap_or(""),
+            headers: &h,
+        };
         let p = parse(&req).unwrap().unwrap();
         let t = p.timestamp;
         assert!(check_time(&p, t + time::Duration::minutes(15)).is_ok());
         assert!(check_time(&p, t - time::Duration::minutes(15)).is_ok());
-        let Err(Error::Skewed(msg)) = check_time(&p, t + time::Duration::minutes(20)) else { panic!() };
-        assert_eq!(msg, "Signature expired: 20150830T123600Z is now earlier than 20150830T124100Z (20150830T125600Z - 15 min.)");
-        assert!(matches!(check_time(&p, t - time::Duration::minutes(16)), Err(Error::Skewed(_))));
+        let Err(Error::Skewed(msg)) = check_time(&p, t + time::Duration::minutes(20)) else {
+            panic!()
+        };
+        assert_eq!(
+            msg,
+            "Signature expired: 20150830T123600Z is now earlier than 20150830T124100Z (20150830T125600Z - 15 min.)"
+        );
+        assert!(matches!(
+            check_time(&p, t - time::Duration::minutes(16)),
+            Err(Error::Skewed(_))
+        ));
     }
 
     #[test]
     fn http_date_header_is_accepted_when_x_amz_date_is_absent() {
         let auth = "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/sts/aws4_request, SignedHeaders=date;host, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31";
-        let (m, u, h) = request(&[("authorization", auth), ("host", "h"), ("date", "Sun, 30 Aug 2015 12:36:00 GMT")], "/");
-        let req = Request { method: &m, path: u.path(), query: u.query().unwrap_or(""), headers: &h };
+        let (m, u, h) = request(
+            &[
+                ("authorization", auth),
+                ("host", "h"),
+                ("date", "Sun, 30 Aug 2015 12:36:00 GMT"),
+            ],
+            "/",
+        );
+        let req = Request {
+            method: &m,
+            path: u.path(),
+            query: u.query().unwrap_or(""),
+            headers: &h,
+        };
         let p = parse(&req).unwrap().unwrap();
         assert_eq!(p.amz_date, "20150830T123600Z");
     }
@@ -591,26 +689,52 @@ mod tests {
     fn presigned_lifetime_is_enforced() {
         let uri = "/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F20150830%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20150830T123600Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31";
         let (m, u, h) = request(&[("host", "h")], uri);
-        let req = Request { method: &m, path: u.path(), query: u.query().unwrap_or(""), headers: &h };
+        let req = Request {
+            method: &m,
+            path: u.path(),
+            query: u.query().unwrap_or(""),
+            headers: &h,
+        };
         let p = parse(&req).unwrap().unwrap();
         assert_eq!(p.location, Location::Query { expires_secs: 60 });
         assert!(check_time(&p, p.timestamp + time::Duration::seconds(60)).is_ok());
-        assert_eq!(check_time(&p, p.timestamp + time::Duration::seconds(61)), Err(Error::PresignExpired));
+        assert_eq!(
+            check_time(&p, p.timestamp + time::Duration::seconds(61)),
+            Err(Error::PresignExpired)
+        );
     }
 
     #[test]
     fn presigned_lifetime_is_at_most_a_week() {
         let uri = "/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F20150830%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20150830T123600Z&X-Amz-Expires=604801&X-Amz-SignedHeaders=host&X-Amz-Signature=00";
         let (m, u, h) = request(&[("host", "h")], uri);
-        let req = Request { method: &m, path: u.path(), query: u.query().unwrap_or(""), headers: &h };
+        let req = Request {
+            method: &m,
+            path: u.path(),
+            query: u.query().unwrap_or(""),
+            headers: &h,
+        };
         assert!(matches!(parse(&req), Err(Error::Incomplete(_))));
     }
 
     #[test]
     fn security_token_is_redacted_in_debug() {
         let auth = "AWS4-HMAC-SHA256 Credential=ASIA/20150830/us-east-1/sts/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31";
-        let (m, u, h) = request(&[("authorization", auth), ("host", "h"), ("x-amz-date", "20150830T123600Z"), ("x-amz-security-token", "SECRETTOKEN")], "/");
-        let req = Request { method: &m, path: u.path(), query: u.query().unwrap_or(""), headers: &h };
+        let (m, u, h) = request(
+            &[
+                ("authorization", auth),
+                ("host", "h"),
+                ("x-amz-date", "20150830T123600Z"),
+                ("x-amz-security-token", "SECRETTOKEN"),
+            ],
+            "/",
+        );
+        let req = Request {
+            method: &m,
+            path: u.path(),
+            query: u.query().unwrap_or(""),
+            headers: &h,
+        };
         let p = parse(&req).unwrap().unwrap();
         assert!(!format!("{p:?}").contains("SECRETTOKEN"));
     }

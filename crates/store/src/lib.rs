@@ -120,7 +120,12 @@ impl Store {
                     .connect_with(options)
                     .await?
             }
-            Backend::Postgres => pool_options.max_connections(16).connect_with(options).await?,
+            Backend::Postgres => {
+                pool_options
+                    .max_connections(16)
+                    .connect_with(options)
+                    .await?
+            }
         };
         migrations::migrator(backend).run(&pool).await?;
         Ok(Store { pool, backend })
@@ -147,30 +152,38 @@ impl Store {
     /// Stores a setting unless it exists, and returns the value now stored, so concurrent
     /// first starts of several nodes agree on one value.
     pub async fn setting_or_insert(&self, name: &str, value: &str) -> Result<String> {
-        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
-            .bind(name)
-            .bind(value)
-            .execute(&self.pool)
-            .await?;
-        self.setting(name).await?.ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        self.setting(name)
+            .await?
+            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
     }
 
     pub async fn create_account(&self, account: &AccountRow) -> Result<()> {
-        sqlx::query("INSERT INTO accounts (account_id, name, email, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(&account.account_id)
-            .bind(&account.name)
-            .bind(&account.email)
-            .bind(account.created_at)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO accounts (account_id, name, email, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&account.account_id)
+        .bind(&account.name)
+        .bind(&account.email)
+        .bind(account.created_at)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     pub async fn account(&self, account_id: &str) -> Result<Option<AccountRow>> {
-        let row = sqlx::query("SELECT account_id, name, email, created_at FROM accounts WHERE account_id = $1")
-            .bind(account_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT account_id, name, email, created_at FROM accounts WHERE account_id = $1",
+        )
+        .bind(account_id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|r| {
             Ok(AccountRow {
                 account_id: r.try_get("account_id")?,
@@ -220,7 +233,11 @@ impl Store {
     }
 
     /// Replaces the sealed secret of an existing access key.
-    pub async fn replace_access_key_secret(&self, access_key_id: &str, secret_sealed: &[u8]) -> Result<()> {
+    pub async fn replace_access_key_secret(
+        &self,
+        access_key_id: &str,
+        secret_sealed: &[u8],
+    ) -> Result<()> {
         sqlx::query("UPDATE access_keys SET secret_sealed = $1 WHERE access_key_id = $2")
             .bind(secret_sealed)
             .bind(access_key_id)
@@ -231,20 +248,23 @@ impl Store {
 
     /// Adds a key to the session-token key ring. The newest key (highest id) seals new tokens.
     pub async fn add_session_key(&self, key: &SessionKeyRow) -> Result<()> {
-        sqlx::query("INSERT INTO session_keys (key_id, key_sealed, created_at) VALUES ($1, $2, $3)")
-            .bind(key.key_id)
-            .bind(&key.key_sealed)
-            .bind(key.created_at)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO session_keys (key_id, key_sealed, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(key.key_id)
+        .bind(&key.key_sealed)
+        .bind(key.created_at)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     /// Every session-token key, oldest first.
     pub async fn session_keys(&self) -> Result<Vec<SessionKeyRow>> {
-        let rows = sqlx::query("SELECT key_id, key_sealed, created_at FROM session_keys ORDER BY key_id")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT key_id, key_sealed, created_at FROM session_keys ORDER BY key_id")
+                .fetch_all(&self.pool)
+                .await?;
         rows.into_iter()
             .map(|r| {
                 Ok(SessionKeyRow {

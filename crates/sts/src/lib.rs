@@ -2,7 +2,8 @@
 //! principal, the time and the randomness; nothing here reads HTTP or storage.
 
 use cognate_credentials::{
-    KeyRing, Principal, SessionClaims, TEMPORARY_KEY_PREFIX, generate_id, generate_secret_access_key,
+    KeyRing, Principal, SessionClaims, TEMPORARY_KEY_PREFIX, generate_id,
+    generate_secret_access_key,
 };
 use cognate_protocol::ApiError;
 use http::StatusCode;
@@ -89,7 +90,12 @@ pub fn mint_credentials(
         expires_at: expiration.unix_timestamp(),
     };
     let session_token = ring.seal(&claims, rng).map_err(|_| StsError::Internal)?;
-    Ok(Credentials { access_key_id, secret_access_key, session_token, expiration })
+    Ok(Credentials {
+        access_key_id,
+        secret_access_key,
+        session_token,
+        expiration,
+    })
 }
 
 /// `GetSessionToken`'s parameters.
@@ -136,7 +142,9 @@ mod tests {
     use cognate_credentials::AccountId;
 
     fn root() -> Principal {
-        Principal::Root { account: AccountId::parse("111122223333").unwrap() }
+        Principal::Root {
+            account: AccountId::parse("111122223333").unwrap(),
+        }
     }
 
     fn ring() -> KeyRing {
@@ -155,7 +163,17 @@ mod tests {
     fn session_token_carries_the_principal_and_expiry() {
         let rng = ring::rand::SystemRandom::new();
         let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
-        let creds = get_session_token(&root(), false, &GetSessionTokenInput { duration_seconds: Some(900) }, now, &ring(), &rng).unwrap();
+        let creds = get_session_token(
+            &root(),
+            false,
+            &GetSessionTokenInput {
+                duration_seconds: Some(900),
+            },
+            now,
+            &ring(),
+            &rng,
+        )
+        .unwrap();
         assert!(creds.access_key_id.starts_with("ASIA"));
         assert_eq!(creds.secret_access_key.len(), 40);
         assert_eq!(creds.expiration.unix_timestamp(), 1_700_000_900);
@@ -170,9 +188,27 @@ mod tests {
     fn root_sessions_last_an_hour_at_most() {
         let rng = ring::rand::SystemRandom::new();
         let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
-        let default = get_session_token(&root(), false, &GetSessionTokenInput::default(), now, &ring(), &rng).unwrap();
+        let default = get_session_token(
+            &root(),
+            false,
+            &GetSessionTokenInput::default(),
+            now,
+            &ring(),
+            &rng,
+        )
+        .unwrap();
         assert_eq!(default.expiration.unix_timestamp(), 1_700_003_600);
-        let long = get_session_token(&root(), false, &GetSessionTokenInput { duration_seconds: Some(129_600) }, now, &ring(), &rng).unwrap();
+        let long = get_session_token(
+            &root(),
+            false,
+            &GetSessionTokenInput {
+                duration_seconds: Some(129_600),
+            },
+            now,
+            &ring(),
+            &rng,
+        )
+        .unwrap();
         assert_eq!(long.expiration.unix_timestamp(), 1_700_003_600);
     }
 
@@ -180,9 +216,27 @@ mod tests {
     fn short_durations_and_session_callers_are_refused() {
         let rng = ring::rand::SystemRandom::new();
         let now = OffsetDateTime::now_utc();
-        let err = get_session_token(&root(), false, &GetSessionTokenInput { duration_seconds: Some(899) }, now, &ring(), &rng).unwrap_err();
+        let err = get_session_token(
+            &root(),
+            false,
+            &GetSessionTokenInput {
+                duration_seconds: Some(899),
+            },
+            now,
+            &ring(),
+            &rng,
+        )
+        .unwrap_err();
         assert_eq!(ApiError::from(err).code, "ValidationError");
-        let err = get_session_token(&root(), true, &GetSessionTokenInput::default(), now, &ring(), &rng).unwrap_err();
+        let err = get_session_token(
+            &root(),
+            true,
+            &GetSessionTokenInput::default(),
+            now,
+            &ring(),
+            &rng,
+        )
+        .unwrap_err();
         assert_eq!(ApiError::from(err).code, "AccessDenied");
     }
 }

@@ -42,9 +42,17 @@ impl Server {
                 (Some(temp), dir)
             }
         };
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(data_dir.with_extension("log")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.with_extension("log"))
+            .unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cognate"));
-        cmd.arg("serve").arg("--listen").arg("127.0.0.1:0").arg("--data-dir").arg(&data_dir);
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(&data_dir);
         if let Some(url) = &opts.database_url {
             cmd.arg("--database-url").arg(url);
         }
@@ -55,7 +63,9 @@ impl Server {
             }
         }
         cmd.envs(opts.env.iter().map(|(k, v)| (k, v)));
-        cmd.stdout(Stdio::piped()).stderr(Stdio::from(log)).stdin(Stdio::null());
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .stdin(Stdio::null());
         let mut child = cmd.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -77,7 +87,8 @@ impl Server {
             Ok(lines) if !lines.is_empty() => lines,
             _ => {
                 let _ = child.kill();
-                let log = std::fs::read_to_string(data_dir.with_extension("log")).unwrap_or_default();
+                let log =
+                    std::fs::read_to_string(data_dir.with_extension("log")).unwrap_or_default();
                 panic!("cognate did not start; its log:\n{log}");
             }
         };
@@ -92,7 +103,13 @@ impl Server {
             .and_then(|l| l.split_whitespace().next())
             .unwrap()
             .to_owned();
-        Server { child, url, account_id, data_dir, _temp: temp }
+        Server {
+            child,
+            url,
+            account_id,
+            data_dir,
+            _temp: temp,
+        }
     }
 
     /// The generated root credentials, read from `<data-dir>/root-credentials`.
@@ -109,7 +126,11 @@ impl Server {
     /// Sends SIGTERM and waits for the process to exit; returns its exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        let ok = Command::new("kill").arg("-TERM").arg(&pid).status().unwrap();
+        let ok = Command::new("kill")
+            .arg("-TERM")
+            .arg(&pid)
+            .status()
+            .unwrap();
         assert!(ok.success());
         for _ in 0..300 {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -120,7 +141,12 @@ impl Server {
         panic!("cognate did not exit within 30 s of SIGTERM");
     }
 
-    pub fn sts(&self, access_key_id: &str, secret: &str, token: Option<&str>) -> aws_sdk_sts::Client {
+    pub fn sts(
+        &self,
+        access_key_id: &str,
+        secret: &str,
+        token: Option<&str>,
+    ) -> aws_sdk_sts::Client {
         self.sts_at(access_key_id, secret, token, None)
     }
 
@@ -132,7 +158,13 @@ impl Server {
         token: Option<&str>,
         time: Option<std::time::SystemTime>,
     ) -> aws_sdk_sts::Client {
-        let creds = Credentials::new(access_key_id, secret, token.map(str::to_owned), None, "test");
+        let creds = Credentials::new(
+            access_key_id,
+            secret,
+            token.map(str::to_owned),
+            None,
+            "test",
+        );
         let http = aws_smithy_http_client::Builder::new()
             .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
                 aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
@@ -164,15 +196,29 @@ impl Server {
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         stream.write_all(request).await.unwrap();
         let mut buf = Vec::new();
-        let read = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut buf)).await;
-        assert!(read.is_ok(), "server hung on {:?}", String::from_utf8_lossy(request));
+        let read =
+            tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut buf)).await;
+        assert!(
+            read.is_ok(),
+            "server hung on {:?}",
+            String::from_utf8_lossy(request)
+        );
         RawResponse::parse(&buf)
     }
 
     /// A well-formed request with the given method, path, headers and body.
-    pub async fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> RawResponse {
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> RawResponse {
         let host = self.url.trim_start_matches("http://");
-        let mut req = format!("{method} {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\ncontent-length: {}\r\n",
+            body.len()
+        );
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
@@ -194,7 +240,10 @@ pub fn read_credentials_file(path: &Path) -> (String, String) {
     let text = std::fs::read_to_string(path).unwrap();
     let value = |key: &str| {
         text.lines()
-            .find_map(|l| l.strip_prefix(key).map(|v| v.trim_start().trim_start_matches('=').trim().to_owned()))
+            .find_map(|l| {
+                l.strip_prefix(key)
+                    .map(|v| v.trim_start().trim_start_matches('=').trim().to_owned())
+            })
             .unwrap()
     };
     (value("aws_access_key_id"), value("aws_secret_access_key"))
@@ -213,15 +262,29 @@ impl RawResponse {
         let text = String::from_utf8_lossy(buf);
         let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
         let mut lines = head.lines();
-        let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let status = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         let headers = lines
-            .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned())))
+            .filter_map(|l| {
+                l.split_once(':')
+                    .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            })
             .collect();
-        RawResponse { status, headers, body: body.to_owned() }
+        RawResponse {
+            status,
+            headers,
+            body: body.to_owned(),
+        }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -230,7 +293,9 @@ impl RawResponse {
 pub async fn postgres_url() -> Option<String> {
     let url = match std::env::var("COGNATE_TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => url,
-        _ if std::env::var_os("CI").is_some() => panic!("COGNATE_TEST_POSTGRES_URL must be set in CI"),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("COGNATE_TEST_POSTGRES_URL must be set in CI")
+        }
         _ => {
             eprintln!("COGNATE_TEST_POSTGRES_URL is not set: skipping the PostgreSQL run");
             return None;
@@ -238,14 +303,22 @@ pub async fn postgres_url() -> Option<String> {
     };
     let schema = format!("e2e_{}", uuid_like());
     sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&url).await.expect("PostgreSQL at COGNATE_TEST_POSTGRES_URL must be reachable");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&pool).await.unwrap();
+    let pool = sqlx::AnyPool::connect(&url)
+        .await
+        .expect("PostgreSQL at COGNATE_TEST_POSTGRES_URL must be reachable");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&pool)
+        .await
+        .unwrap();
     pool.close().await;
     let sep = if url.contains('?') { '&' } else { '?' };
     Some(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
 }
 
 fn uuid_like() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     format!("{}_{nanos}", std::process::id())
 }

@@ -16,7 +16,10 @@ async fn generated_secrets_are_private_files() {
     let server = Server::start();
     use std::os::unix::fs::PermissionsExt as _;
     for file in ["root-credentials", "master.key"] {
-        let mode = std::fs::metadata(server.data_dir.join(file)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(server.data_dir.join(file))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "{file}");
     }
     // The root secret is encrypted at rest: it appears nowhere in the database files.
@@ -27,7 +30,11 @@ async fn generated_secrets_are_private_files() {
             continue;
         }
         let bytes = std::fs::read(&path).unwrap();
-        assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "secret in {}", path.display());
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "secret in {}",
+            path.display()
+        );
     }
     let log = std::fs::read_to_string(server.data_dir.with_extension("log")).unwrap();
     assert!(!log.contains(&secret), "secret in the log");
@@ -35,7 +42,11 @@ async fn generated_secrets_are_private_files() {
 
 async fn survives_kill_9(database_url: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
-    let opts = Options { data_dir: Some(dir.path().join("data")), database_url, ..Default::default() };
+    let opts = Options {
+        data_dir: Some(dir.path().join("data")),
+        database_url,
+        ..Default::default()
+    };
     let mut server = Server::start_with(opts.clone());
     let account = server.account_id.clone();
     let (id, secret) = server.root_credentials();
@@ -46,11 +57,20 @@ async fn survives_kill_9(database_url: Option<String>) {
     let server = Server::start_with(opts);
     assert_eq!(server.account_id, account);
     assert_eq!(server.root_credentials(), (id, secret));
-    let who = server.root_sts().get_caller_identity().send().await.unwrap();
+    let who = server
+        .root_sts()
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
     assert_eq!(who.account(), Some(account.as_str()));
     // A session issued before the crash still verifies: the key ring survived too.
     let who = server
-        .sts(creds.access_key_id(), creds.secret_access_key(), Some(creds.session_token()))
+        .sts(
+            creds.access_key_id(),
+            creds.secret_access_key(),
+            Some(creds.session_token()),
+        )
         .get_caller_identity()
         .send()
         .await
@@ -65,14 +85,19 @@ async fn data_survives_kill_9_on_sqlite() {
 
 #[tokio::test]
 async fn data_survives_kill_9_on_postgres() {
-    let Some(url) = postgres_url().await else { return };
+    let Some(url) = postgres_url().await else {
+        return;
+    };
     survives_kill_9(Some(url)).await;
 }
 
 #[tokio::test]
 async fn a_deleted_credentials_file_is_written_again() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = Options { data_dir: Some(dir.path().join("data")), ..Default::default() };
+    let opts = Options {
+        data_dir: Some(dir.path().join("data")),
+        ..Default::default()
+    };
     let mut server = Server::start_with(opts.clone());
     let creds = server.root_credentials();
     server.kill9();
@@ -85,7 +110,10 @@ async fn a_deleted_credentials_file_is_written_again() {
 async fn a_wrong_master_key_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut server = Server::start_with(Options { data_dir: Some(data.clone()), ..Default::default() });
+    let mut server = Server::start_with(Options {
+        data_dir: Some(data.clone()),
+        ..Default::default()
+    });
     server.kill9();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_cognate"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -96,13 +124,21 @@ async fn a_wrong_master_key_refuses_to_start() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("master key does not match"), "{stderr}");
-    assert!(!stderr.contains(&"ab".repeat(32)), "the key itself must not be printed");
+    assert!(
+        !stderr.contains(&"ab".repeat(32)),
+        "the key itself must not be printed"
+    );
 }
 
 #[tokio::test]
 async fn sigterm_shuts_down_cleanly() {
     let mut server = Server::start();
-    server.root_sts().get_caller_identity().send().await.unwrap();
+    server
+        .root_sts()
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
     let status = server.terminate();
     assert!(status.success(), "{status:?}");
 }

@@ -2,19 +2,37 @@
 
 use crate::harness::Server;
 
-const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded; charset=utf-8");
+const FORM: (&str, &str) = (
+    "content-type",
+    "application/x-www-form-urlencoded; charset=utf-8",
+);
 
 #[tokio::test]
 async fn unknown_json_target_is_unknown_operation_exception() {
     let server = Server::start();
-    for target in ["AWSCognitoIdentityProviderService.NoSuchOperation", "DynamoDB_20120810.GetItem", "garbage"] {
+    for target in [
+        "AWSCognitoIdentityProviderService.NoSuchOperation",
+        "DynamoDB_20120810.GetItem",
+        "garbage",
+    ] {
         let res = server
-            .request("POST", "/", &[("x-amz-target", target), ("content-type", "application/x-amz-json-1.1")], b"{}")
+            .request(
+                "POST",
+                "/",
+                &[
+                    ("x-amz-target", target),
+                    ("content-type", "application/x-amz-json-1.1"),
+                ],
+                b"{}",
+            )
             .await;
         assert_eq!(res.status, 400, "{target}: {res:?}");
         let body: serde_json::Value = serde_json::from_str(&res.body).unwrap();
         assert_eq!(body["__type"], "UnknownOperationException", "{target}");
-        assert_eq!(res.header("x-amzn-errortype"), Some("UnknownOperationException"));
+        assert_eq!(
+            res.header("x-amzn-errortype"),
+            Some("UnknownOperationException")
+        );
         assert!(res.header("x-amzn-requestid").is_some());
     }
 }
@@ -22,54 +40,148 @@ async fn unknown_json_target_is_unknown_operation_exception() {
 #[tokio::test]
 async fn unknown_query_action_is_invalid_action() {
     let server = Server::start();
-    let res = server.request("POST", "/", &[FORM], b"Action=NoSuchAction&Version=2011-06-15").await;
+    let res = server
+        .request(
+            "POST",
+            "/",
+            &[FORM],
+            b"Action=NoSuchAction&Version=2011-06-15",
+        )
+        .await;
     assert_eq!(res.status, 400, "{res:?}");
-    assert!(res.body.contains("<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"), "{}", res.body);
-    assert!(res.body.contains("<Code>InvalidAction</Code>"), "{}", res.body);
+    assert!(
+        res.body
+            .contains("<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"),
+        "{}",
+        res.body
+    );
+    assert!(
+        res.body.contains("<Code>InvalidAction</Code>"),
+        "{}",
+        res.body
+    );
     assert!(res.body.contains("<Type>Sender</Type>"), "{}", res.body);
     let id = res.header("x-amzn-requestid").unwrap();
-    assert!(res.body.contains(&format!("<RequestId>{id}</RequestId>")), "{}", res.body);
+    assert!(
+        res.body.contains(&format!("<RequestId>{id}</RequestId>")),
+        "{}",
+        res.body
+    );
 
     // IAM's version routes to IAM's namespace.
-    let res = server.request("POST", "/", &[FORM], b"Action=NoSuchAction&Version=2010-05-08").await;
+    let res = server
+        .request(
+            "POST",
+            "/",
+            &[FORM],
+            b"Action=NoSuchAction&Version=2010-05-08",
+        )
+        .await;
     assert_eq!(res.status, 400);
-    assert!(res.body.contains("https://iam.amazonaws.com/doc/2010-05-08/"), "{}", res.body);
+    assert!(
+        res.body
+            .contains("https://iam.amazonaws.com/doc/2010-05-08/"),
+        "{}",
+        res.body
+    );
 
-    let res = server.request("POST", "/", &[FORM], b"Version=2011-06-15").await;
+    let res = server
+        .request("POST", "/", &[FORM], b"Version=2011-06-15")
+        .await;
     assert_eq!(res.status, 400);
-    assert!(res.body.contains("<Code>MissingAction</Code>"), "{}", res.body);
+    assert!(
+        res.body.contains("<Code>MissingAction</Code>"),
+        "{}",
+        res.body
+    );
 }
 
 #[tokio::test]
 async fn unsigned_calls_to_signed_operations_are_refused() {
     let server = Server::start();
-    let res = server.request("POST", "/", &[FORM], b"Action=GetCallerIdentity&Version=2011-06-15").await;
+    let res = server
+        .request(
+            "POST",
+            "/",
+            &[FORM],
+            b"Action=GetCallerIdentity&Version=2011-06-15",
+        )
+        .await;
     assert_eq!(res.status, 403, "{res:?}");
-    assert!(res.body.contains("<Code>MissingAuthenticationToken</Code>"), "{}", res.body);
+    assert!(
+        res.body.contains("<Code>MissingAuthenticationToken</Code>"),
+        "{}",
+        res.body
+    );
 }
 
 #[tokio::test]
 async fn malformed_signatures_are_incomplete_signature() {
     let server = Server::start();
     let res = server
-        .request("POST", "/", &[FORM, ("authorization", "AWS4-HMAC-SHA256 Credential=AKIA/20250101/us-east-1/sts/aws4_request")], b"Action=GetCallerIdentity&Version=2011-06-15")
+        .request(
+            "POST",
+            "/",
+            &[
+                FORM,
+                (
+                    "authorization",
+                    "AWS4-HMAC-SHA256 Credential=AKIA/20250101/us-east-1/sts/aws4_request",
+                ),
+            ],
+            b"Action=GetCallerIdentity&Version=2011-06-15",
+        )
         .await;
     assert_eq!(res.status, 400, "{res:?}");
-    assert!(res.body.contains("<Code>IncompleteSignature</Code>"), "{}", res.body);
-    let res = server.request("POST", "/", &[FORM, ("authorization", "Bearer abc")], b"Action=GetCallerIdentity").await;
+    assert!(
+        res.body.contains("<Code>IncompleteSignature</Code>"),
+        "{}",
+        res.body
+    );
+    let res = server
+        .request(
+            "POST",
+            "/",
+            &[FORM, ("authorization", "Bearer abc")],
+            b"Action=GetCallerIdentity",
+        )
+        .await;
     assert_eq!(res.status, 400, "{res:?}");
-    assert!(res.body.contains("<Code>IncompleteSignature</Code>"), "{}", res.body);
+    assert!(
+        res.body.contains("<Code>IncompleteSignature</Code>"),
+        "{}",
+        res.body
+    );
 }
 
 #[tokio::test]
 async fn garbage_bodies_get_4xx_in_the_protocol_shape() {
     let server = Server::start();
-    let res = server.request("POST", "/", &[FORM], b"Action=GetCallerIdentity&\xff\xfe\x00").await;
+    let res = server
+        .request(
+            "POST",
+            "/",
+            &[FORM],
+            b"Action=GetCallerIdentity&\xff\xfe\x00",
+        )
+        .await;
     assert_eq!(res.status, 400, "{res:?}");
-    assert!(res.body.contains("<Code>MalformedQueryString</Code>"), "{}", res.body);
+    assert!(
+        res.body.contains("<Code>MalformedQueryString</Code>"),
+        "{}",
+        res.body
+    );
 
     let res = server
-        .request("POST", "/", &[("x-amz-target", "AWSCognitoIdentityService.GetId"), ("content-type", "application/x-amz-json-1.1")], b"\x00\x01{{{not json")
+        .request(
+            "POST",
+            "/",
+            &[
+                ("x-amz-target", "AWSCognitoIdentityService.GetId"),
+                ("content-type", "application/x-amz-json-1.1"),
+            ],
+            b"\x00\x01{{{not json",
+        )
         .await;
     assert!((400..500).contains(&res.status), "{res:?}");
     assert!(res.body.contains("__type"), "{}", res.body);
@@ -80,7 +192,9 @@ async fn oversized_bodies_are_refused_before_buffering() {
     let server = Server::start();
     // Declared too large: refused from the header alone, without sending the body.
     let host = server.url.trim_start_matches("http://").to_owned();
-    let head = format!("POST / HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: 50000000\r\nconnection: close\r\n\r\nAction=GetCallerIdentity");
+    let head = format!(
+        "POST / HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: 50000000\r\nconnection: close\r\n\r\nAction=GetCallerIdentity"
+    );
     let res = server.raw(head.as_bytes()).await;
     assert_eq!(res.status, 413, "{res:?}");
     assert!(res.body.contains("RequestEntityTooLarge"), "{}", res.body);
@@ -113,7 +227,12 @@ async fn s3_requests_get_s3_errors() {
         ], b"")
         .await;
     assert_eq!(res.status, 403, "{res:?}");
-    assert!(res.body.contains("<Code>RequestTimeTooSkewed</Code>") || res.body.contains("<Code>InvalidAccessKeyId</Code>"), "{}", res.body);
+    assert!(
+        res.body.contains("<Code>RequestTimeTooSkewed</Code>")
+            || res.body.contains("<Code>InvalidAccessKeyId</Code>"),
+        "{}",
+        res.body
+    );
 }
 
 /// A bounded stream of random requests: none may produce a server error, a hang or a crash.
@@ -129,16 +248,26 @@ async fn random_requests_never_cause_server_errors() {
     };
     let methods = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"];
     let headers: [(&str, &str); 6] = [
-        ("x-amz-target", "AWSCognitoIdentityProviderService.InitiateAuth"),
+        (
+            "x-amz-target",
+            "AWSCognitoIdentityProviderService.InitiateAuth",
+        ),
         FORM,
-        ("authorization", "AWS4-HMAC-SHA256 Credential=x/y/z, SignedHeaders=host, Signature=zz"),
+        (
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=x/y/z, SignedHeaders=host, Signature=zz",
+        ),
         ("x-amz-date", "not-a-date"),
         ("x-amz-security-token", "%%%"),
         ("content-type", "application/x-amz-json-1.1"),
     ];
     for i in 0..300 {
         let method = methods[(next() % methods.len() as u64) as usize];
-        let picked: Vec<(&str, &str)> = headers.iter().filter(|_| next() % 3 == 0).copied().collect();
+        let picked: Vec<(&str, &str)> = headers
+            .iter()
+            .filter(|_| next() % 3 == 0)
+            .copied()
+            .collect();
         let len = (next() % 200) as usize;
         let body: Vec<u8> = (0..len).map(|_| (next() % 256) as u8).collect();
         let path = match next() % 4 {
@@ -151,10 +280,20 @@ async fn random_requests_never_cause_server_errors() {
         assert!(res.status >= 200, "{method} {path}: no response");
         // S3 operations arrive with the S3 issue; until then S3 answers as S3 does for an
         // operation it does not implement (HEAD responses carry no body to show the code).
-        let s3_not_implemented =
-            res.status == 501 && (res.body.contains("<Code>NotImplemented</Code>") || (method == "HEAD" && res.header("x-amz-request-id").is_some()));
-        assert!(res.status < 500 || s3_not_implemented, "{method} {path} {picked:?}: {res:?}");
+        let s3_not_implemented = res.status == 501
+            && (res.body.contains("<Code>NotImplemented</Code>")
+                || (method == "HEAD" && res.header("x-amz-request-id").is_some()));
+        assert!(
+            res.status < 500 || s3_not_implemented,
+            "{method} {path} {picked:?}: {res:?}"
+        );
     }
     // And the server is still healthy.
-    assert_eq!(server.request("GET", "/_cognate/health", &[], b"").await.status, 200);
+    assert_eq!(
+        server
+            .request("GET", "/_cognate/health", &[], b"")
+            .await
+            .status,
+        200
+    );
 }

@@ -19,10 +19,18 @@ fn failure<E: aws_sdk_sts::error::ProvideErrorMetadata + std::fmt::Debug>(
 #[tokio::test]
 async fn root_gets_its_caller_identity() {
     let server = Server::start();
-    let out = server.root_sts().get_caller_identity().send().await.unwrap();
+    let out = server
+        .root_sts()
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
     assert_eq!(out.account(), Some(server.account_id.as_str()));
     assert_eq!(out.account().unwrap().len(), 12);
-    assert_eq!(out.arn(), Some(format!("arn:aws:iam::{}:root", server.account_id).as_str()));
+    assert_eq!(
+        out.arn(),
+        Some(format!("arn:aws:iam::{}:root", server.account_id).as_str())
+    );
     assert_eq!(out.user_id(), Some(server.account_id.as_str()));
 }
 
@@ -32,7 +40,12 @@ async fn wrong_secret_is_signature_does_not_match() {
     let (id, secret) = server.root_credentials();
     let mut wrong = secret.clone().into_bytes();
     wrong[0] = if wrong[0] == b'A' { b'B' } else { b'A' };
-    let err = server.sts(&id, std::str::from_utf8(&wrong).unwrap(), None).get_caller_identity().send().await.unwrap_err();
+    let err = server
+        .sts(&id, std::str::from_utf8(&wrong).unwrap(), None)
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap_err();
     let (code, status, _) = failure(err);
     assert_eq!((code.as_str(), status), ("SignatureDoesNotMatch", 403));
 }
@@ -40,7 +53,16 @@ async fn wrong_secret_is_signature_does_not_match() {
 #[tokio::test]
 async fn unknown_access_key_is_invalid_client_token_id() {
     let server = Server::start();
-    let err = server.sts("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", None).get_caller_identity().send().await.unwrap_err();
+    let err = server
+        .sts(
+            "AKIAIOSFODNN7EXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            None,
+        )
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap_err();
     let (code, status, _) = failure(err);
     assert_eq!((code.as_str(), status), ("InvalidClientTokenId", 403));
 }
@@ -55,28 +77,55 @@ async fn requests_signed_outside_fifteen_minutes_are_refused() {
         } else {
             SystemTime::now() + Duration::from_secs(20 * 60)
         };
-        let err = server.sts_at(&id, &secret, None, Some(at)).get_caller_identity().send().await.unwrap_err();
+        let err = server
+            .sts_at(&id, &secret, None, Some(at))
+            .get_caller_identity()
+            .send()
+            .await
+            .unwrap_err();
         let (code, status, message) = failure(err);
-        assert_eq!((code.as_str(), status), ("SignatureDoesNotMatch", 403), "offset {offset} min");
+        assert_eq!(
+            (code.as_str(), status),
+            ("SignatureDoesNotMatch", 403),
+            "offset {offset} min"
+        );
         assert!(message.starts_with("Signature"), "{message}");
     }
     // Ten minutes off is within the allowed skew.
     let at = SystemTime::now() - Duration::from_secs(10 * 60);
-    server.sts_at(&id, &secret, None, Some(at)).get_caller_identity().send().await.unwrap();
+    server
+        .sts_at(&id, &secret, None, Some(at))
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn session_credentials_authenticate_without_the_database_and_resist_tampering() {
     let server = Server::start();
-    let out = server.root_sts().get_session_token().duration_seconds(900).send().await.unwrap();
+    let out = server
+        .root_sts()
+        .get_session_token()
+        .duration_seconds(900)
+        .send()
+        .await
+        .unwrap();
     let creds = out.credentials().unwrap();
     assert!(creds.access_key_id().starts_with("ASIA"));
     assert_eq!(creds.secret_access_key().len(), 40);
-    let (id, secret, token) = (creds.access_key_id(), creds.secret_access_key(), creds.session_token());
+    let (id, secret, token) = (
+        creds.access_key_id(),
+        creds.secret_access_key(),
+        creds.session_token(),
+    );
 
     let session = server.sts(id, secret, Some(token));
     let who = session.get_caller_identity().send().await.unwrap();
-    assert_eq!(who.arn(), Some(format!("arn:aws:iam::{}:root", server.account_id).as_str()));
+    assert_eq!(
+        who.arn(),
+        Some(format!("arn:aws:iam::{}:root", server.account_id).as_str())
+    );
 
     // A session cannot mint another session.
     let (code, status, _) = failure(session.get_session_token().send().await.unwrap_err());
@@ -87,46 +136,122 @@ async fn session_credentials_authenticate_without_the_database_and_resist_tamper
         let mut t = token.as_bytes().to_vec();
         t[i] = if t[i] == b'A' { b'B' } else { b'A' };
         let tampered = String::from_utf8(t).unwrap();
-        let (code, status, _) = failure(server.sts(id, secret, Some(&tampered)).get_caller_identity().send().await.unwrap_err());
-        assert_eq!((code.as_str(), status), ("InvalidClientTokenId", 403), "tampered at {i}");
+        let (code, status, _) = failure(
+            server
+                .sts(id, secret, Some(&tampered))
+                .get_caller_identity()
+                .send()
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!(
+            (code.as_str(), status),
+            ("InvalidClientTokenId", 403),
+            "tampered at {i}"
+        );
     }
     // The right token with another key id, the right key id without its token, a wrong secret.
     let other = server.root_sts().get_session_token().send().await.unwrap();
     let other = other.credentials().unwrap();
-    let (code, _, _) = failure(server.sts(other.access_key_id(), secret, Some(token)).get_caller_identity().send().await.unwrap_err());
+    let (code, _, _) = failure(
+        server
+            .sts(other.access_key_id(), secret, Some(token))
+            .get_caller_identity()
+            .send()
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(code, "InvalidClientTokenId");
-    let (code, _, _) = failure(server.sts(id, secret, None).get_caller_identity().send().await.unwrap_err());
+    let (code, _, _) = failure(
+        server
+            .sts(id, secret, None)
+            .get_caller_identity()
+            .send()
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(code, "InvalidClientTokenId");
-    let (code, _, _) = failure(server.sts(id, other.secret_access_key(), Some(token)).get_caller_identity().send().await.unwrap_err());
+    let (code, _, _) = failure(
+        server
+            .sts(id, other.secret_access_key(), Some(token))
+            .get_caller_identity()
+            .send()
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(code, "SignatureDoesNotMatch");
     // A long-term key presented with a session token.
     let (root_id, root_secret) = server.root_credentials();
-    let (code, _, _) = failure(server.sts(&root_id, &root_secret, Some(token)).get_caller_identity().send().await.unwrap_err());
+    let (code, _, _) = failure(
+        server
+            .sts(&root_id, &root_secret, Some(token))
+            .get_caller_identity()
+            .send()
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(code, "InvalidClientTokenId");
 }
 
 #[tokio::test]
 async fn session_duration_is_validated() {
     let server = Server::start();
-    let err = server.root_sts().get_session_token().duration_seconds(899).send().await.unwrap_err();
+    let err = server
+        .root_sts()
+        .get_session_token()
+        .duration_seconds(899)
+        .send()
+        .await
+        .unwrap_err();
     let (code, status, _) = failure(err);
     assert_eq!((code.as_str(), status), ("ValidationError", 400));
     let out = server.root_sts().get_session_token().send().await.unwrap();
     let expires = out.credentials().unwrap().expiration().secs();
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     // Root sessions default to (and are capped at) one hour.
-    assert!((expires - now - 3600).abs() < 120, "expires {expires}, now {now}");
+    assert!(
+        (expires - now - 3600).abs() < 120,
+        "expires {expires}, now {now}"
+    );
 }
 
 #[tokio::test]
 async fn dev_mode_accepts_unknown_keys_but_still_checks_known_ones() {
-    let server = Server::start_with(crate::harness::Options { args: vec!["--dev".into()], ..Default::default() });
-    let who = server.sts("testing", "testing", None).get_caller_identity().send().await.unwrap();
-    assert_eq!(who.arn(), Some(format!("arn:aws:iam::{}:root", server.account_id).as_str()));
+    let server = Server::start_with(crate::harness::Options {
+        args: vec!["--dev".into()],
+        ..Default::default()
+    });
+    let who = server
+        .sts("testing", "testing", None)
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        who.arn(),
+        Some(format!("arn:aws:iam::{}:root", server.account_id).as_str())
+    );
     let (id, _) = server.root_credentials();
-    let (code, _, _) = failure(server.sts(&id, "wrong-secret-wrong-secret-wrong-secret-00", None).get_caller_identity().send().await.unwrap_err());
+    let (code, _, _) = failure(
+        server
+            .sts(&id, "wrong-secret-wrong-secret-wrong-secret-00", None)
+            .get_caller_identity()
+            .send()
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(code, "SignatureDoesNotMatch");
-    let (code, _, _) = failure(server.sts("ASIAIOSFODNN7EXAMPLE", "x", Some("forged")).get_caller_identity().send().await.unwrap_err());
+    let (code, _, _) = failure(
+        server
+            .sts("ASIAIOSFODNN7EXAMPLE", "x", Some("forged"))
+            .get_caller_identity()
+            .send()
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(code, "InvalidClientTokenId");
 }
 
@@ -134,21 +259,51 @@ async fn dev_mode_accepts_unknown_keys_but_still_checks_known_ones() {
 async fn configured_root_keys_replace_generated_ones() {
     let env = |secret: &str| {
         vec![
-            ("COGNATE_ROOT_ACCESS_KEY_ID".to_owned(), "AKIACOGNATETEST00001".to_owned()),
-            ("COGNATE_ROOT_SECRET_ACCESS_KEY".to_owned(), secret.to_owned()),
+            (
+                "COGNATE_ROOT_ACCESS_KEY_ID".to_owned(),
+                "AKIACOGNATETEST00001".to_owned(),
+            ),
+            (
+                "COGNATE_ROOT_SECRET_ACCESS_KEY".to_owned(),
+                secret.to_owned(),
+            ),
             ("COGNATE_ACCOUNT_ID".to_owned(), "111122223333".to_owned()),
         ]
     };
     let dir = tempfile::tempdir().unwrap();
-    let opts = crate::harness::Options { data_dir: Some(dir.path().join("data")), env: env("first-secret"), ..Default::default() };
+    let opts = crate::harness::Options {
+        data_dir: Some(dir.path().join("data")),
+        env: env("first-secret"),
+        ..Default::default()
+    };
     let mut server = Server::start_with(opts.clone());
     assert_eq!(server.account_id, "111122223333");
-    let who = server.sts("AKIACOGNATETEST00001", "first-secret", None).get_caller_identity().send().await.unwrap();
+    let who = server
+        .sts("AKIACOGNATETEST00001", "first-secret", None)
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
     assert_eq!(who.arn(), Some("arn:aws:iam::111122223333:root"));
     assert!(!dir.path().join("data/root-credentials").exists());
     server.kill9();
-    let server = Server::start_with(crate::harness::Options { env: env("second-secret"), ..opts });
-    server.sts("AKIACOGNATETEST00001", "second-secret", None).get_caller_identity().send().await.unwrap();
-    let (code, _, _) = failure(server.sts("AKIACOGNATETEST00001", "first-secret", None).get_caller_identity().send().await.unwrap_err());
+    let server = Server::start_with(crate::harness::Options {
+        env: env("second-secret"),
+        ..opts
+    });
+    server
+        .sts("AKIACOGNATETEST00001", "second-secret", None)
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
+    let (code, _, _) = failure(
+        server
+            .sts("AKIACOGNATETEST00001", "first-secret", None)
+            .get_caller_identity()
+            .send()
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(code, "SignatureDoesNotMatch");
 }

@@ -1,0 +1,84 @@
+"""Starts the real cognate binary for the compatibility suite and hands out real clients."""
+
+import configparser
+import os
+import pathlib
+import subprocess
+import tempfile
+import threading
+
+import boto3
+import botocore.config
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+BINARY = os.environ.get("COGNATE_BIN", str(REPO / "target" / "debug" / "cognate"))
+NO_RETRIES = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"})
+
+
+class Server:
+    def __init__(self, data_dir, extra_args=(), env=None):
+        self.data_dir = pathlib.Path(data_dir)
+        clean_env = {k: v for k, v in os.environ.items() if not k.startswith("COGNATE_")}
+        clean_env.update(env or {})
+        self.log = open(self.data_dir.with_suffix(".log"), "ab")
+        self.proc = subprocess.Popen(
+            [BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir), *extra_args],
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            stdin=subprocess.DEVNULL,
+            env=clean_env,
+        )
+        banner = []
+        ready = threading.Event()
+
+        def drain():
+            for raw in self.proc.stdout:
+                line = raw.decode()
+                if not ready.is_set():
+                    banner.append(line)
+                    if line.startswith("  root key:"):
+                        ready.set()
+            ready.set()
+
+        threading.Thread(target=drain, daemon=True).start()
+        if not ready.wait(60) or not banner:
+            self.stop()
+            raise RuntimeError("cognate did not start: " + self.data_dir.with_suffix(".log").read_text())
+        self.url = next(l.split("listening on ", 1)[1].strip() for l in banner if "listening on " in l)
+        self.account_id = next(l.split()[1] for l in banner if l.strip().startswith("account:"))
+
+    def root_credentials(self):
+        parser = configparser.ConfigParser()
+        parser.read(self.data_dir / "root-credentials")
+        section = parser["default"]
+        return section["aws_access_key_id"], section["aws_secret_access_key"]
+
+    def client(self, service, access_key_id=None, secret=None, token=None):
+        if access_key_id is None:
+            access_key_id, secret = self.root_credentials()
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret,
+            aws_session_token=token,
+            config=NO_RETRIES,
+        )
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def server():
+    with tempfile.TemporaryDirectory() as tmp:
+        s = Server(pathlib.Path(tmp) / "data")
+        try:
+            yield s
+        finally:
+            s.stop()
