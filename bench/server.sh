@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Endpoint benchmark: start-up time, idle memory, and signed GetCallerIdentity throughput and
+# latency at 1 and 64 connections, against a release build on this machine.
+#
+# usage: bench/server.sh [seconds-per-run]   (needs wrk: apt-get install wrk)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+venv=compat/.venv
+[ -x "$venv/bin/python" ] || { python3 -m venv "$venv"; "$venv/bin/python" -m pip install -q -r compat/requirements.txt; }
+cargo build --release --locked -p cognate >/dev/null 2>&1
+
+work=$(mktemp -d)
+trap 'kill $(cat "$work/pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
+port=45${RANDOM: -3}
+log_level=${COGNATE_LOG:-info}
+
+# Start-up: from exec to the listening banner, on a fresh data dir and on an existing one.
+startup() {
+  "$venv/bin/python" - "$@" <<'PY'
+import subprocess, sys, time
+t = time.perf_counter()
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+p.stdout.readline()
+print(f"{(time.perf_counter() - t) * 1000:.1f}")
+p.terminate(); p.wait()
+PY
+}
+bin=target/release/cognate
+echo "startup_fresh_ms=$(startup $bin serve --listen 127.0.0.1:$port --data-dir "$work/fresh")"
+echo "startup_existing_ms=$(startup $bin serve --listen 127.0.0.1:$port --data-dir "$work/fresh")"
+
+COGNATE_LOG=$log_level $bin serve --listen 127.0.0.1:$port --data-dir "$work/data" >"$work/out" 2>"$work/log" &
+echo $! >"$work/pid"
+for _ in $(seq 100); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.05; done
+sleep 1
+echo "idle_rss_kib=$(ps -o rss= -p "$(cat "$work/pid")" | tr -d ' ')"
+
+"$venv/bin/python" bench/signed_request.py "http://127.0.0.1:$port/" "$work/data/root-credentials" GetCallerIdentity >"$work/script.lua"
+echo "log_level=$log_level"
+for conns in 1 64; do
+  threads=$(( conns == 1 ? 1 : 2 ))
+  echo "GetCallerIdentity connections=$conns: $(wrk -t$threads -c$conns -d${secs}s -s "$work/script.lua" "http://127.0.0.1:$port/" | tail -1)"
+done
+echo "loaded_rss_kib=$(ps -o rss= -p "$(cat "$work/pid")" | tr -d ' ')"

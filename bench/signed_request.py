@@ -1,0 +1,51 @@
+"""Writes a wrk Lua script that replays one SigV4-signed STS request.
+
+A SigV4 signature stays valid for 15 minutes and AWS accepts it repeatedly, so replaying one
+signed request measures exactly what a stream of freshly signed ones costs the server: the
+whole canonical-request rebuild and HMAC check runs on every request.
+
+usage: signed_request.py ENDPOINT CREDENTIALS_FILE ACTION > script.lua
+"""
+
+import configparser
+import sys
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+endpoint, credentials_file, action = sys.argv[1:4]
+parser = configparser.ConfigParser()
+parser.read(credentials_file)
+section = parser["default"]
+body = f"Action={action}&Version=2011-06-15"
+request = AWSRequest(
+    method="POST",
+    url=endpoint,
+    data=body,
+    headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+)
+SigV4Auth(Credentials(section["aws_access_key_id"], section["aws_secret_access_key"]), "sts", "us-east-1").add_auth(request)
+
+
+def lua(s):
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+print('wrk.method = "POST"')
+print(f"wrk.body = {lua(body)}")
+for name, value in request.headers.items():
+    if name.lower() != "host":
+        print(f"wrk.headers[{lua(name)}] = {lua(value)}")
+print(
+    """
+local statuses = {}
+response = function(status, headers, body)
+  if status ~= 200 then statuses[status] = (statuses[status] or 0) + 1 end
+end
+done = function(summary, latency, requests)
+  io.write(string.format("p50_us=%d p99_us=%d rps=%.0f errors=%d\\n",
+    latency:percentile(50), latency:percentile(99),
+    summary.requests / (summary.duration / 1e6), summary.errors.status))
+end"""
+)
