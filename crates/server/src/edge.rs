@@ -216,6 +216,16 @@ async fn dispatch(
         }
         Route::RestJson => {
             ctx.outcome.service = services::cognito_sync::SIGNING_NAME;
+            let bindings = services::cognito_sync::Operation::ALL.iter().map(|op| {
+                let (method, uri) = op.http();
+                (*op, method, uri)
+            });
+            // Cognito Sync arrives with its own issue: name the operation in the log, refuse it.
+            if let Some(m) =
+                protocol::match_rest(bindings, ctx.parts.method.as_str(), ctx.parts.uri.path())
+            {
+                ctx.outcome.operation = m.operation.name().to_owned();
+            }
             Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 "UnknownOperationException",

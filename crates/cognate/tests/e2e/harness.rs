@@ -289,8 +289,8 @@ impl RawResponse {
 }
 
 /// A fresh PostgreSQL schema for one server, when `COGNATE_TEST_POSTGRES_URL` is set (in CI
-/// it must be).
-pub async fn postgres_url() -> Option<String> {
+/// it must be): the URL that selects it, and its name for [`drop_schema`].
+pub async fn postgres_url() -> Option<(String, String)> {
     let url = match std::env::var("COGNATE_TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => url,
         _ if std::env::var_os("CI").is_some() => {
@@ -312,7 +312,21 @@ pub async fn postgres_url() -> Option<String> {
         .unwrap();
     pool.close().await;
     let sep = if url.contains('?') { '&' } else { '?' };
-    Some(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
+    Some((
+        format!("{url}{sep}options=-c%20search_path%3D{schema}"),
+        schema,
+    ))
+}
+
+/// Removes a schema made by [`postgres_url`].
+pub async fn drop_schema(schema: &str) {
+    let url = std::env::var("COGNATE_TEST_POSTGRES_URL").unwrap();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
 }
 
 fn uuid_like() -> String {

@@ -1,6 +1,6 @@
 //! Start, readiness, durability across `kill -9`, graceful shutdown.
 
-use crate::harness::{Options, Server, postgres_url};
+use crate::harness::{Options, Server, drop_schema, postgres_url};
 
 #[tokio::test]
 async fn health_answers_once_ready() {
@@ -128,6 +128,47 @@ async fn a_wrong_master_key_refuses_to_start() {
         !stderr.contains(&"ab".repeat(32)),
         "the key itself must not be printed"
     );
+}
+
+#[tokio::test]
+async fn json_logs_have_one_line_per_request_without_secrets() {
+    let server = Server::start_with(Options {
+        args: vec!["--log-format".into(), "json".into()],
+        ..Default::default()
+    });
+    let creds = server.root_sts().get_session_token().send().await.unwrap();
+    let secret = creds.credentials().unwrap().secret_access_key().to_owned();
+    let token = creds.credentials().unwrap().session_token().to_owned();
+    server
+        .root_sts()
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
+    let log = std::fs::read_to_string(server.data_dir.with_extension("log")).unwrap();
+    let requests: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["target"] == "cognate::request")
+        .collect();
+    assert_eq!(requests.len(), 2, "{log}");
+    assert_eq!(requests[0]["operation"], "GetSessionToken");
+    assert_eq!(requests[1]["operation"], "GetCallerIdentity");
+    assert_eq!(requests[1]["status"], 200);
+    assert_eq!(
+        requests[1]["principal"],
+        format!("arn:aws:iam::{}:root", server.account_id)
+    );
+    assert!(
+        requests[1]["request_id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 36)
+    );
+    assert!(requests[1]["latency_us"].is_u64());
+    let (_, root_secret) = server.root_credentials();
+    for secret in [secret.as_str(), token.as_str(), root_secret.as_str()] {
+        assert!(!log.contains(secret), "a secret reached the log");
+    }
 }
 
 #[tokio::test]
