@@ -85,10 +85,11 @@ async fn data_survives_kill_9_on_sqlite() {
 
 #[tokio::test]
 async fn data_survives_kill_9_on_postgres() {
-    let Some(url) = postgres_url().await else {
+    let Some((url, schema)) = postgres_url().await else {
         return;
     };
     survives_kill_9(Some(url)).await;
+    drop_schema(&schema).await;
 }
 
 #[tokio::test]
