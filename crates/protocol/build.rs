@@ -17,6 +17,22 @@ const SERVICES: &[(&str, &str)] = &[
     ("s3", "s3"),
 ];
 
+/// Services whose (documentation-free) models are embedded for run-time use.
+const EMBEDDED: &[&str] = &["sts", "iam"];
+
+fn strip_docs(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            map.remove("documentation");
+            map.remove("documentationUrl");
+            map.remove("examples");
+            map.values_mut().for_each(strip_docs);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_docs),
+        _ => {}
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../models");
     println!("cargo:rerun-if-changed={}", root.display());
@@ -26,6 +42,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={}", path.display());
         let model: serde_json::Value = serde_json::from_slice(&std::fs::read(&path)?)?;
         generate(&mut out, module, &model)?;
+        if EMBEDDED.contains(dir) {
+            // The Query services' shapes drive input decoding and output encoding at run time.
+            let mut stripped = model.clone();
+            strip_docs(&mut stripped);
+            let dest = PathBuf::from(std::env::var("OUT_DIR")?).join(format!("{module}.json"));
+            std::fs::write(dest, serde_json::to_vec(&stripped)?)?;
+        }
     }
     let dest = PathBuf::from(std::env::var("OUT_DIR")?).join("services.rs");
     std::fs::write(dest, out)?;

@@ -1,11 +1,27 @@
 //! Properties the evaluation logic must keep for every policy, not just the documented ones.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
-use cognate_policy::{Context, Decision, Policy, PolicySet, PolicyUse, PrincipalInfo, Request, evaluate};
+use cognate_policy::{
+    Context, Decision, Policy, PolicySet, PolicyUse, PrincipalInfo, Request, evaluate,
+};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-const ACTIONS: &[&str] = &["s3:GetObject", "s3:PutObject", "s3:*", "iam:CreateUser", "iam:*", "*", "s3:Get*", "ec2:?escribe*"];
+const ACTIONS: &[&str] = &[
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:*",
+    "iam:CreateUser",
+    "iam:*",
+    "*",
+    "s3:Get*",
+    "ec2:?escribe*",
+];
 const RESOURCES: &[&str] = &[
     "*",
     "arn:aws:s3:::bucket/*",
@@ -13,9 +29,33 @@ const RESOURCES: &[&str] = &[
     "arn:aws:s3:::other/*",
     "arn:aws:iam::111122223333:user/*",
 ];
-const KEYS: &[&str] = &["aws:username", "aws:SourceIp", "aws:RequestedRegion", "aws:TagKeys"];
-const OPERATORS: &[&str] = &["StringEquals", "StringNotEquals", "StringLike", "ForAllValues:StringEquals", "ForAnyValue:StringLike", "StringEqualsIfExists", "Null", "IpAddress", "NotIpAddress"];
-const VALUES: &[&str] = &["alice", "bob", "us-east-1", "203.0.113.0/24", "true", "false", "a*", "Project"];
+const KEYS: &[&str] = &[
+    "aws:username",
+    "aws:SourceIp",
+    "aws:RequestedRegion",
+    "aws:TagKeys",
+];
+const OPERATORS: &[&str] = &[
+    "StringEquals",
+    "StringNotEquals",
+    "StringLike",
+    "ForAllValues:StringEquals",
+    "ForAnyValue:StringLike",
+    "StringEqualsIfExists",
+    "Null",
+    "IpAddress",
+    "NotIpAddress",
+];
+const VALUES: &[&str] = &[
+    "alice",
+    "bob",
+    "us-east-1",
+    "203.0.113.0/24",
+    "true",
+    "false",
+    "a*",
+    "Project",
+];
 
 fn statement() -> impl Strategy<Value = Value> {
     (
@@ -24,32 +64,72 @@ fn statement() -> impl Strategy<Value = Value> {
         prop::sample::subsequence(ACTIONS, 1..3),
         any::<bool>(),
         prop::sample::subsequence(RESOURCES, 1..3),
-        prop::option::of((prop::sample::select(OPERATORS), prop::sample::select(KEYS), prop::sample::select(VALUES))),
+        prop::option::of((
+            prop::sample::select(OPERATORS),
+            prop::sample::select(KEYS),
+            prop::sample::select(VALUES),
+        )),
     )
-        .prop_map(|(allow, not_action, actions, not_resource, resources, condition)| {
-            let mut s = json!({ "Effect": if allow { "Allow" } else { "Deny" } });
-            s[if not_action { "NotAction" } else { "Action" }] = json!(actions);
-            s[if not_resource { "NotResource" } else { "Resource" }] = json!(resources);
-            if let Some((op, key, value)) = condition {
-                let value = match op {
-                    "Null" => if value == "true" { "true" } else { "false" },
-                    "IpAddress" | "NotIpAddress" => "203.0.113.0/24",
-                    _ => value,
-                };
-                s["Condition"] = json!({ op: { key: value } });
-            }
-            s
-        })
+        .prop_map(
+            |(allow, not_action, actions, not_resource, resources, condition)| {
+                let mut s = json!({ "Effect": if allow { "Allow" } else { "Deny" } });
+                s[if not_action { "NotAction" } else { "Action" }] = json!(actions);
+                s[if not_resource {
+                    "NotResource"
+                } else {
+                    "Resource"
+                }] = json!(resources);
+                if let Some((op, key, value)) = condition {
+                    let value = match op {
+                        "Null" => {
+                            if value == "true" {
+                                "true"
+                            } else {
+                                "false"
+                            }
+                        }
+                        "IpAddress" | "NotIpAddress" => "203.0.113.0/24",
+                        _ => value,
+                    };
+                    s["Condition"] = json!({ op: { key: value } });
+                }
+                s
+            },
+        )
 }
 
 fn request() -> impl Strategy<Value = (String, String, Vec<(String, Vec<String>)>)> {
     (
-        prop::sample::select(&["s3:GetObject", "s3:PutObject", "iam:CreateUser", "ec2:DescribeInstances", "sqs:SendMessage"][..]),
-        prop::sample::select(&["arn:aws:s3:::bucket/alice/k", "arn:aws:s3:::bucket/bob/k", "arn:aws:s3:::other/x", "arn:aws:iam::111122223333:user/carol"][..]),
-        prop::collection::vec((prop::sample::select(KEYS), prop::collection::vec(prop::sample::select(VALUES), 1..3)), 0..4),
+        prop::sample::select(
+            &[
+                "s3:GetObject",
+                "s3:PutObject",
+                "iam:CreateUser",
+                "ec2:DescribeInstances",
+                "sqs:SendMessage",
+            ][..],
+        ),
+        prop::sample::select(
+            &[
+                "arn:aws:s3:::bucket/alice/k",
+                "arn:aws:s3:::bucket/bob/k",
+                "arn:aws:s3:::other/x",
+                "arn:aws:iam::111122223333:user/carol",
+            ][..],
+        ),
+        prop::collection::vec(
+            (
+                prop::sample::select(KEYS),
+                prop::collection::vec(prop::sample::select(VALUES), 1..3),
+            ),
+            0..4,
+        ),
     )
         .prop_map(|(a, r, ctx)| {
-            let ctx = ctx.into_iter().map(|(k, v)| (k.to_owned(), v.into_iter().map(str::to_owned).collect())).collect();
+            let ctx = ctx
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.into_iter().map(str::to_owned).collect()))
+                .collect();
             (a.to_owned(), r.to_owned(), ctx)
         })
 }
@@ -58,13 +138,21 @@ fn decide(statements: &[Value], req: &(String, String, Vec<(String, Vec<String>)
     let doc = json!({ "Version": "2012-10-17", "Statement": statements });
     let policy = Policy::parse(&doc.to_string(), PolicyUse::Identity).unwrap();
     let policies = [&policy];
-    let set = PolicySet { identity: &policies, ..PolicySet::default() };
+    let set = PolicySet {
+        identity: &policies,
+        ..PolicySet::default()
+    };
     let principal = PrincipalInfo::from_arn("arn:aws:iam::111122223333:user/alice");
     let mut context = Context::new();
     for (k, v) in &req.2 {
         context.insert(k, v.clone());
     }
-    let request = Request { principal: &principal, action: &req.0, resource: &req.1, context: &context };
+    let request = Request {
+        principal: &principal,
+        action: &req.0,
+        resource: &req.1,
+        context: &context,
+    };
     evaluate(&set, &request).decision
 }
 

@@ -6,6 +6,7 @@
 
 mod error;
 mod json;
+mod model;
 mod query;
 mod rest;
 mod route;
@@ -18,6 +19,7 @@ pub mod services {
 
 pub use error::{ApiError, AuthFailure, Fault};
 pub use json::{decode_json, render_json, render_json_error};
+pub use model::Model;
 pub use query::{QueryParams, XmlWriter, render_query, render_query_error};
 pub use rest::{RestMatch, match_rest, render_rest_json_error};
 pub use route::{JsonService, Protocol, QueryService, Route, classify};

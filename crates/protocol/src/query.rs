@@ -34,6 +34,14 @@ impl QueryParams {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Whether any parameter is nested under `prefix` (`prefix.…`).
+    pub fn has_prefix(&self, prefix: &str) -> bool {
+        self.0.iter().any(|(k, _)| {
+            k.strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('.'))
+        })
+    }
+
     pub fn action(&self) -> Option<&str> {
         self.get("Action")
     }

@@ -1,0 +1,477 @@
+//! The AWS service models at run time: Query input decoded into JSON by the operation's input
+//! shape (with the model's constraints checked, as AWS's `ValidationError` reports them), and
+//! JSON output encoded as the operation's XML result. Services then work with plain serde
+//! types, and every field name comes from AWS's own model.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use http::StatusCode;
+use serde_json::{Map, Value};
+
+use crate::{ApiError, QueryParams, QueryService, XmlWriter};
+
+#[derive(Debug)]
+struct Member {
+    name: String,
+    shape: String,
+    location_name: Option<String>,
+}
+
+#[derive(Debug)]
+enum Shape {
+    Structure {
+        members: Vec<Member>,
+        required: Vec<String>,
+    },
+    List {
+        member: String,
+        member_name: Option<String>,
+        flattened: bool,
+        min: Option<i64>,
+        max: Option<i64>,
+    },
+    String {
+        min: Option<i64>,
+        max: Option<i64>,
+        pattern: Option<regex::Regex>,
+        values: Option<Vec<String>>,
+    },
+    Integer {
+        min: Option<i64>,
+        max: Option<i64>,
+    },
+    Boolean,
+    Timestamp,
+    Other,
+}
+
+#[derive(Debug)]
+struct Operation {
+    input: Option<String>,
+    output: Option<String>,
+}
+
+/// One service's model.
+#[derive(Debug)]
+pub struct Model {
+    shapes: HashMap<String, Shape>,
+    operations: HashMap<String, Operation>,
+}
+
+fn int(v: &Value, key: &str) -> Option<i64> {
+    v.get(key).and_then(Value::as_i64)
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+impl Model {
+    fn load(json: &str) -> Model {
+        let root: Value = serde_json::from_str(json).unwrap_or(Value::Null);
+        let empty = Map::new();
+        let shapes = root["shapes"]
+            .as_object()
+            .unwrap_or(&empty)
+            .iter()
+            .map(|(name, s)| (name.clone(), Model::shape(s)))
+            .collect();
+        let operations = root["operations"]
+            .as_object()
+            .unwrap_or(&empty)
+            .iter()
+            .map(|(name, op)| {
+                let shape = |k: &str| op.get(k).and_then(|s| text(s, "shape"));
+                (
+                    name.clone(),
+                    Operation {
+                        input: shape("input"),
+                        output: shape("output"),
+                    },
+                )
+            })
+            .collect();
+        Model { shapes, operations }
+    }
+
+    fn shape(s: &Value) -> Shape {
+        match s["type"].as_str().unwrap_or("") {
+            "structure" => Shape::Structure {
+                members: s["members"]
+                    .as_object()
+                    .map(|m| {
+                        m.iter()
+                            .map(|(name, m)| Member {
+                                name: name.clone(),
+                                shape: text(m, "shape").unwrap_or_default(),
+                                location_name: text(m, "locationName"),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                required: s["required"]
+                    .as_array()
+                    .map(|r| {
+                        r.iter()
+                            .filter_map(|v| v.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            },
+            "list" => Shape::List {
+                member: text(&s["member"], "shape").unwrap_or_default(),
+                member_name: text(&s["member"], "locationName"),
+                flattened: s["flattened"].as_bool().unwrap_or(false),
+                min: int(s, "min"),
+                max: int(s, "max"),
+            },
+            "string" => Shape::String {
+                min: int(s, "min"),
+                max: int(s, "max"),
+                // Java-style `\uXXXX` escapes are valid Rust regex syntax too.
+                pattern: text(s, "pattern")
+                    .and_then(|p| regex::Regex::new(&format!("^(?:{p})$")).ok()),
+                values: s["enum"].as_array().map(|e| {
+                    e.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                }),
+            },
+            "integer" | "long" => Shape::Integer {
+                min: int(s, "min"),
+                max: int(s, "max"),
+            },
+            "boolean" => Shape::Boolean,
+            "timestamp" => Shape::Timestamp,
+            _ => Shape::Other,
+        }
+    }
+
+    /// The model of a Query service (parsed once, on first use).
+    pub fn query(service: QueryService) -> &'static Model {
+        static STS: OnceLock<Model> = OnceLock::new();
+        static IAM: OnceLock<Model> = OnceLock::new();
+        match service {
+            QueryService::Sts => {
+                STS.get_or_init(|| Model::load(include_str!(concat!(env!("OUT_DIR"), "/sts.json"))))
+            }
+            QueryService::Iam => {
+                IAM.get_or_init(|| Model::load(include_str!(concat!(env!("OUT_DIR"), "/iam.json"))))
+            }
+        }
+    }
+
+    /// Decodes an operation's Query parameters into JSON shaped like its input (member names
+    /// as in the model), checking required members, lengths, ranges, patterns and enums.
+    pub fn decode_query(&self, operation: &str, params: &QueryParams) -> Result<Value, ApiError> {
+        let Some(input) = self
+            .operations
+            .get(operation)
+            .and_then(|o| o.input.as_deref())
+        else {
+            return Ok(Value::Object(Map::new()));
+        };
+        let mut errors = Vec::new();
+        let value = self
+            .decode(input, "", "", params, &mut errors)
+            .unwrap_or(Value::Object(Map::new()));
+        if errors.is_empty() {
+            return Ok(value);
+        }
+        let n = errors.len();
+        let plural = if n == 1 { "error" } else { "errors" };
+        Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "ValidationError",
+            format!("{n} validation {plural} detected: {}", errors.join("; ")),
+        ))
+    }
+
+    fn decode(
+        &self,
+        shape: &str,
+        prefix: &str,
+        path: &str,
+        params: &QueryParams,
+        errors: &mut Vec<String>,
+    ) -> Option<Value> {
+        match self.shapes.get(shape)? {
+            Shape::Structure { members, required } => {
+                let mut out = Map::new();
+                for m in members {
+                    let key = if prefix.is_empty() {
+                        m.name.clone()
+                    } else {
+                        format!("{prefix}.{}", m.name)
+                    };
+                    let member_path = if path.is_empty() {
+                        lower_first(&m.name)
+                    } else {
+                        format!("{path}.{}", lower_first(&m.name))
+                    };
+                    match self.decode(&m.shape, &key, &member_path, params, errors) {
+                        Some(v) => {
+                            out.insert(m.name.clone(), v);
+                        }
+                        None if required.contains(&m.name) => {
+                            errors.push(format!("Value null at '{member_path}' failed to satisfy constraint: Member must not be null"));
+                        }
+                        None => {}
+                    }
+                }
+                let present = !out.is_empty() || prefix.is_empty() || params.has_prefix(prefix);
+                present.then_some(Value::Object(out))
+            }
+            Shape::List {
+                member,
+                flattened,
+                min,
+                max,
+                ..
+            } => {
+                let base = if *flattened {
+                    prefix.to_owned()
+                } else {
+                    format!("{prefix}.member")
+                };
+                let mut items = Vec::new();
+                for i in 1.. {
+                    let key = format!("{base}.{i}");
+                    if params.get(&key).is_none() && !params.has_prefix(&key) {
+                        break;
+                    }
+                    if let Some(v) =
+                        self.decode(member, &key, &format!("{path}.{i}.member"), params, errors)
+                    {
+                        items.push(v);
+                    }
+                }
+                if items.is_empty() && params.get(prefix).is_none() {
+                    return None;
+                }
+                let n = items.len() as i64;
+                if let Some(min) = min
+                    && n < *min
+                {
+                    errors.push(format!("Value at '{path}' failed to satisfy constraint: Member must have length greater than or equal to {min}"));
+                }
+                if let Some(max) = max
+                    && n > *max
+                {
+                    errors.push(format!("Value at '{path}' failed to satisfy constraint: Member must have length less than or equal to {max}"));
+                }
+                Some(Value::Array(items))
+            }
+            Shape::String {
+                min,
+                max,
+                pattern,
+                values,
+            } => {
+                let v = params.get(prefix)?;
+                let len = v.chars().count() as i64;
+                if let Some(min) = min
+                    && len < *min
+                {
+                    errors.push(format!("Value '{v}' at '{path}' failed to satisfy constraint: Member must have length greater than or equal to {min}"));
+                }
+                if let Some(max) = max
+                    && len > *max
+                {
+                    errors.push(format!("Value '{}' at '{path}' failed to satisfy constraint: Member must have length less than or equal to {max}", truncate(v)));
+                }
+                if let Some(re) = pattern
+                    && len > 0
+                    && !re.is_match(v)
+                {
+                    let p = re
+                        .as_str()
+                        .trim_start_matches("^(?:")
+                        .trim_end_matches(")$");
+                    errors.push(format!("Value '{}' at '{path}' failed to satisfy constraint: Member must satisfy regular expression pattern: {p}", truncate(v)));
+                }
+                if let Some(values) = values
+                    && !values.iter().any(|e| e == v)
+                {
+                    errors.push(format!("Value '{v}' at '{path}' failed to satisfy constraint: Member must satisfy enum value set: [{}]", values.join(", ")));
+                }
+                Some(Value::String(v.to_owned()))
+            }
+            Shape::Integer { min, max } => {
+                let v = params.get(prefix)?;
+                let Ok(n) = v.trim().parse::<i64>() else {
+                    errors.push(format!("Value '{v}' at '{path}' failed to satisfy constraint: Member must be a number"));
+                    return None;
+                };
+                if let Some(min) = min
+                    && n < *min
+                {
+                    errors.push(format!("Value '{n}' at '{path}' failed to satisfy constraint: Member must have value greater than or equal to {min}"));
+                }
+                if let Some(max) = max
+                    && n > *max
+                {
+                    errors.push(format!("Value '{n}' at '{path}' failed to satisfy constraint: Member must have value less than or equal to {max}"));
+                }
+                Some(Value::from(n))
+            }
+            Shape::Boolean => params
+                .get(prefix)
+                .map(|v| Value::Bool(v.eq_ignore_ascii_case("true"))),
+            Shape::Timestamp | Shape::Other => {
+                params.get(prefix).map(|v| Value::String(v.to_owned()))
+            }
+        }
+    }
+
+    /// Writes an operation's output (JSON shaped like its output shape) as its XML result.
+    /// `None` for operations that return nothing.
+    pub fn encode_query(&self, operation: &str, output: &Value) -> Option<String> {
+        let shape = self.operations.get(operation)?.output.as_deref()?;
+        let mut w = XmlWriter::new();
+        self.encode_members(shape, output, &mut w);
+        Some(w.finish())
+    }
+
+    fn encode_members(&self, shape: &str, value: &Value, w: &mut XmlWriter) {
+        let Some(Shape::Structure { members, .. }) = self.shapes.get(shape) else {
+            return;
+        };
+        for m in members {
+            if let Some(v) = value.get(&m.name).filter(|v| !v.is_null()) {
+                let name = m.location_name.as_deref().unwrap_or(&m.name);
+                self.encode(&m.shape, name, v, w);
+            }
+        }
+    }
+
+    fn encode(&self, shape: &str, name: &str, value: &Value, w: &mut XmlWriter) {
+        match self.shapes.get(shape) {
+            Some(Shape::Structure { .. }) => {
+                w.nest(name, |w| self.encode_members(shape, value, w));
+            }
+            Some(Shape::List {
+                member,
+                member_name,
+                flattened,
+                ..
+            }) => {
+                let items = value.as_array().map(Vec::as_slice).unwrap_or(&[]);
+                if *flattened {
+                    for item in items {
+                        self.encode(member, name, item, w);
+                    }
+                } else {
+                    let item_name = member_name.as_deref().unwrap_or("member");
+                    w.nest(name, |w| {
+                        for item in items {
+                            self.encode(member, item_name, item, w);
+                        }
+                    });
+                }
+            }
+            _ => {
+                let text = match value {
+                    Value::String(s) => s.clone(),
+                    Value::Bool(b) => b.to_string(),
+                    Value::Number(n) => n.to_string(),
+                    other => other.to_string(),
+                };
+                w.element(name, &text);
+            }
+        }
+    }
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// Long values are cut in error messages (a policy document can be 10 KB).
+fn truncate(v: &str) -> String {
+    if v.chars().count() > 128 {
+        v.chars().take(128).collect::<String>() + "…"
+    } else {
+        v.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &str) -> QueryParams {
+        QueryParams::parse("", pairs.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn decodes_nested_lists_of_structures() {
+        let m = Model::query(QueryService::Iam);
+        let v = m
+            .decode_query("CreateUser", &params("UserName=alice&Path=/dev/&Tags.member.1.Key=team&Tags.member.1.Value=blue&Tags.member.2.Key=k&Tags.member.2.Value=v"))
+            .unwrap();
+        assert_eq!(v["UserName"], "alice");
+        assert_eq!(v["Path"], "/dev/");
+        assert_eq!(v["Tags"][1]["Key"], "k");
+        assert_eq!(v["Tags"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn validation_errors_name_every_violation() {
+        let m = Model::query(QueryService::Iam);
+        let err = m
+            .decode_query("CreateUser", &params("Path=nope"))
+            .unwrap_err();
+        assert_eq!(err.code, "ValidationError");
+        assert!(
+            err.message.starts_with("2 validation errors detected: "),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.message.contains(
+                "Value null at 'userName' failed to satisfy constraint: Member must not be null"
+            ),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains("at 'path' failed to satisfy constraint: Member must satisfy regular expression pattern"), "{}", err.message);
+        let err = m
+            .decode_query("CreateUser", &params("UserName=bad%20name"))
+            .unwrap_err();
+        assert!(
+            err.message
+                .starts_with("1 validation error detected: Value 'bad name' at 'userName'"),
+            "{}",
+            err.message
+        );
+        let err = m
+            .decode_query("ListUsers", &params("MaxItems=0"))
+            .unwrap_err();
+        assert!(
+            err.message.contains("greater than or equal to 1"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn encodes_lists_with_members() {
+        let m = Model::query(QueryService::Iam);
+        let out = serde_json::json!({
+            "Users": [{"UserName": "a", "Path": "/", "UserId": "AIDA", "Arn": "arn", "CreateDate": "2026-01-01T00:00:00Z"}],
+            "IsTruncated": false
+        });
+        let xml = m.encode_query("ListUsers", &out).unwrap();
+        assert_eq!(
+            xml,
+            "<Users><member><Path>/</Path><UserName>a</UserName><UserId>AIDA</UserId><Arn>arn</Arn><CreateDate>2026-01-01T00:00:00Z</CreateDate></member></Users><IsTruncated>false</IsTruncated>"
+        );
+        assert_eq!(m.encode_query("DeleteUser", &Value::Null), None);
+    }
+}
