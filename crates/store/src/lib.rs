@@ -4,7 +4,10 @@
 //! types); each has its own migration set. The store holds rows, not meaning: secrets arrive
 //! already sealed, and nothing here knows about HTTP or AWS semantics.
 
+mod iam;
 mod migrations;
+
+pub use iam::{EntityRow, InlinePolicyRow, PolicyVersionRow};
 
 use std::path::Path;
 use std::str::FromStr as _;
@@ -67,6 +70,17 @@ pub struct AccessKeyRow {
     pub created_at: i64,
 }
 
+pub(crate) fn access_key_row(r: &sqlx::any::AnyRow) -> Result<AccessKeyRow> {
+    Ok(AccessKeyRow {
+        access_key_id: r.try_get("access_key_id")?,
+        account_id: r.try_get("account_id")?,
+        user_name: r.try_get("user_name")?,
+        secret_sealed: r.try_get("secret_sealed")?,
+        status: r.try_get("status")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
 /// One key of the session-token key ring, sealed under the master key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionKeyRow {
@@ -78,7 +92,7 @@ pub struct SessionKeyRow {
 /// The database behind every service.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
     backend: Backend,
 }
 
@@ -219,17 +233,7 @@ impl Store {
         .bind(access_key_id)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            Ok(AccessKeyRow {
-                access_key_id: r.try_get("access_key_id")?,
-                account_id: r.try_get("account_id")?,
-                user_name: r.try_get("user_name")?,
-                secret_sealed: r.try_get("secret_sealed")?,
-                status: r.try_get("status")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(access_key_row).transpose()
     }
 
     /// Replaces the sealed secret of an existing access key.

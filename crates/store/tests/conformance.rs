@@ -2,7 +2,10 @@
 //! whenever `COGNATE_TEST_POSTGRES_URL` is set (CI sets it; in CI its absence is a failure).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use cognate_store::{AccessKeyRow, AccountRow, Backend, SessionKeyRow, Store, StoreError};
+use cognate_store::{
+    AccessKeyRow, AccountRow, Backend, EntityRow, InlinePolicyRow, PolicyVersionRow, SessionKeyRow,
+    Store, StoreError,
+};
 
 async fn suite(open: impl AsyncFn() -> Store) {
     let store = open().await;
@@ -10,6 +13,8 @@ async fn suite(open: impl AsyncFn() -> Store) {
     accounts_round_trip_and_conflict(&store).await;
     access_keys_round_trip_and_conflict(&store).await;
     session_keys_are_ordered(&store).await;
+    iam_entities(&store).await;
+    iam_relations(&store).await;
     store.close().await;
     // Reopening runs the migrations again, which must be a no-op that keeps the data.
     let reopened = open().await;
@@ -209,4 +214,313 @@ async fn postgres_conformance() {
         .await
         .unwrap();
     admin.close().await;
+}
+
+fn user(name: &str, path: &str) -> EntityRow {
+    EntityRow {
+        account_id: "111122223333".into(),
+        kind: "user".into(),
+        name: name.into(),
+        id: format!("AIDA{}", name.to_uppercase()),
+        path: path.into(),
+        arn: format!("arn:aws:iam::111122223333:user{path}{name}"),
+        attrs: "{}".into(),
+        created_at: 1,
+    }
+}
+
+async fn iam_entities(store: &Store) {
+    for (name, path) in [
+        ("alice", "/"),
+        ("Bob", "/eng/"),
+        ("carol", "/eng/ops/"),
+        ("dave", "/"),
+    ] {
+        store.create_entity(&user(name, path)).await.unwrap();
+    }
+    // Names are unique regardless of case.
+    let dup = EntityRow {
+        id: "AIDAOTHER".into(),
+        arn: "arn:aws:iam::111122223333:user/ALICE".into(),
+        ..user("ALICE", "/")
+    };
+    assert!(matches!(
+        store.create_entity(&dup).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        store
+            .entity("111122223333", "user", "BOB")
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        "Bob"
+    );
+    assert_eq!(
+        store.entity("111122223333", "group", "bob").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .entity_by_arn("arn:aws:iam::111122223333:user/eng/ops/carol")
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        "carol"
+    );
+
+    let names = |rows: Vec<EntityRow>| rows.into_iter().map(|r| r.name).collect::<Vec<_>>();
+    assert_eq!(
+        names(
+            store
+                .list_entities("111122223333", "user", "/", None, 10)
+                .await
+                .unwrap()
+        ),
+        ["alice", "Bob", "carol", "dave"]
+    );
+    assert_eq!(
+        names(
+            store
+                .list_entities("111122223333", "user", "/eng/", None, 10)
+                .await
+                .unwrap()
+        ),
+        ["Bob", "carol"]
+    );
+    assert_eq!(
+        names(
+            store
+                .list_entities("111122223333", "user", "/", None, 2)
+                .await
+                .unwrap()
+        ),
+        ["alice", "Bob"]
+    );
+    assert_eq!(
+        names(
+            store
+                .list_entities("111122223333", "user", "/", Some("Bob"), 2)
+                .await
+                .unwrap()
+        ),
+        ["carol", "dave"]
+    );
+
+    assert!(
+        store
+            .update_entity_attrs("111122223333", "user", "dave", r#"{"x":1}"#)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .entity("111122223333", "user", "dave")
+            .await
+            .unwrap()
+            .unwrap()
+            .attrs,
+        r#"{"x":1}"#
+    );
+    assert!(
+        store
+            .delete_entity("111122223333", "user", "DAVE")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_entity("111122223333", "user", "dave")
+            .await
+            .unwrap()
+    );
+}
+
+async fn iam_relations(store: &Store) {
+    let group = EntityRow {
+        kind: "group".into(),
+        id: "AGPAOPS".into(),
+        arn: "arn:aws:iam::111122223333:group/ops".into(),
+        ..user("ops", "/")
+    };
+    store.create_entity(&group).await.unwrap();
+    store
+        .add_group_member("111122223333", "ops", "alice")
+        .await
+        .unwrap();
+    store
+        .add_group_member("111122223333", "OPS", "ALICE")
+        .await
+        .unwrap();
+    store
+        .add_group_member("111122223333", "ops", "bob")
+        .await
+        .unwrap();
+    let members: Vec<String> = store
+        .group_members("111122223333", "ops")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    assert_eq!(members, ["alice", "Bob"]);
+    assert_eq!(
+        store
+            .groups_for_user("111122223333", "alice")
+            .await
+            .unwrap()[0]
+            .name,
+        "ops"
+    );
+    assert!(
+        store
+            .remove_group_member("111122223333", "ops", "bob")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .remove_group_member("111122223333", "ops", "bob")
+            .await
+            .unwrap()
+    );
+    store
+        .remove_memberships("111122223333", "user", "alice")
+        .await
+        .unwrap();
+    assert!(
+        store
+            .group_members("111122223333", "ops")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let arn = "arn:aws:iam::111122223333:policy/p";
+    store
+        .attach_policy("111122223333", "user", "alice", arn)
+        .await
+        .unwrap();
+    store
+        .attach_policy("111122223333", "user", "alice", arn)
+        .await
+        .unwrap();
+    store
+        .attach_policy("111122223333", "group", "ops", arn)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .attached_policies("111122223333", "user", "ALICE")
+            .await
+            .unwrap(),
+        [arn]
+    );
+    assert_eq!(store.attachment_count(arn).await.unwrap(), 2);
+    assert!(
+        store
+            .detach_policy("111122223333", "group", "ops", arn)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.attachment_count(arn).await.unwrap(), 1);
+
+    let doc = |d: &str| InlinePolicyRow {
+        policy_name: "Read".into(),
+        document: d.into(),
+    };
+    store
+        .put_inline_policy("111122223333", "user", "alice", &doc("v1"))
+        .await
+        .unwrap();
+    store
+        .put_inline_policy("111122223333", "user", "alice", &doc("v2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .inline_policies("111122223333", "user", "alice")
+            .await
+            .unwrap(),
+        [doc("v2")]
+    );
+    assert!(
+        store
+            .delete_inline_policy("111122223333", "user", "alice", "READ")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .inline_policies("111122223333", "user", "alice")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    for (v, t) in [("v2", 20), ("v1", 10)] {
+        store
+            .put_policy_version(&PolicyVersionRow {
+                policy_arn: arn.into(),
+                version_id: v.into(),
+                document: "{}".into(),
+                created_at: t,
+            })
+            .await
+            .unwrap();
+    }
+    let versions: Vec<String> = store
+        .policy_versions(arn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.version_id)
+        .collect();
+    assert_eq!(versions, ["v1", "v2"]);
+    assert!(store.delete_policy_version(arn, "v1").await.unwrap());
+
+    let key = AccessKeyRow {
+        access_key_id: "AKIAUSERUSERUSERUSER".into(),
+        account_id: "111122223333".into(),
+        user_name: Some("alice".into()),
+        secret_sealed: vec![1, 2, 3],
+        status: "Active".into(),
+        created_at: 5,
+    };
+    store.create_access_key(&key).await.unwrap();
+    assert_eq!(
+        store
+            .access_keys_of("111122223333", Some("alice"))
+            .await
+            .unwrap(),
+        [key.clone()]
+    );
+    assert_eq!(
+        store
+            .access_keys_of("111122223333", None)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "the root key from earlier"
+    );
+    assert!(
+        store
+            .set_access_key_status(&key.access_key_id, "Inactive")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .access_key(&key.access_key_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "Inactive"
+    );
+    assert!(store.delete_access_key(&key.access_key_id).await.unwrap());
+    assert!(!store.delete_access_key(&key.access_key_id).await.unwrap());
 }
