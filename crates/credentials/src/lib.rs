@@ -17,3 +17,9 @@ pub use session::SessionClaims;
 pub const LONG_TERM_KEY_PREFIX: &str = "AKIA";
 /// Prefix of temporary (session) access key ids.
 pub const TEMPORARY_KEY_PREFIX: &str = "ASIA";
+
+/// The context a long-term secret access key is sealed under in storage: binds the
+/// ciphertext to its key id, so a sealed secret cannot be moved to another key's row.
+pub fn access_key_secret_context(access_key_id: &str) -> String {
+    format!("access-key:{access_key_id}")
+}

@@ -10,12 +10,21 @@ use crate::AccountId;
 pub enum Principal {
     /// The account's root user: may do anything in its own account.
     Root { account: AccountId },
+    /// An IAM user: may do what its policies allow.
+    User {
+        account: AccountId,
+        name: String,
+        /// `AIDA…`
+        id: String,
+        /// `/` or `/division/`.
+        path: String,
+    },
 }
 
 impl Principal {
     pub fn account(&self) -> &AccountId {
         match self {
-            Principal::Root { account } => account,
+            Principal::Root { account } | Principal::User { account, .. } => account,
         }
     }
 
@@ -23,6 +32,12 @@ impl Principal {
     pub fn arn(&self) -> String {
         match self {
             Principal::Root { account } => format!("arn:aws:iam::{account}:root"),
+            Principal::User {
+                account,
+                name,
+                path,
+                ..
+            } => format!("arn:aws:iam::{account}:user{path}{name}"),
         }
     }
 
@@ -30,6 +45,7 @@ impl Principal {
     pub fn user_id(&self) -> String {
         match self {
             Principal::Root { account } => account.to_string(),
+            Principal::User { id, .. } => id.clone(),
         }
     }
 }
@@ -45,5 +61,13 @@ mod tests {
         };
         assert_eq!(p.arn(), "arn:aws:iam::111122223333:root");
         assert_eq!(p.user_id(), "111122223333");
+        let u = Principal::User {
+            account: AccountId::parse("111122223333").unwrap(),
+            name: "alice".into(),
+            id: "AIDAEXAMPLE".into(),
+            path: "/eng/".into(),
+        };
+        assert_eq!(u.arn(), "arn:aws:iam::111122223333:user/eng/alice");
+        assert_eq!(u.user_id(), "AIDAEXAMPLE");
     }
 }

@@ -100,7 +100,15 @@ impl Evaluation {
         match self.reason {
             Reason::Allowed => format!("User: {who} is authorized to perform: {}", request.action),
             Reason::ExplicitDeny(kind) => {
-                format!("{base} with an explicit deny in a {}", kind.phrase())
+                let article = if kind == PolicyKind::Identity {
+                    "an"
+                } else {
+                    "a"
+                };
+                format!(
+                    "{base} with an explicit deny in {article} {}",
+                    kind.phrase()
+                )
             }
             Reason::NoAllow(kind) => format!(
                 "{base} because no {} allows the {} action",

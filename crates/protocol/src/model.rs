@@ -71,13 +71,17 @@ impl Model {
     fn load(json: &str) -> Model {
         let root: Value = serde_json::from_str(json).unwrap_or(Value::Null);
         let empty = Map::new();
-        let shapes = root["shapes"]
+        let shapes = root
+            .get("shapes")
+            .unwrap_or(&Value::Null)
             .as_object()
             .unwrap_or(&empty)
             .iter()
             .map(|(name, s)| (name.clone(), Model::shape(s)))
             .collect();
-        let operations = root["operations"]
+        let operations = root
+            .get("operations")
+            .unwrap_or(&Value::Null)
             .as_object()
             .unwrap_or(&empty)
             .iter()
@@ -96,9 +100,11 @@ impl Model {
     }
 
     fn shape(s: &Value) -> Shape {
-        match s["type"].as_str().unwrap_or("") {
+        match s.get("type").unwrap_or(&Value::Null).as_str().unwrap_or("") {
             "structure" => Shape::Structure {
-                members: s["members"]
+                members: s
+                    .get("members")
+                    .unwrap_or(&Value::Null)
                     .as_object()
                     .map(|m| {
                         m.iter()
@@ -110,7 +116,9 @@ impl Model {
                             .collect()
                     })
                     .unwrap_or_default(),
-                required: s["required"]
+                required: s
+                    .get("required")
+                    .unwrap_or(&Value::Null)
                     .as_array()
                     .map(|r| {
                         r.iter()
@@ -120,9 +128,13 @@ impl Model {
                     .unwrap_or_default(),
             },
             "list" => Shape::List {
-                member: text(&s["member"], "shape").unwrap_or_default(),
-                member_name: text(&s["member"], "locationName"),
-                flattened: s["flattened"].as_bool().unwrap_or(false),
+                member: text(s.get("member").unwrap_or(&Value::Null), "shape").unwrap_or_default(),
+                member_name: text(s.get("member").unwrap_or(&Value::Null), "locationName"),
+                flattened: s
+                    .get("flattened")
+                    .unwrap_or(&Value::Null)
+                    .as_bool()
+                    .unwrap_or(false),
                 min: int(s, "min"),
                 max: int(s, "max"),
             },
@@ -132,7 +144,7 @@ impl Model {
                 // Java-style `\uXXXX` escapes are valid Rust regex syntax too.
                 pattern: text(s, "pattern")
                     .and_then(|p| regex::Regex::new(&format!("^(?:{p})$")).ok()),
-                values: s["enum"].as_array().map(|e| {
+                values: s.get("enum").unwrap_or(&Value::Null).as_array().map(|e| {
                     e.iter()
                         .filter_map(|v| v.as_str().map(str::to_owned))
                         .collect()

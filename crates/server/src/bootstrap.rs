@@ -6,8 +6,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use cognate_credentials::{
-    AccountId, KeyRing, LONG_TERM_KEY_PREFIX, MasterKey, TEMPORARY_KEY_PREFIX, generate_id,
-    generate_secret_access_key,
+    AccountId, KeyRing, LONG_TERM_KEY_PREFIX, MasterKey, TEMPORARY_KEY_PREFIX,
+    access_key_secret_context, generate_id, generate_secret_access_key,
 };
 use cognate_store::{AccessKeyRow, AccountRow, SessionKeyRow, Store, StoreError};
 use ring::rand::SecureRandom;
@@ -184,7 +184,7 @@ pub async fn root_key(
             ));
         }
         let sealed = master
-            .seal(&secret_context(id), secret.as_bytes(), rng)
+            .seal(&access_key_secret_context(id), secret.as_bytes(), rng)
             .map_err(|_| StartError::Rng)?;
         match store.access_key(id).await? {
             Some(existing)
@@ -213,7 +213,7 @@ pub async fn root_key(
         {
             // The file was deleted: the sealed secret lets us write it again.
             let secret = master
-                .open(&secret_context(&id), &row.secret_sealed)
+                .open(&access_key_secret_context(&id), &row.secret_sealed)
                 .map_err(|_| {
                     StartError::Config(
                         "the stored root secret does not open under the master key".into(),
@@ -229,7 +229,7 @@ pub async fn root_key(
     let id = generate_id(LONG_TERM_KEY_PREFIX, rng).map_err(|_| StartError::Rng)?;
     let secret = Zeroizing::new(generate_secret_access_key(rng).map_err(|_| StartError::Rng)?);
     let sealed = master
-        .seal(&secret_context(&id), secret.as_bytes(), rng)
+        .seal(&access_key_secret_context(&id), secret.as_bytes(), rng)
         .map_err(|_| StartError::Rng)?;
     store
         .create_access_key(&root_row(&id, account, sealed, now))
@@ -263,11 +263,6 @@ fn write_credentials_file(path: &Path, id: &str, secret: &str) -> Result<(), Sta
         "[default]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n"
     ));
     write_private(path, text.as_bytes())
-}
-
-/// The context a long-term secret is sealed under: binds the ciphertext to its key id.
-pub fn secret_context(access_key_id: &str) -> String {
-    format!("access-key:{access_key_id}")
 }
 
 fn session_key_context(key_id: i64) -> String {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use bytes::Bytes;
 use cognate_protocol::{
     self as protocol, ApiError, AuthFailure, Protocol, QueryParams, QueryService, Route, services,
@@ -33,6 +33,8 @@ pub struct Ctx<'a> {
     pub presented: Option<&'a Presented>,
     pub request_id: &'a str,
     pub now: OffsetDateTime,
+    /// The client's address, for `aws:SourceIp`.
+    pub source_ip: Option<std::net::IpAddr>,
     pub outcome: &'a mut Outcome,
 }
 
@@ -116,6 +118,7 @@ fn unknown_operation() -> ApiError {
 /// The axum handler for every path.
 pub async fn handle(
     State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     req: http::Request<Body>,
 ) -> http::Response<Body> {
     let started = Instant::now();
@@ -155,6 +158,7 @@ pub async fn handle(
                 presented: presented.as_ref(),
                 request_id: &request_id,
                 now: OffsetDateTime::now_utc(),
+                source_ip: Some(peer.ip()),
                 outcome: &mut outcome,
             };
             dispatch(&mut ctx, &route, body, &mut query_service).await
@@ -288,7 +292,7 @@ async fn dispatch(
             let payload_hash = sigv4::sha256_hex(&body);
             match service {
                 QueryService::Sts => crate::sts::handle(ctx, action, &params, &payload_hash).await,
-                QueryService::Iam => Err(invalid_action()),
+                QueryService::Iam => crate::iam::handle(ctx, action, &params, &payload_hash).await,
             }
         }
     }

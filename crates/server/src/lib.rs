@@ -3,9 +3,11 @@
 //! the protocol's shape. This crate holds no service logic and no SQL.
 
 mod auth;
+mod authz;
 mod bootstrap;
 mod config;
 mod edge;
+mod iam;
 mod state;
 mod sts;
 
@@ -80,9 +82,12 @@ pub async fn serve(
         root_access_key_id: root.access_key_id,
         root_credentials_file: root.credentials_file,
     });
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     store.close().await;
     served.map_err(|source| StartError::Io {
         context: "serving".into(),

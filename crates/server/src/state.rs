@@ -5,12 +5,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use cognate_credentials::{AccountId, KeyRing, MasterKey, Principal};
+use cognate_iam::PrincipalPolicies;
 use cognate_sigv4::{Scope, SigningKey};
 use cognate_store::Store;
 use ring::rand::SystemRandom;
 use zeroize::Zeroizing;
-
-use crate::bootstrap::secret_context;
 
 /// A long-term access key, resolved and opened.
 pub struct CachedKey {
@@ -57,6 +56,8 @@ pub struct AppState {
     pub ring: KeyRing,
     pub rng: SystemRandom,
     keys: RwLock<HashMap<String, Arc<CachedKey>>>,
+    /// Parsed policies per principal ARN, so authorization costs evaluation only.
+    policies: RwLock<HashMap<String, Arc<PrincipalPolicies>>>,
 }
 
 /// Looking up an access key failed inside the server (not "unknown key").
@@ -86,7 +87,37 @@ impl AppState {
             ring,
             rng: SystemRandom::new(),
             keys: RwLock::new(HashMap::new()),
+            policies: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// Forgets every cached key and policy: called after any IAM write, so the change is
+    /// visible to the next request.
+    pub fn invalidate(&self) {
+        if let Ok(mut keys) = self.keys.write() {
+            keys.clear();
+        }
+        if let Ok(mut policies) = self.policies.write() {
+            policies.clear();
+        }
+    }
+
+    /// The parsed policies that apply to a principal, cached until the next IAM write.
+    pub async fn policies_of(
+        &self,
+        principal: &Principal,
+    ) -> Result<Arc<PrincipalPolicies>, cognate_iam::IamError> {
+        let arn = principal.arn();
+        if let Ok(cache) = self.policies.read()
+            && let Some(p) = cache.get(&arn)
+        {
+            return Ok(p.clone());
+        }
+        let loaded = Arc::new(cognate_iam::principal_policies(&self.store, principal).await?);
+        if let Ok(mut cache) = self.policies.write() {
+            cache.insert(arn, loaded.clone());
+        }
+        Ok(loaded)
     }
 
     /// A long-term access key by id: from the cache, else from the store (then cached).
@@ -107,12 +138,24 @@ impl AppState {
         };
         let principal = match row.user_name {
             None => Principal::Root { account },
-            // IAM users arrive with the IAM service; until then only root keys exist.
-            Some(_) => return Ok(None),
+            Some(name) => {
+                let Some(user) = self.store.entity(account.as_str(), "user", &name).await? else {
+                    return Ok(None);
+                };
+                Principal::User {
+                    account,
+                    name: user.name,
+                    id: user.id,
+                    path: user.path,
+                }
+            }
         };
         let secret = self
             .master
-            .open(&secret_context(access_key_id), &row.secret_sealed)
+            .open(
+                &cognate_credentials::access_key_secret_context(access_key_id),
+                &row.secret_sealed,
+            )
             .map_err(|_| LookupError::Sealed(access_key_id.to_owned()))?;
         let secret = Zeroizing::new(String::from_utf8_lossy(&secret).into_owned());
         let key = Arc::new(CachedKey::new(principal, row.status == "Active", secret));

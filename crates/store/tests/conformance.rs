@@ -1,6 +1,11 @@
 //! One storage conformance suite, run against every backend: SQLite always, PostgreSQL
 //! whenever `COGNATE_TEST_POSTGRES_URL` is set (CI sets it; in CI its absence is a failure).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use cognate_store::{
     AccessKeyRow, AccountRow, Backend, EntityRow, InlinePolicyRow, PolicyVersionRow, SessionKeyRow,

@@ -107,6 +107,9 @@ pub struct GetSessionTokenInput {
 /// The root user's sessions last one hour at most (and by default).
 const ROOT_MAX_SESSION_SECS: i64 = 3600;
 const MIN_SESSION_SECS: i64 = 900;
+/// IAM users' sessions: 12 hours by default, 36 at most.
+const USER_DEFAULT_SESSION_SECS: i64 = 43_200;
+const USER_MAX_SESSION_SECS: i64 = 129_600;
 
 /// `GetSessionToken`: temporary credentials for the long-term identity that signed the call.
 /// `from_session` is true when the caller itself used temporary credentials, which AWS refuses.
@@ -123,10 +126,16 @@ pub fn get_session_token(
             "Cannot call GetSessionToken with session credentials".into(),
         ));
     }
-    let max = match principal {
-        Principal::Root { .. } => ROOT_MAX_SESSION_SECS,
+    let (max, default) = match principal {
+        Principal::Root { .. } => (ROOT_MAX_SESSION_SECS, ROOT_MAX_SESSION_SECS),
+        Principal::User { .. } => (USER_MAX_SESSION_SECS, USER_DEFAULT_SESSION_SECS),
     };
-    let duration = input.duration_seconds.unwrap_or(max);
+    let duration = input.duration_seconds.unwrap_or(default);
+    if duration > USER_MAX_SESSION_SECS {
+        return Err(StsError::Validation(format!(
+            "1 validation error detected: Value '{duration}' at 'durationSeconds' failed to satisfy constraint: Member must have value less than or equal to {USER_MAX_SESSION_SECS}"
+        )));
+    }
     if duration < MIN_SESSION_SECS {
         return Err(StsError::Validation(format!(
             "1 validation error detected: Value '{duration}' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to {MIN_SESSION_SECS}"
