@@ -15,10 +15,11 @@ const SERVICES: &[(&str, &str)] = &[
     ("cognito_identity", "cognito-identity"),
     ("cognito_sync", "cognito-sync"),
     ("s3", "s3"),
+    ("organizations", "organizations"),
 ];
 
 /// Services whose (documentation-free) models are embedded for run-time use.
-const EMBEDDED: &[&str] = &["sts", "iam"];
+const EMBEDDED: &[&str] = &["sts", "iam", "organizations"];
 
 fn strip_docs(v: &mut serde_json::Value) {
     match v {

@@ -9,6 +9,7 @@ mod aws_managed;
 mod effective;
 mod entities;
 mod keys;
+pub mod organizations;
 mod policies;
 mod simulate;
 

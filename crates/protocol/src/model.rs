@@ -174,6 +174,107 @@ impl Model {
         }
     }
 
+    /// The AWS Organizations model (JSON 1.1).
+    pub fn organizations() -> &'static Model {
+        static ORGANIZATIONS: OnceLock<Model> = OnceLock::new();
+        ORGANIZATIONS.get_or_init(|| {
+            Model::load(include_str!(concat!(
+                env!("OUT_DIR"),
+                "/organizations.json"
+            )))
+        })
+    }
+
+    /// Checks JSON input against the operation's input shape: required members, lengths,
+    /// ranges, patterns and enums. Returns the violations in AWS's wording.
+    pub fn validate_json(&self, operation: &str, input: &Value) -> Vec<String> {
+        let mut errors = Vec::new();
+        if let Some(shape) = self
+            .operations
+            .get(operation)
+            .and_then(|o| o.input.as_deref())
+        {
+            self.check(shape, input, "", &mut errors);
+        }
+        errors
+    }
+
+    fn check(&self, shape: &str, value: &Value, path: &str, errors: &mut Vec<String>) {
+        match (self.shapes.get(shape), value) {
+            (Some(Shape::Structure { members, required }), Value::Object(map)) => {
+                for m in members {
+                    let member_path = if path.is_empty() {
+                        lower_first(&m.name)
+                    } else {
+                        format!("{path}.{}", lower_first(&m.name))
+                    };
+                    match map.get(&m.name).filter(|v| !v.is_null()) {
+                        Some(v) => self.check(&m.shape, v, &member_path, errors),
+                        None if required.contains(&m.name) => {
+                            errors.push(format!("Value null at '{member_path}' failed to satisfy constraint: Member must not be null"));
+                        }
+                        None => {}
+                    }
+                }
+            }
+            (
+                Some(Shape::List {
+                    member, min, max, ..
+                }),
+                Value::Array(items),
+            ) => {
+                let n = items.len() as i64;
+                if min.is_some_and(|min| n < min) || max.is_some_and(|max| n > max) {
+                    errors.push(format!("Value at '{path}' failed to satisfy constraint: Member must have a length within the allowed range"));
+                }
+                for (i, item) in items.iter().enumerate() {
+                    self.check(member, item, &format!("{path}.{}.member", i + 1), errors);
+                }
+            }
+            (
+                Some(Shape::String {
+                    min,
+                    max,
+                    pattern,
+                    values,
+                }),
+                Value::String(v),
+            ) => {
+                let len = v.chars().count() as i64;
+                if min.is_some_and(|min| len < min) || max.is_some_and(|max| len > max) {
+                    errors.push(format!("Value at '{path}' failed to satisfy constraint: Member must have a length within the allowed range"));
+                }
+                if let Some(re) = pattern
+                    && len > 0
+                    && !re.is_match(v)
+                {
+                    errors.push(format!("Value at '{path}' failed to satisfy constraint: Member must satisfy the required pattern"));
+                }
+                if let Some(values) = values
+                    && !values.iter().any(|e| e == v)
+                {
+                    errors.push(format!("Value '{v}' at '{path}' failed to satisfy constraint: Member must satisfy enum value set: [{}]", values.join(", ")));
+                }
+            }
+            (Some(Shape::Integer { min, max }), Value::Number(n)) => {
+                let n = n.as_i64().unwrap_or(0);
+                if min.is_some_and(|min| n < min) || max.is_some_and(|max| n > max) {
+                    errors.push(format!("Value '{n}' at '{path}' failed to satisfy constraint: Member must be within the allowed range"));
+                }
+            }
+            (Some(Shape::Structure { .. }), _)
+            | (Some(Shape::List { .. }), _)
+            | (Some(Shape::String { .. }), _)
+            | (Some(Shape::Integer { .. }), _) => {
+                errors.push(format!("Value at '{path}' has the wrong type"));
+            }
+            (Some(Shape::Boolean), v) if !v.is_boolean() => {
+                errors.push(format!("Value at '{path}' has the wrong type"))
+            }
+            _ => {}
+        }
+    }
+
     /// Decodes an operation's Query parameters into JSON shaped like its input (member names
     /// as in the model), checking required members, lengths, ranges, patterns and enums.
     pub fn decode_query(&self, operation: &str, params: &QueryParams) -> Result<Value, ApiError> {

@@ -21,6 +21,7 @@ pub enum Protocol {
 pub enum JsonService {
     CognitoIdp,
     CognitoIdentity,
+    Organizations,
 }
 
 impl JsonService {
@@ -28,6 +29,7 @@ impl JsonService {
         match self {
             JsonService::CognitoIdp => services::cognito_idp::SIGNING_NAME,
             JsonService::CognitoIdentity => services::cognito_identity::SIGNING_NAME,
+            JsonService::Organizations => services::organizations::SIGNING_NAME,
         }
     }
 }
@@ -127,6 +129,10 @@ pub fn classify(
             },
             Some((services::cognito_identity::TARGET_PREFIX, op)) => Route::Json {
                 service: JsonService::CognitoIdentity,
+                operation: op.to_owned(),
+            },
+            Some((services::organizations::TARGET_PREFIX, op)) => Route::Json {
+                service: JsonService::Organizations,
                 operation: op.to_owned(),
             },
             _ => Route::UnknownTarget { target },

@@ -4,7 +4,7 @@
 
 use cognate_credentials::Principal;
 use cognate_policy::{Context, Decision, PolicySet, PrincipalInfo, Request, evaluate};
-use cognate_protocol::ApiError;
+use cognate_protocol::{ApiError, Protocol};
 use http::StatusCode;
 
 use crate::auth::Caller;
@@ -49,6 +49,7 @@ fn request_context(ctx: &Ctx<'_>, caller: &Caller, tags: &[(String, String)]) ->
 pub async fn authorize(
     ctx: &Ctx<'_>,
     caller: &Caller,
+    protocol: Protocol,
     action: &str,
     resource: &str,
 ) -> Result<(), ApiError> {
@@ -81,9 +82,13 @@ pub async fn authorize(
     if evaluation.decision == Decision::Allowed {
         return Ok(());
     }
+    let code = match protocol {
+        Protocol::Json | Protocol::RestJson => "AccessDeniedException",
+        Protocol::Query | Protocol::RestXml => "AccessDenied",
+    };
     Err(ApiError::new(
         StatusCode::FORBIDDEN,
-        "AccessDenied",
+        code,
         evaluation.message(&request),
     ))
 }

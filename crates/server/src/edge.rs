@@ -8,7 +8,8 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use bytes::Bytes;
 use cognate_protocol::{
-    self as protocol, ApiError, AuthFailure, Protocol, QueryParams, QueryService, Route, services,
+    self as protocol, ApiError, AuthFailure, JsonService, Protocol, QueryParams, QueryService,
+    Route, services,
 };
 use cognate_sigv4::{self as sigv4, PathStyle, Presented};
 use http::{HeaderValue, Method, StatusCode, request::Parts};
@@ -212,7 +213,14 @@ async fn dispatch(
         Route::Json { service, operation } => {
             ctx.outcome.service = service.signing_name();
             ctx.outcome.operation = operation.clone();
-            Err(unknown_operation())
+            match service {
+                JsonService::Organizations => {
+                    let body =
+                        read_body(&ctx.parts.headers, body, protocol::MAX_BUFFERED_BODY).await?;
+                    crate::organizations::handle(ctx, operation, &body).await
+                }
+                JsonService::CognitoIdp | JsonService::CognitoIdentity => Err(unknown_operation()),
+            }
         }
         Route::UnknownTarget { target } => {
             ctx.outcome.operation = target.clone();

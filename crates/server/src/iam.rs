@@ -53,7 +53,14 @@ pub async fn handle(
         rng: &state.rng,
     };
     let resource = iam.resource_arn(op, &input).await?;
-    crate::authz::authorize(ctx, &caller, &format!("iam:{action}"), &resource).await?;
+    crate::authz::authorize(
+        ctx,
+        &caller,
+        Protocol::Query,
+        &format!("iam:{action}"),
+        &resource,
+    )
+    .await?;
     let who = match &caller.principal {
         Principal::Root { .. } => CallerUser::Root,
         Principal::User { name, .. } => CallerUser::User(name),

@@ -6,8 +6,10 @@
 
 mod iam;
 mod migrations;
+mod organizations;
 
 pub use iam::{EntityRow, InlinePolicyRow, PolicyVersionRow};
+pub use organizations::{CreateAccountRequestRow, MemberRow, OrganizationRow};
 
 use std::path::Path;
 use std::str::FromStr as _;

@@ -7,26 +7,22 @@ use sqlx::{AssertSqlSafe, SqlSafeStr as _};
 
 use crate::Backend;
 
-const SQLITE: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "foundation",
-        include_str!("../migrations/sqlite/0001_foundation.sql"),
-    ),
-    (2, "iam", include_str!("../migrations/sqlite/0002_iam.sql")),
-];
-const POSTGRES: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "foundation",
-        include_str!("../migrations/postgres/0001_foundation.sql"),
-    ),
-    (
-        2,
-        "iam",
-        include_str!("../migrations/postgres/0002_iam.sql"),
-    ),
-];
+/// Every migration exists for both backends under the same file name, so the two sets
+/// cannot drift apart in number or order.
+macro_rules! migrations {
+    ($(($version:literal, $file:literal)),* $(,)?) => {
+        const SQLITE: &[(i64, &str, &str)] =
+            &[$(($version, $file, include_str!(concat!("../migrations/sqlite/", $file, ".sql")))),*];
+        const POSTGRES: &[(i64, &str, &str)] =
+            &[$(($version, $file, include_str!(concat!("../migrations/postgres/", $file, ".sql")))),*];
+    };
+}
+
+migrations!(
+    (1, "0001_foundation"),
+    (2, "0002_iam"),
+    (3, "0003_organizations")
+);
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {
     let set = match backend {

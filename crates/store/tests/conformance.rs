@@ -8,8 +8,8 @@
 )]
 
 use cognate_store::{
-    AccessKeyRow, AccountRow, Backend, EntityRow, InlinePolicyRow, PolicyVersionRow, SessionKeyRow,
-    Store, StoreError,
+    AccessKeyRow, AccountRow, Backend, CreateAccountRequestRow, EntityRow, InlinePolicyRow,
+    OrganizationRow, PolicyVersionRow, SessionKeyRow, Store, StoreError,
 };
 
 async fn suite(open: impl AsyncFn() -> Store) {
@@ -20,6 +20,7 @@ async fn suite(open: impl AsyncFn() -> Store) {
     session_keys_are_ordered(&store).await;
     iam_entities(&store).await;
     iam_relations(&store).await;
+    organizations(&store).await;
     store.close().await;
     // Reopening runs the migrations again, which must be a no-op that keeps the data.
     let reopened = open().await;
@@ -528,4 +529,80 @@ async fn iam_relations(store: &Store) {
     );
     assert!(store.delete_access_key(&key.access_key_id).await.unwrap());
     assert!(!store.delete_access_key(&key.access_key_id).await.unwrap());
+}
+
+async fn organizations(store: &Store) {
+    let org = OrganizationRow {
+        org_id: "o-abcdefghij".into(),
+        management_account_id: "111122223333".into(),
+        feature_set: "ALL".into(),
+        created_at: 7,
+    };
+    assert_eq!(store.organization_of("111122223333").await.unwrap(), None);
+    store.create_organization(&org).await.unwrap();
+    assert_eq!(
+        store.organization_of("111122223333").await.unwrap(),
+        Some(org.clone())
+    );
+    let again = OrganizationRow {
+        org_id: "o-zzzzzzzzzz".into(),
+        ..org.clone()
+    };
+    assert!(matches!(
+        store.create_organization(&again).await,
+        Err(StoreError::Conflict)
+    ));
+
+    let member = AccountRow {
+        account_id: "777788889999".into(),
+        name: "logs".into(),
+        email: Some("logs@example.com".into()),
+        created_at: 9,
+    };
+    store
+        .create_member_account(&org.org_id, &member)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.create_member_account(&org.org_id, &member).await,
+        Err(StoreError::Conflict)
+    ));
+    let members = store.organization_accounts(&org.org_id).await.unwrap();
+    let ids: Vec<&str> = members
+        .iter()
+        .map(|m| m.account.account_id.as_str())
+        .collect();
+    assert_eq!(ids, ["111122223333", "777788889999"]);
+    assert_eq!(members[1].joined_method, "CREATED");
+    assert_eq!(
+        store
+            .organization_of("777788889999")
+            .await
+            .unwrap()
+            .unwrap()
+            .org_id,
+        org.org_id
+    );
+
+    let request = CreateAccountRequestRow {
+        request_id: "car-0123456789".into(),
+        org_id: org.org_id.clone(),
+        account_name: "logs".into(),
+        account_id: Some("777788889999".into()),
+        state: "SUCCEEDED".into(),
+        requested_at: 9,
+        completed_at: Some(9),
+    };
+    store.put_create_account_request(&request).await.unwrap();
+    assert_eq!(
+        store
+            .create_account_request("car-0123456789")
+            .await
+            .unwrap(),
+        Some(request)
+    );
+    assert_eq!(
+        store.create_account_request("car-missing").await.unwrap(),
+        None
+    );
 }
