@@ -75,6 +75,27 @@ class Server:
 
 
 @pytest.fixture
+def postgres_url():
+    """A fresh PostgreSQL schema, when COGNATE_TEST_POSTGRES_URL is set (in CI it must be)."""
+    url = os.environ.get("COGNATE_TEST_POSTGRES_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("COGNATE_TEST_POSTGRES_URL must be set in CI")
+        pytest.skip("COGNATE_TEST_POSTGRES_URL is not set")
+    import uuid
+
+    import psycopg
+
+    schema = "compat_" + uuid.uuid4().hex
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in url else "?"
+    yield f"{url}{sep}options=-c%20search_path%3D{schema}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
 def server():
     with tempfile.TemporaryDirectory() as tmp:
         s = Server(pathlib.Path(tmp) / "data")

@@ -67,7 +67,7 @@ pub async fn handle(
     };
     let output = iam.call(op, who, input).await?;
     if !cognate_iam::is_read_only(op) {
-        state.invalidate();
+        state.changed().await;
     }
     let result = model.encode_query(action, &output);
     Ok(render_query(

@@ -65,6 +65,19 @@ pub async fn serve(
         master,
         ring,
     ));
+    if let Some(mut listener) = store.listen_changes().await? {
+        // Other nodes' IAM writes arrive here: drop the caches so the next request sees them.
+        let state = state.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = listener.next().await {
+                    tracing::warn!(error = %e, "change listener lost its connection; reconnecting");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                state.invalidate();
+            }
+        });
+    }
     let app = axum::Router::new().fallback(edge::handle).with_state(state);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

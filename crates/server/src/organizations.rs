@@ -58,7 +58,7 @@ pub async fn handle(
     let output = orgs.call(op, input).await?;
     if op == Operation::CreateAccount {
         // A new account brings a new role: drop every cached policy.
-        state.invalidate();
+        state.changed().await;
     }
     render_json(&output)
 }

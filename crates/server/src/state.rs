@@ -102,6 +102,15 @@ impl AppState {
         }
     }
 
+    /// After a write that changes authorization data: drop this node's caches and tell the
+    /// other nodes to drop theirs.
+    pub async fn changed(&self) {
+        self.invalidate();
+        if let Err(e) = self.store.notify_change().await {
+            tracing::error!(error = %e, "could not notify other nodes of a change");
+        }
+    }
+
     /// The parsed policies that apply to a principal, cached until the next IAM write.
     pub async fn policies_of(
         &self,

@@ -51,6 +51,33 @@ impl From<sqlx::Error> for StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password: never print it.
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A subscription to change notifications from every node.
+pub struct ChangeListener(sqlx::postgres::PgListener);
+
+impl std::fmt::Debug for ChangeListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChangeListener")
+    }
+}
+
+impl ChangeListener {
+    /// Waits for the next change. After an error the listener reconnects on the next call;
+    /// callers should treat an error as "something may have changed".
+    pub async fn next(&mut self) -> Result<()> {
+        self.0.recv().await?;
+        Ok(())
+    }
+}
+
 /// An account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountRow {
@@ -92,11 +119,16 @@ pub struct SessionKeyRow {
 }
 
 /// The database behind every service.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Store {
     pub(crate) pool: AnyPool,
     backend: Backend,
+    /// The PostgreSQL URL, for the LISTEN connection that carries change notifications.
+    url: String,
 }
+
+/// The notification channel that tells every node an IAM change happened.
+const CHANGES_CHANNEL: &str = "cognate_changes";
 
 impl Store {
     /// Opens (creating if needed) the SQLite database at `path`.
@@ -144,11 +176,37 @@ impl Store {
             }
         };
         migrations::migrator(backend).run(&pool).await?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            url: url.to_owned(),
+        })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Tells every node sharing this database that cached authorization data is stale.
+    /// SQLite serves one node, which has already dropped its own caches: nothing to send.
+    pub async fn notify_change(&self) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(CHANGES_CHANNEL)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Subscribes to other nodes' change notifications (PostgreSQL only; `None` on SQLite).
+    pub async fn listen_changes(&self) -> Result<Option<ChangeListener>> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let mut listener = sqlx::postgres::PgListener::connect(&self.url).await?;
+        listener.listen(CHANGES_CHANNEL).await?;
+        Ok(Some(ChangeListener(listener)))
     }
 
     /// Waits for in-flight queries and closes every connection.
