@@ -215,3 +215,70 @@ def test_roles_and_trust_policies(server):
     assert error_of(e) == ("DeleteConflict", 409)
     iam.delete_role_policy(RoleName="LogReader", PolicyName="logs")
     iam.delete_role(RoleName="LogReader")
+
+
+def test_openid_connect_providers(server):
+    iam = server.client("iam")
+    arn = iam.create_open_id_connect_provider(
+        Url="https://accounts.example.com/", ClientIDList=["app-1"], ThumbprintList=["a" * 40])["OpenIDConnectProviderArn"]
+    assert arn == f"arn:aws:iam::{server.account_id}:oidc-provider/accounts.example.com"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        iam.create_open_id_connect_provider(Url="https://accounts.example.com", ThumbprintList=["a" * 40])
+    assert error_of(e) == ("EntityAlreadyExists", 409)
+    iam.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID="app-2")
+    iam.remove_client_id_from_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID="app-1")
+    got = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+    assert got["Url"] == "accounts.example.com"
+    assert got["ClientIDList"] == ["app-2"]
+    assert [p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]] == [arn]
+    # Plain http only for loopback issuers (local development and tests).
+    iam.create_open_id_connect_provider(Url="http://127.0.0.1:9999/issuer", ThumbprintList=["b" * 40])
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        iam.create_open_id_connect_provider(Url="http://issuer.example.com", ThumbprintList=["b" * 40])
+    assert error_of(e) == ("InvalidInput", 400)
+    iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+    assert error_of(e) == ("NoSuchEntity", 404)
+
+
+def test_tags_and_request_tag_conditions(server):
+    iam = server.client("iam")
+    iam.create_user(UserName="tagger", Tags=[{"Key": "team", "Value": "blue"}])
+    iam.tag_user(UserName="tagger", Tags=[{"Key": "env", "Value": "dev"}, {"Key": "team", "Value": "red"}])
+    tags = {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName="tagger")["Tags"]}
+    assert tags == {"team": "red", "env": "dev"}
+    iam.untag_user(UserName="tagger", TagKeys=["env"])
+    assert iam.list_user_tags(UserName="tagger")["Tags"] == [{"Key": "team", "Value": "red"}]
+
+    # A user may create users only when tagging them with its own team.
+    key = iam.create_access_key(UserName="tagger")["AccessKey"]
+    iam.put_user_policy(UserName="tagger", PolicyName="create-own-team", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "iam:CreateUser", "Resource": "*",
+                       "Condition": {"StringEquals": {"aws:RequestTag/team": "${aws:PrincipalTag/team}"},
+                                     "ForAllValues:StringEquals": {"aws:TagKeys": ["team"]}}}],
+    }))
+    as_tagger = server.client("iam", key["AccessKeyId"], key["SecretAccessKey"])
+    as_tagger.create_user(UserName="red-1", Tags=[{"Key": "team", "Value": "red"}])
+    for tags in ([{"Key": "team", "Value": "blue"}], [], [{"Key": "team", "Value": "red"}, {"Key": "cost", "Value": "x"}]):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            as_tagger.create_user(UserName="other", Tags=tags)
+        assert error_of(e) == ("AccessDenied", 403), tags
+
+
+def test_account_authorization_details(server):
+    iam = server.client("iam")
+    iam.create_user(UserName="judy")
+    iam.create_group(GroupName="auditors")
+    iam.add_user_to_group(GroupName="auditors", UserName="judy")
+    iam.put_user_policy(UserName="judy", PolicyName="inline", PolicyDocument=READ_USERS)
+    arn = iam.create_policy(PolicyName="managed", PolicyDocument=READ_USERS)["Policy"]["Arn"]
+    iam.attach_group_policy(GroupName="auditors", PolicyArn=arn)
+    details = iam.get_account_authorization_details()
+    user = details["UserDetailList"][0]
+    assert user["UserName"] == "judy"
+    assert user["GroupList"] == ["auditors"]
+    assert user["UserPolicyList"][0]["PolicyDocument"] == json.loads(READ_USERS)
+    assert details["GroupDetailList"][0]["AttachedManagedPolicies"] == [{"PolicyName": "managed", "PolicyArn": arn}]
+    assert details["Policies"][0]["PolicyVersionList"][0]["IsDefaultVersion"] is True

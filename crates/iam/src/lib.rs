@@ -9,6 +9,7 @@ mod aws_managed;
 mod effective;
 mod entities;
 mod keys;
+mod more;
 pub mod organizations;
 mod policies;
 mod simulate;
@@ -146,6 +147,26 @@ pub fn implements(op: Operation) -> bool {
             | DeleteAccessKey
             | SimulatePrincipalPolicy
             | SimulateCustomPolicy
+            | CreateOpenIDConnectProvider
+            | GetOpenIDConnectProvider
+            | ListOpenIDConnectProviders
+            | DeleteOpenIDConnectProvider
+            | AddClientIDToOpenIDConnectProvider
+            | RemoveClientIDFromOpenIDConnectProvider
+            | UpdateOpenIDConnectProviderThumbprint
+            | TagUser
+            | UntagUser
+            | ListUserTags
+            | TagRole
+            | UntagRole
+            | ListRoleTags
+            | TagPolicy
+            | UntagPolicy
+            | ListPolicyTags
+            | TagOpenIDConnectProvider
+            | UntagOpenIDConnectProvider
+            | ListOpenIDConnectProviderTags
+            | GetAccountAuthorizationDetails
     )
 }
 
@@ -245,6 +266,26 @@ impl Iam<'_> {
             DeleteAccessKey => self.delete_access_key(input(value)?, &caller).await,
             SimulatePrincipalPolicy => self.simulate_principal_policy(input(value)?).await,
             SimulateCustomPolicy => self.simulate_custom_policy(input(value)?),
+            CreateOpenIDConnectProvider => self.create_oidc_provider(input(value)?).await,
+            GetOpenIDConnectProvider => self.get_oidc_provider(input(value)?).await,
+            ListOpenIDConnectProviders => self.list_oidc_providers().await,
+            DeleteOpenIDConnectProvider => self.delete_oidc_provider(input(value)?).await,
+            AddClientIDToOpenIDConnectProvider => self.add_client_id(input(value)?).await,
+            RemoveClientIDFromOpenIDConnectProvider => self.remove_client_id(input(value)?).await,
+            UpdateOpenIDConnectProviderThumbprint => self.update_thumbprints(input(value)?).await,
+            TagUser => self.tag("user", input(value)?).await,
+            UntagUser => self.untag("user", input(value)?).await,
+            ListUserTags => self.list_tags("user", input(value)?).await,
+            TagRole => self.tag("role", input(value)?).await,
+            UntagRole => self.untag("role", input(value)?).await,
+            ListRoleTags => self.list_tags("role", input(value)?).await,
+            TagPolicy => self.tag("policy", input(value)?).await,
+            UntagPolicy => self.untag("policy", input(value)?).await,
+            ListPolicyTags => self.list_tags("policy", input(value)?).await,
+            TagOpenIDConnectProvider => self.tag("oidc-provider", input(value)?).await,
+            UntagOpenIDConnectProvider => self.untag("oidc-provider", input(value)?).await,
+            ListOpenIDConnectProviderTags => self.list_tags("oidc-provider", input(value)?).await,
+            GetAccountAuthorizationDetails => self.account_authorization_details().await,
             _ => Err(IamError::InvalidInput(format!(
                 "{} is not implemented",
                 op.name()
@@ -259,7 +300,7 @@ impl Iam<'_> {
         let field = |k: &str| value.get(k).and_then(Value::as_str);
         let path = field("Path").unwrap_or("/");
         let named = |kind: &str, name: &str| format!("arn:aws:iam::{acct}:{kind}{path}{name}");
-        if let Some(arn) = field("PolicyArn") {
+        if let Some(arn) = field("PolicyArn").or(field("OpenIDConnectProviderArn")) {
             return Ok(arn.to_owned());
         }
         if op == Operation::CreatePolicy

@@ -52,6 +52,7 @@ pub async fn authorize(
     protocol: Protocol,
     action: &str,
     resource: &str,
+    request_keys: &[(String, Vec<String>)],
 ) -> Result<(), ApiError> {
     if matches!(caller.principal, Principal::Root { .. }) {
         return Ok(());
@@ -61,7 +62,10 @@ pub async fn authorize(
         .policies_of(&caller.principal)
         .await
         .map_err(ApiError::from)?;
-    let context = request_context(ctx, caller, &policies.tags);
+    let mut context = request_context(ctx, caller, &policies.tags);
+    for (key, values) in request_keys {
+        context.insert(key, values.clone());
+    }
     let mut info = PrincipalInfo::from_arn(&caller.principal.arn());
     info.account = caller.principal.account().to_string();
     let identity: Vec<&cognate_policy::Policy> = policies.identity.iter().collect();

@@ -59,6 +59,7 @@ pub async fn handle(
         Protocol::Query,
         &format!("iam:{action}"),
         &resource,
+        &request_keys(&input),
     )
     .await?;
     let who = match &caller.principal {
@@ -76,4 +77,25 @@ pub async fn handle(
         ctx.request_id,
         result.as_deref(),
     ))
+}
+
+/// `aws:RequestTag/<key>` and `aws:TagKeys` for requests that carry tags.
+fn request_keys(input: &serde_json::Value) -> Vec<(String, Vec<String>)> {
+    let mut keys = Vec::new();
+    let mut tag_keys = Vec::new();
+    if let Some(tags) = input.get("Tags").and_then(|t| t.as_array()) {
+        for tag in tags {
+            let key = tag.get("Key").and_then(|k| k.as_str()).unwrap_or("");
+            let value = tag.get("Value").and_then(|v| v.as_str()).unwrap_or("");
+            keys.push((format!("aws:RequestTag/{key}"), vec![value.to_owned()]));
+            tag_keys.push(key.to_owned());
+        }
+    }
+    if let Some(untag) = input.get("TagKeys").and_then(|t| t.as_array()) {
+        tag_keys.extend(untag.iter().filter_map(|k| k.as_str().map(str::to_owned)));
+    }
+    if !tag_keys.is_empty() {
+        keys.push(("aws:TagKeys".to_owned(), tag_keys));
+    }
+    keys
 }

@@ -45,6 +45,7 @@ pub async fn handle(
         Protocol::Json,
         &format!("organizations:{operation}"),
         "*",
+        &[],
     )
     .await?;
     let state = ctx.state;
