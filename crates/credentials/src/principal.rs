@@ -19,12 +19,24 @@ pub enum Principal {
         /// `/` or `/division/`.
         path: String,
     },
+    /// A session of an IAM role (from `AssumeRole` and friends).
+    AssumedRole {
+        /// The role's account.
+        account: AccountId,
+        role_name: String,
+        /// `AROA…`
+        role_id: String,
+        role_path: String,
+        session_name: String,
+    },
 }
 
 impl Principal {
     pub fn account(&self) -> &AccountId {
         match self {
-            Principal::Root { account } | Principal::User { account, .. } => account,
+            Principal::Root { account }
+            | Principal::User { account, .. }
+            | Principal::AssumedRole { account, .. } => account,
         }
     }
 
@@ -38,6 +50,12 @@ impl Principal {
                 path,
                 ..
             } => format!("arn:aws:iam::{account}:user{path}{name}"),
+            Principal::AssumedRole {
+                account,
+                role_name,
+                session_name,
+                ..
+            } => format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}"),
         }
     }
 
@@ -46,6 +64,26 @@ impl Principal {
         match self {
             Principal::Root { account } => account.to_string(),
             Principal::User { id, .. } => id.clone(),
+            Principal::AssumedRole {
+                role_id,
+                session_name,
+                ..
+            } => format!("{role_id}:{session_name}"),
+        }
+    }
+}
+
+impl Principal {
+    /// For a role session, the role's ARN (which policies may name instead of the session).
+    pub fn role_arn(&self) -> Option<String> {
+        match self {
+            Principal::AssumedRole {
+                account,
+                role_name,
+                role_path,
+                ..
+            } => Some(format!("arn:aws:iam::{account}:role{role_path}{role_name}")),
+            _ => None,
         }
     }
 }
@@ -69,5 +107,21 @@ mod tests {
         };
         assert_eq!(u.arn(), "arn:aws:iam::111122223333:user/eng/alice");
         assert_eq!(u.user_id(), "AIDAEXAMPLE");
+        let r = Principal::AssumedRole {
+            account: AccountId::parse("444455556666").unwrap(),
+            role_name: "LogReader".into(),
+            role_id: "AROAEXAMPLE".into(),
+            role_path: "/ops/".into(),
+            session_name: "alice".into(),
+        };
+        assert_eq!(
+            r.arn(),
+            "arn:aws:sts::444455556666:assumed-role/LogReader/alice"
+        );
+        assert_eq!(r.user_id(), "AROAEXAMPLE:alice");
+        assert_eq!(
+            r.role_arn().unwrap(),
+            "arn:aws:iam::444455556666:role/ops/LogReader"
+        );
     }
 }

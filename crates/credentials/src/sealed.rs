@@ -243,6 +243,10 @@ mod tests {
             },
             issued_at: 1_700_000_000,
             expires_at: 1_700_003_600,
+            session_policies: vec![r#"{"Version":"2012-10-17"}"#.into()],
+            tags: vec![("team".into(), "blue".into())],
+            transitive_tag_keys: vec!["team".into()],
+            source_identity: Some("alice".into()),
         }
     }
 

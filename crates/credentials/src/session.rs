@@ -22,6 +22,17 @@ pub struct SessionClaims {
     /// Unix seconds.
     #[serde(rename = "exp")]
     pub expires_at: i64,
+    /// Session policies (documents), which intersect the role's permissions.
+    #[serde(rename = "sp", default, skip_serializing_if = "Vec::is_empty")]
+    pub session_policies: Vec<String>,
+    /// Session tags (`aws:PrincipalTag/<key>`).
+    #[serde(rename = "tg", default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
+    /// Tags that pass on to sessions this session assumes.
+    #[serde(rename = "tt", default, skip_serializing_if = "Vec::is_empty")]
+    pub transitive_tag_keys: Vec<String>,
+    #[serde(rename = "si", default, skip_serializing_if = "Option::is_none")]
+    pub source_identity: Option<String>,
 }
 
 impl fmt::Debug for SessionClaims {

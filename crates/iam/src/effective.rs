@@ -46,16 +46,22 @@ fn parse(doc: &str) -> Result<Policy> {
 /// Loads and parses everything that applies to `principal`. The root user has none: its
 /// identity-based permissions are implicit.
 pub async fn principal_policies(store: &Store, principal: &Principal) -> Result<PrincipalPolicies> {
-    let Principal::User { account, name, .. } = principal else {
-        return Ok(PrincipalPolicies::default());
+    let (account, kind, name) = match principal {
+        Principal::Root { .. } => return Ok(PrincipalPolicies::default()),
+        Principal::User { account, name, .. } => (account, "user", name),
+        Principal::AssumedRole {
+            account, role_name, ..
+        } => (account, "role", role_name),
     };
     let acct = account.as_str();
-    let Some(user) = store.entity(acct, "user", name).await? else {
+    let Some(entity) = store.entity(acct, kind, name).await? else {
         return Ok(PrincipalPolicies::default());
     };
-    let mut holders = vec![("user".to_owned(), user.name.clone())];
-    for group in store.groups_for_user(acct, &user.name).await? {
-        holders.push(("group".to_owned(), group.name));
+    let mut holders = vec![(kind.to_owned(), entity.name.clone())];
+    if kind == "user" {
+        for group in store.groups_for_user(acct, &entity.name).await? {
+            holders.push(("group".to_owned(), group.name));
+        }
     }
     let mut identity = Vec::new();
     for (kind, holder) in &holders {
@@ -68,7 +74,7 @@ pub async fn principal_policies(store: &Store, principal: &Principal) -> Result<
             }
         }
     }
-    let attrs = Attrs::of(&user);
+    let attrs = Attrs::of(&entity);
     let tags = attrs
         .tags
         .iter()
@@ -90,4 +96,39 @@ pub async fn principal_policies(store: &Store, principal: &Principal) -> Result<
         boundary,
         tags,
     })
+}
+
+/// The default version's document of a managed policy (built in or stored), by ARN.
+pub async fn managed_policy_document(store: &Store, arn: &str) -> Result<Option<String>> {
+    managed_document(store, arn).await
+}
+
+/// A role by ARN, with its trust policy and session limit.
+pub async fn role_by_arn(store: &Store, arn: &str) -> Result<Option<RoleRecord>> {
+    let Some(row) = store.entity_by_arn(arn).await?.filter(|r| r.kind == "role") else {
+        return Ok(None);
+    };
+    let attrs = Attrs::of(&row);
+    let trust = attrs.trust.clone().unwrap_or_default();
+    let trust = Policy::parse(&trust, PolicyUse::Trust)
+        .map_err(|e| IamError::Internal(format!("stored trust policy does not parse: {e}")))?;
+    Ok(Some(RoleRecord {
+        account_id: row.account_id,
+        name: row.name,
+        id: row.id,
+        path: row.path,
+        max_session_secs: attrs.max_session.unwrap_or(3600),
+        trust,
+    }))
+}
+
+/// A role as STS needs it.
+#[derive(Debug)]
+pub struct RoleRecord {
+    pub account_id: String,
+    pub name: String,
+    pub id: String,
+    pub path: String,
+    pub max_session_secs: i64,
+    pub trust: Policy,
 }

@@ -279,6 +279,11 @@ impl Iam<'_> {
         let name = match (&input.user_name, caller) {
             (Some(name), _) => name.clone(),
             (None, CallerUser::User(name)) => (*name).to_owned(),
+            (None, CallerUser::RoleSession) => {
+                return Err(IamError::Validation(
+                    "Must specify userName when calling with non-User credentials".into(),
+                ));
+            }
             (None, CallerUser::Root) => {
                 let arn = format!("arn:aws:iam::{}:root", self.account);
                 return Ok(

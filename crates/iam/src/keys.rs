@@ -37,6 +37,11 @@ impl Iam<'_> {
         let name = match (named, caller) {
             (Some(n), _) => n.to_owned(),
             (None, CallerUser::User(n)) => (*n).to_owned(),
+            (None, CallerUser::RoleSession) => {
+                return Err(IamError::Validation(
+                    "Must specify userName when calling with non-User credentials".into(),
+                ));
+            }
             (None, CallerUser::Root) => return Ok((None, self.account.to_string())),
         };
         let row = self.require("user", &name).await?;

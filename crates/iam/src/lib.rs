@@ -14,7 +14,9 @@ pub mod organizations;
 mod policies;
 mod simulate;
 
-pub use effective::{PrincipalPolicies, principal_policies};
+pub use effective::{
+    PrincipalPolicies, RoleRecord, managed_policy_document, principal_policies, role_by_arn,
+};
 
 use cognate_credentials::{AccountId, MasterKey};
 use cognate_protocol::ApiError;
@@ -43,6 +45,8 @@ pub enum IamError {
     LimitExceeded(String),
     #[error("{0}")]
     PolicyNotAttachable(String),
+    #[error("{0}")]
+    Validation(String),
     #[error("internal failure: {0}")]
     Internal(String),
 }
@@ -65,6 +69,7 @@ impl From<IamError> for ApiError {
             IamError::InvalidInput(_) => (StatusCode::BAD_REQUEST, "InvalidInput"),
             IamError::LimitExceeded(_) => (StatusCode::CONFLICT, "LimitExceeded"),
             IamError::PolicyNotAttachable(_) => (StatusCode::BAD_REQUEST, "PolicyNotAttachable"),
+            IamError::Validation(_) => (StatusCode::BAD_REQUEST, "ValidationError"),
             IamError::Internal(detail) => {
                 tracing::error!(%detail, "iam operation failed inside the server");
                 return ApiError::internal();
@@ -202,6 +207,8 @@ fn iso(t: i64) -> String {
 pub enum CallerUser<'a> {
     Root,
     User(&'a str),
+    /// A role session: it has no user of its own.
+    RoleSession,
 }
 
 impl Iam<'_> {

@@ -1,6 +1,6 @@
 //! Authentication: turns a request's SigV4 signature into the principal that made it.
 
-use cognate_credentials::{Principal, SealError, TEMPORARY_KEY_PREFIX};
+use cognate_credentials::{Principal, SealError, SessionClaims, TEMPORARY_KEY_PREFIX};
 use cognate_protocol::AuthFailure;
 use cognate_sigv4::{self as sigv4, PathStyle, Presented, SigningKey};
 use time::OffsetDateTime;
@@ -13,6 +13,8 @@ pub struct Caller {
     pub principal: Principal,
     /// True when the request was signed with temporary (session) credentials.
     pub via_session: bool,
+    /// The session's sealed claims (policies, tags, issue time), for session credentials.
+    pub session: Option<std::sync::Arc<SessionClaims>>,
 }
 
 /// What the handler must tell the authenticator about a request.
@@ -101,8 +103,9 @@ pub async fn authenticate(
             return Err(AuthFailure::ExpiredToken.into());
         }
         return Ok(Caller {
-            principal: claims.principal,
+            principal: claims.principal.clone(),
             via_session: true,
+            session: Some(std::sync::Arc::new(claims)),
         });
     }
     if p.security_token.is_some() {
@@ -118,6 +121,7 @@ pub async fn authenticate(
             Ok(Caller {
                 principal: key.principal.clone(),
                 via_session: false,
+                session: None,
             })
         }
         Some(_) => Err(AuthFailure::UnknownAccessKey.into()),
@@ -126,6 +130,7 @@ pub async fn authenticate(
                 account: state.default_account.clone(),
             },
             via_session: false,
+            session: None,
         }),
         None => Err(AuthFailure::UnknownAccessKey.into()),
     }

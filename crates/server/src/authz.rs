@@ -1,20 +1,29 @@
 //! Authorization: every signed request is decided by the policy engine before its service
 //! runs. The account root may do anything in its own account; every other principal only
-//! what its policies allow.
+//! what its policies allow, intersected with its permissions boundary and session policies.
+//! A resource policy (a role's trust policy, a bucket policy) joins the evaluation when the
+//! request targets such a resource; a cross-account request needs both sides to allow.
 
 use cognate_credentials::Principal;
-use cognate_policy::{Context, Decision, PolicySet, PrincipalInfo, Request, evaluate};
+use cognate_policy::{Context, Decision, Policy, PolicySet, PrincipalInfo, Request, evaluate};
 use cognate_protocol::{ApiError, Protocol};
 use http::StatusCode;
 
 use crate::auth::Caller;
 use crate::edge::Ctx;
 
+/// A resource-based policy and the account that owns its resource.
+#[derive(Clone, Copy)]
+pub struct ResourcePolicy<'a> {
+    pub policy: &'a Policy,
+    pub account: &'a str,
+}
+
 /// The condition keys every request carries.
 fn request_context(ctx: &Ctx<'_>, caller: &Caller, tags: &[(String, String)]) -> Context {
     let p = &caller.principal;
     let mut c = Context::new();
-    c.set("aws:PrincipalArn", p.arn());
+    c.set("aws:PrincipalArn", p.role_arn().unwrap_or_else(|| p.arn()));
     c.set("aws:PrincipalAccount", p.account().to_string());
     c.set("aws:userid", p.user_id());
     match p {
@@ -23,9 +32,28 @@ fn request_context(ctx: &Ctx<'_>, caller: &Caller, tags: &[(String, String)]) ->
             c.set("aws:PrincipalType", "User");
             c.set("aws:username", name.clone());
         }
+        Principal::AssumedRole { .. } => c.set("aws:PrincipalType", "AssumedRole"),
     }
     for (k, v) in tags {
         c.set(&format!("aws:PrincipalTag/{k}"), v.clone());
+    }
+    if let Some(session) = &caller.session {
+        // Session tags override the principal's own tags of the same key.
+        for (k, v) in &session.tags {
+            c.set(&format!("aws:PrincipalTag/{k}"), v.clone());
+        }
+        if let Some(source) = &session.source_identity {
+            c.set("aws:SourceIdentity", source.clone());
+        }
+        if let Ok(issued) = time::OffsetDateTime::from_unix_timestamp(session.issued_at) {
+            c.set(
+                "aws:TokenIssueTime",
+                issued
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default(),
+            );
+        }
+        c.set("aws:MultiFactorAuthPresent", "false");
     }
     if let Some(ip) = ctx.source_ip {
         c.set("aws:SourceIp", ip.to_string());
@@ -39,13 +67,11 @@ fn request_context(ctx: &Ctx<'_>, caller: &Caller, tags: &[(String, String)]) ->
     c.set("aws:EpochTime", now.unix_timestamp().to_string());
     c.set("aws:SecureTransport", "false");
     c.set("aws:RequestedRegion", ctx.state.region.clone());
-    if caller.via_session {
-        c.set("aws:MultiFactorAuthPresent", "false");
-    }
     c
 }
 
-/// Decides whether `caller` may perform `action` on `resource` (in the caller's account).
+/// Decides whether `caller` may perform `action` on `resource`. Without a resource policy
+/// the resource is in the caller's own account.
 pub async fn authorize(
     ctx: &Ctx<'_>,
     caller: &Caller,
@@ -53,8 +79,9 @@ pub async fn authorize(
     action: &str,
     resource: &str,
     request_keys: &[(String, Vec<String>)],
+    resource_policy: Option<ResourcePolicy<'_>>,
 ) -> Result<(), ApiError> {
-    if matches!(caller.principal, Principal::Root { .. }) {
+    if resource_policy.is_none() && matches!(caller.principal, Principal::Root { .. }) {
         return Ok(());
     }
     let policies = ctx
@@ -62,19 +89,29 @@ pub async fn authorize(
         .policies_of(&caller.principal)
         .await
         .map_err(ApiError::from)?;
+    let session_policies = match &caller.session {
+        Some(claims) if !claims.session_policies.is_empty() => {
+            Some(ctx.state.session_policies(claims)?)
+        }
+        _ => None,
+    };
     let mut context = request_context(ctx, caller, &policies.tags);
     for (key, values) in request_keys {
         context.insert(key, values.clone());
     }
     let mut info = PrincipalInfo::from_arn(&caller.principal.arn());
     info.account = caller.principal.account().to_string();
-    let identity: Vec<&cognate_policy::Policy> = policies.identity.iter().collect();
-    let boundary: Option<Vec<&cognate_policy::Policy>> =
-        policies.boundary.as_ref().map(|b| b.iter().collect());
+    info.role_arn = caller.principal.role_arn();
+    info.root = matches!(caller.principal, Principal::Root { .. });
+    let identity: Vec<&Policy> = policies.identity.iter().collect();
+    let boundary: Option<Vec<&Policy>> = policies.boundary.as_ref().map(|b| b.iter().collect());
+    let session: Option<Vec<&Policy>> = session_policies.as_ref().map(|s| s.iter().collect());
     let set = PolicySet {
         identity: &identity,
+        resource: resource_policy.map(|r| r.policy),
+        resource_account: resource_policy.map(|r| r.account),
         boundary: boundary.as_deref(),
-        ..PolicySet::default()
+        session: session.as_deref(),
     };
     let request = Request {
         principal: &info,

@@ -60,11 +60,13 @@ pub async fn handle(
         &format!("iam:{action}"),
         &resource,
         &request_keys(&input),
+        None,
     )
     .await?;
     let who = match &caller.principal {
         Principal::Root { .. } => CallerUser::Root,
         Principal::User { name, .. } => CallerUser::User(name),
+        Principal::AssumedRole { .. } => CallerUser::RoleSession,
     };
     let output = iam.call(op, who, input).await?;
     if !cognate_iam::is_read_only(op) {

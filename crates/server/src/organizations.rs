@@ -46,6 +46,7 @@ pub async fn handle(
         &format!("organizations:{operation}"),
         "*",
         &[],
+        None,
     )
     .await?;
     let state = ctx.state;

@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use cognate_credentials::{AccountId, KeyRing, MasterKey, Principal};
+use cognate_credentials::{AccountId, KeyRing, MasterKey, Principal, SessionClaims};
 use cognate_iam::PrincipalPolicies;
+use cognate_protocol::ApiError;
 use cognate_sigv4::{Scope, SigningKey};
 use cognate_store::Store;
 use ring::rand::SystemRandom;
@@ -58,7 +59,12 @@ pub struct AppState {
     keys: RwLock<HashMap<String, Arc<CachedKey>>>,
     /// Parsed policies per principal ARN, so authorization costs evaluation only.
     policies: RwLock<HashMap<String, Arc<PrincipalPolicies>>>,
+    /// Parsed session policies per session (temporary access key id).
+    sessions: RwLock<HashMap<String, Arc<Vec<cognate_policy::Policy>>>>,
 }
+
+/// Sessions whose parsed policies are kept; past this the cache starts over.
+const SESSION_CACHE_MAX: usize = 10_000;
 
 /// Looking up an access key failed inside the server (not "unknown key").
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +94,34 @@ impl AppState {
             rng: SystemRandom::new(),
             keys: RwLock::new(HashMap::new()),
             policies: RwLock::new(HashMap::new()),
+            sessions: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// A session's parsed policies (validated when the session was created).
+    pub fn session_policies(
+        &self,
+        claims: &SessionClaims,
+    ) -> Result<Arc<Vec<cognate_policy::Policy>>, ApiError> {
+        if let Ok(cache) = self.sessions.read()
+            && let Some(p) = cache.get(&claims.access_key_id)
+        {
+            return Ok(p.clone());
+        }
+        let parsed = claims
+            .session_policies
+            .iter()
+            .map(|doc| cognate_policy::Policy::parse(doc, cognate_policy::PolicyUse::Identity))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| ApiError::internal())?;
+        let parsed = Arc::new(parsed);
+        if let Ok(mut cache) = self.sessions.write() {
+            if cache.len() >= SESSION_CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(claims.access_key_id.clone(), parsed.clone());
+        }
+        Ok(parsed)
     }
 
     /// Forgets every cached key and policy: called after any IAM write, so the change is
@@ -116,7 +149,8 @@ impl AppState {
         &self,
         principal: &Principal,
     ) -> Result<Arc<PrincipalPolicies>, cognate_iam::IamError> {
-        let arn = principal.arn();
+        // A role's sessions share the role's policies.
+        let arn = principal.role_arn().unwrap_or_else(|| principal.arn());
         if let Ok(cache) = self.policies.read()
             && let Some(p) = cache.get(&arn)
         {

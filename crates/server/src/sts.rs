@@ -1,12 +1,19 @@
-//! The STS Query adapter: parameters in, `cognate_sts` functions called, XML out.
+//! The STS Query adapter: parameters decoded by the STS model, the role's trust policy
+//! evaluated by the authorizer, `cognate_sts` functions called, output encoded by the model.
 
 use bytes::Bytes;
-use cognate_protocol::{ApiError, Protocol, QueryParams, XmlWriter, render_query, services};
+use cognate_credentials::AccountId;
+use cognate_protocol::{
+    ApiError, Model, Protocol, QueryParams, QueryService, render_query, services,
+};
 use cognate_sigv4::PathStyle;
-use cognate_sts::{self as sts, Credentials, GetSessionTokenInput};
+use cognate_sts::{self as sts, AssumeRoleInput, Credentials, GetSessionTokenInput};
 use http::StatusCode;
+use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 
+use crate::auth::Caller;
+use crate::authz::{ResourcePolicy, authorize};
 use crate::edge::Ctx;
 
 type Operation = services::sts::Operation;
@@ -17,19 +24,21 @@ pub async fn handle(
     params: &QueryParams,
     payload_hash: &str,
 ) -> Result<http::Response<Bytes>, ApiError> {
-    let unknown = || {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "InvalidAction",
-            format!(
-                "Could not find operation {action} for version {}",
-                services::sts::API_VERSION
-            ),
-        )
-    };
     let op = match Operation::from_name(action) {
-        Some(op @ (Operation::GetCallerIdentity | Operation::GetSessionToken)) => op,
-        _ => return Err(unknown()),
+        Some(
+            op
+            @ (Operation::GetCallerIdentity | Operation::GetSessionToken | Operation::AssumeRole),
+        ) => op,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidAction",
+                format!(
+                    "Could not find operation {action} for version {}",
+                    services::sts::API_VERSION
+                ),
+            ));
+        }
     };
     let caller = ctx
         .caller(
@@ -41,17 +50,16 @@ pub async fn handle(
         )
         .await?
         .ok_or_else(ApiError::internal)?;
-    let mut w = XmlWriter::new();
-    match op {
+    let model = Model::query(QueryService::Sts);
+    let input = model.decode_query(action, params)?;
+    let output = match op {
         Operation::GetCallerIdentity => {
             let id = sts::get_caller_identity(&caller.principal);
-            w.element("Arn", &id.arn)
-                .element("UserId", &id.user_id)
-                .element("Account", &id.account);
+            json!({ "UserId": id.user_id, "Account": id.account, "Arn": id.arn })
         }
         Operation::GetSessionToken => {
             let input = GetSessionTokenInput {
-                duration_seconds: int_param(params, "DurationSeconds")?,
+                duration_seconds: input.get("DurationSeconds").and_then(Value::as_i64),
             };
             let creds = sts::get_session_token(
                 &caller.principal,
@@ -61,35 +69,193 @@ pub async fn handle(
                 &ctx.state.ring,
                 &ctx.state.rng,
             )?;
-            write_credentials(&mut w, &creds);
+            json!({ "Credentials": credentials_json(&creds) })
         }
-        _ => return Err(unknown()),
-    }
+        _ => assume_role(ctx, &caller, &input).await?,
+    };
+    let result = model.encode_query(action, &output);
     Ok(render_query(
         action,
         services::sts::XML_NAMESPACE,
         ctx.request_id,
-        Some(&w.finish()),
+        result.as_deref(),
     ))
 }
 
-fn int_param(params: &QueryParams, name: &str) -> Result<Option<i64>, ApiError> {
-    params
-        .get(name)
-        .map(|v| {
-            v.parse().map_err(|_| {
-                ApiError::new(StatusCode::BAD_REQUEST, "ValidationError", format!("Value '{v}' at '{name}' failed to satisfy constraint: Member must be a number"))
-            })
-        })
-        .transpose()
+fn credentials_json(c: &Credentials) -> Value {
+    json!({
+        "AccessKeyId": c.access_key_id,
+        "SecretAccessKey": c.secret_access_key,
+        "SessionToken": c.session_token,
+        "Expiration": c.expiration.format(&Rfc3339).unwrap_or_default(),
+    })
 }
 
-fn write_credentials(w: &mut XmlWriter, creds: &Credentials) {
-    let expiration = creds.expiration.format(&Rfc3339).unwrap_or_default();
-    w.nest("Credentials", |w| {
-        w.element("AccessKeyId", &creds.access_key_id)
-            .element("SecretAccessKey", &creds.secret_access_key)
-            .element("SessionToken", &creds.session_token)
-            .element("Expiration", &expiration);
+fn strings(v: &Value, key: &str) -> Vec<String> {
+    v.get(key)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `AssumeRole`: the role's trust policy (and, for the caller's own account's view, its
+/// identity policies) must allow `sts:AssumeRole`; tags need `sts:TagSession` and a source
+/// identity `sts:SetSourceIdentity`, in the same trust policy.
+async fn assume_role(ctx: &Ctx<'_>, caller: &Caller, input: &Value) -> Result<Value, ApiError> {
+    let text = |k: &str| input.get(k).and_then(Value::as_str).map(str::to_owned);
+    let role_arn = text("RoleArn").unwrap_or_default();
+    let session_name = text("RoleSessionName").unwrap_or_default();
+    let tags: Vec<(String, String)> = input
+        .get("Tags")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|t| {
+                    let field = |f: &str| t.get(f).and_then(Value::as_str).unwrap_or("").to_owned();
+                    (field("Key"), field("Value"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let transitive = strings(input, "TransitiveTagKeys");
+    let source_identity = text("SourceIdentity");
+
+    let denied = || {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            format!(
+                "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+                caller.principal.arn()
+            ),
+        )
+    };
+    // A role that does not exist is refused like one that does not trust the caller, so
+    // role names cannot be probed.
+    let role = cognate_iam::role_by_arn(&ctx.state.store, &role_arn)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(denied)?;
+    let mut keys: Vec<(String, Vec<String>)> =
+        vec![("sts:RoleSessionName".into(), vec![session_name.clone()])];
+    if let Some(external) = text("ExternalId") {
+        keys.push(("sts:ExternalId".into(), vec![external]));
+    }
+    if let Some(source) = &source_identity {
+        keys.push(("sts:SourceIdentity".into(), vec![source.clone()]));
+    }
+    for (k, v) in &tags {
+        keys.push((format!("aws:RequestTag/{k}"), vec![v.clone()]));
+    }
+    if !tags.is_empty() {
+        keys.push((
+            "aws:TagKeys".into(),
+            tags.iter().map(|(k, _)| k.clone()).collect(),
+        ));
+    }
+    if !transitive.is_empty() {
+        keys.push(("sts:TransitiveTagKeys".into(), transitive.clone()));
+    }
+    let trust = Some(ResourcePolicy {
+        policy: &role.trust,
+        account: &role.account_id,
     });
+    authorize(
+        ctx,
+        caller,
+        Protocol::Query,
+        "sts:AssumeRole",
+        &role_arn,
+        &keys,
+        trust,
+    )
+    .await?;
+    if !tags.is_empty() {
+        authorize(
+            ctx,
+            caller,
+            Protocol::Query,
+            "sts:TagSession",
+            &role_arn,
+            &keys,
+            trust,
+        )
+        .await?;
+    }
+    if source_identity.is_some() {
+        authorize(
+            ctx,
+            caller,
+            Protocol::Query,
+            "sts:SetSourceIdentity",
+            &role_arn,
+            &keys,
+            trust,
+        )
+        .await?;
+    }
+
+    let mut managed = Vec::new();
+    for arn in input
+        .get("PolicyArns")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let arn = arn.get("arn").and_then(Value::as_str).unwrap_or("");
+        match cognate_iam::managed_policy_document(&ctx.state.store, arn)
+            .await
+            .map_err(ApiError::from)?
+        {
+            Some(doc) => managed.push(doc),
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "NoSuchEntity",
+                    format!("Policy {arn} does not exist or is not attachable."),
+                ));
+            }
+        }
+    }
+    let account = AccountId::parse(&role.account_id).map_err(|_| ApiError::internal())?;
+    let sts_role = sts::Role {
+        account,
+        name: role.name.clone(),
+        id: role.id.clone(),
+        path: role.path.clone(),
+        max_session_secs: role.max_session_secs,
+    };
+    let request = AssumeRoleInput {
+        role_session_name: session_name,
+        duration_seconds: input.get("DurationSeconds").and_then(Value::as_i64),
+        policy: text("Policy"),
+        managed_policy_documents: managed,
+        tags,
+        transitive_tag_keys: transitive,
+        source_identity: source_identity.clone(),
+    };
+    let out = sts::assume_role(
+        &caller.principal,
+        caller.session.as_deref(),
+        &sts_role,
+        request,
+        ctx.now,
+        &ctx.state.ring,
+        &ctx.state.rng,
+    )?;
+    let mut result = json!({
+        "Credentials": credentials_json(&out.credentials),
+        "AssumedRoleUser": { "AssumedRoleId": out.assumed_role_id, "Arn": out.arn },
+    });
+    if let (Some(size), Value::Object(map)) = (out.packed_policy_size, &mut result) {
+        map.insert("PackedPolicySize".into(), json!(size));
+    }
+    if let (Some(source), Value::Object(map)) = (source_identity, &mut result) {
+        map.insert("SourceIdentity".into(), json!(source));
+    }
+    Ok(result)
 }

@@ -1,10 +1,12 @@
 //! AWS STS: the service logic behind plain functions. Callers pass the authenticated
-//! principal, the time and the randomness; nothing here reads HTTP or storage.
+//! principal, the time and the randomness; nothing here reads HTTP or storage. Whether a
+//! caller may assume a role (its trust policy) is decided by the authorizer before these run.
 
 use cognate_credentials::{
-    KeyRing, Principal, SessionClaims, TEMPORARY_KEY_PREFIX, generate_id,
+    AccountId, KeyRing, Principal, SessionClaims, TEMPORARY_KEY_PREFIX, generate_id,
     generate_secret_access_key,
 };
+use cognate_policy::{Policy, PolicyUse, significant_len};
 use cognate_protocol::ApiError;
 use http::StatusCode;
 use ring::rand::SecureRandom;
@@ -19,6 +21,10 @@ pub enum StsError {
     /// The caller may not do this.
     #[error("{0}")]
     AccessDenied(String),
+    #[error("{0}")]
+    MalformedPolicyDocument(String),
+    #[error("{0}")]
+    PackedPolicyTooLarge(String),
     /// Randomness or sealing failed: never the caller's fault, never detailed.
     #[error("internal failure")]
     Internal,
@@ -29,6 +35,12 @@ impl From<StsError> for ApiError {
         match e {
             StsError::Validation(m) => ApiError::new(StatusCode::BAD_REQUEST, "ValidationError", m),
             StsError::AccessDenied(m) => ApiError::new(StatusCode::FORBIDDEN, "AccessDenied", m),
+            StsError::MalformedPolicyDocument(m) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "MalformedPolicyDocument", m)
+            }
+            StsError::PackedPolicyTooLarge(m) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "PackedPolicyTooLarge", m)
+            }
             StsError::Internal => ApiError::internal(),
         }
     }
@@ -69,11 +81,21 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// What a session carries besides its principal.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionOptions {
+    pub policies: Vec<String>,
+    pub tags: Vec<(String, String)>,
+    pub transitive_tag_keys: Vec<String>,
+    pub source_identity: Option<String>,
+}
+
 /// Mints temporary credentials for `principal`, valid for `duration_secs` from `now`, sealed
 /// under the key ring's active key.
 pub fn mint_credentials(
     principal: Principal,
     duration_secs: i64,
+    options: SessionOptions,
     now: OffsetDateTime,
     ring: &KeyRing,
     rng: &dyn SecureRandom,
@@ -88,6 +110,10 @@ pub fn mint_credentials(
         principal,
         issued_at: now.unix_timestamp(),
         expires_at: expiration.unix_timestamp(),
+        session_policies: options.policies,
+        tags: options.tags,
+        transitive_tag_keys: options.transitive_tag_keys,
+        source_identity: options.source_identity,
     };
     let session_token = ring.seal(&claims, rng).map_err(|_| StsError::Internal)?;
     Ok(Credentials {
@@ -110,6 +136,11 @@ const MIN_SESSION_SECS: i64 = 900;
 /// IAM users' sessions: 12 hours by default, 36 at most.
 const USER_DEFAULT_SESSION_SECS: i64 = 43_200;
 const USER_MAX_SESSION_SECS: i64 = 129_600;
+/// Role sessions: one hour by default, and at most one hour when a role session assumes a role.
+const ROLE_DEFAULT_SESSION_SECS: i64 = 3600;
+const CHAINED_MAX_SESSION_SECS: i64 = 3600;
+/// The plaintext of all session policies together.
+const SESSION_POLICY_MAX: usize = 2048;
 
 /// `GetSessionToken`: temporary credentials for the long-term identity that signed the call.
 /// `from_session` is true when the caller itself used temporary credentials, which AWS refuses.
@@ -121,34 +152,169 @@ pub fn get_session_token(
     ring: &KeyRing,
     rng: &dyn SecureRandom,
 ) -> Result<Credentials, StsError> {
-    if from_session {
+    let (max, default) = match principal {
+        Principal::Root { .. } => (ROOT_MAX_SESSION_SECS, ROOT_MAX_SESSION_SECS),
+        Principal::User { .. } => (USER_MAX_SESSION_SECS, USER_DEFAULT_SESSION_SECS),
+        Principal::AssumedRole { .. } => (0, 0),
+    };
+    if from_session || max == 0 {
         return Err(StsError::AccessDenied(
             "Cannot call GetSessionToken with session credentials".into(),
         ));
     }
-    let (max, default) = match principal {
-        Principal::Root { .. } => (ROOT_MAX_SESSION_SECS, ROOT_MAX_SESSION_SECS),
-        Principal::User { .. } => (USER_MAX_SESSION_SECS, USER_DEFAULT_SESSION_SECS),
-    };
     let duration = input.duration_seconds.unwrap_or(default);
-    if duration > USER_MAX_SESSION_SECS {
-        return Err(StsError::Validation(format!(
-            "1 validation error detected: Value '{duration}' at 'durationSeconds' failed to satisfy constraint: Member must have value less than or equal to {USER_MAX_SESSION_SECS}"
-        )));
-    }
     if duration < MIN_SESSION_SECS {
         return Err(StsError::Validation(format!(
             "1 validation error detected: Value '{duration}' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to {MIN_SESSION_SECS}"
         )));
     }
+    if duration > USER_MAX_SESSION_SECS {
+        return Err(StsError::Validation(format!(
+            "1 validation error detected: Value '{duration}' at 'durationSeconds' failed to satisfy constraint: Member must have value less than or equal to {USER_MAX_SESSION_SECS}"
+        )));
+    }
     // AWS caps (rather than refuses) a root session longer than an hour.
-    mint_credentials(principal.clone(), duration.min(max), now, ring, rng)
+    mint_credentials(
+        principal.clone(),
+        duration.min(max),
+        SessionOptions::default(),
+        now,
+        ring,
+        rng,
+    )
+}
+
+/// The role being assumed, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    pub account: AccountId,
+    pub name: String,
+    pub id: String,
+    pub path: String,
+    pub max_session_secs: i64,
+}
+
+/// `AssumeRole`'s parameters (managed session policies already resolved to documents).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AssumeRoleInput {
+    pub role_session_name: String,
+    pub duration_seconds: Option<i64>,
+    pub policy: Option<String>,
+    pub managed_policy_documents: Vec<String>,
+    pub tags: Vec<(String, String)>,
+    pub transitive_tag_keys: Vec<String>,
+    pub source_identity: Option<String>,
+}
+
+/// `AssumeRole`'s result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssumedRole {
+    pub credentials: Credentials,
+    /// `AROA…:<session>`
+    pub assumed_role_id: String,
+    pub arn: String,
+    /// Percentage of the allowed size the session policies and tags use.
+    pub packed_policy_size: Option<i64>,
+}
+
+/// Mints a role session once the authorizer has admitted the caller through the role's
+/// trust policy. `caller_session` is the caller's own session when it is one (role chaining:
+/// one hour at most, and its transitive tags carry over).
+pub fn assume_role(
+    caller: &Principal,
+    caller_session: Option<&SessionClaims>,
+    role: &Role,
+    input: AssumeRoleInput,
+    now: OffsetDateTime,
+    ring: &KeyRing,
+    rng: &dyn SecureRandom,
+) -> Result<AssumedRole, StsError> {
+    let chained = matches!(caller, Principal::AssumedRole { .. });
+    let duration = input.duration_seconds.unwrap_or(ROLE_DEFAULT_SESSION_SECS);
+    if chained && duration > CHAINED_MAX_SESSION_SECS {
+        return Err(StsError::Validation(
+            "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.".into(),
+        ));
+    }
+    if duration > role.max_session_secs {
+        return Err(StsError::Validation(
+            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+                .into(),
+        ));
+    }
+    let mut policies = Vec::new();
+    if let Some(doc) = &input.policy {
+        Policy::parse(doc, PolicyUse::Identity)
+            .map_err(|e| StsError::MalformedPolicyDocument(e.message))?;
+        policies.push(doc.clone());
+    }
+    policies.extend(input.managed_policy_documents.iter().cloned());
+    let packed: usize = policies.iter().map(|p| significant_len(p)).sum::<usize>()
+        + input
+            .tags
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>();
+    if packed > SESSION_POLICY_MAX {
+        return Err(StsError::PackedPolicyTooLarge(format!(
+            "Packed size of the session policies and tags is {}% of the allowed maximum.",
+            packed * 100 / SESSION_POLICY_MAX
+        )));
+    }
+    // Transitive tags of the calling session pass on; the new session's own tags join them.
+    let mut tags: Vec<(String, String)> = caller_session
+        .map(|s| {
+            s.tags
+                .iter()
+                .filter(|(k, _)| {
+                    s.transitive_tag_keys
+                        .iter()
+                        .any(|t| t.eq_ignore_ascii_case(k))
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    for (k, v) in input.tags {
+        tags.retain(|(existing, _)| !existing.eq_ignore_ascii_case(&k));
+        tags.push((k, v));
+    }
+    let mut transitive = caller_session
+        .map(|s| s.transitive_tag_keys.clone())
+        .unwrap_or_default();
+    transitive.extend(input.transitive_tag_keys);
+    let principal = Principal::AssumedRole {
+        account: role.account.clone(),
+        role_name: role.name.clone(),
+        role_id: role.id.clone(),
+        role_path: role.path.clone(),
+        session_name: input.role_session_name.clone(),
+    };
+    let arn = principal.arn();
+    let assumed_role_id = principal.user_id();
+    let source_identity = input
+        .source_identity
+        .or_else(|| caller_session.and_then(|s| s.source_identity.clone()));
+    let options = SessionOptions {
+        policies,
+        tags,
+        transitive_tag_keys: transitive,
+        source_identity,
+    };
+    let credentials = mint_credentials(principal, duration, options, now, ring, rng)?;
+    let packed_policy_size =
+        (packed > 0).then(|| i64::try_from(packed * 100 / SESSION_POLICY_MAX).unwrap_or(100));
+    Ok(AssumedRole {
+        credentials,
+        assumed_role_id,
+        arn,
+        packed_policy_size,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cognate_credentials::AccountId;
 
     fn root() -> Principal {
         Principal::Root {
@@ -158,6 +324,16 @@ mod tests {
 
     fn ring() -> KeyRing {
         KeyRing::new([(1, &[5u8; 32][..])], 1).unwrap()
+    }
+
+    fn role() -> Role {
+        Role {
+            account: AccountId::parse("444455556666").unwrap(),
+            name: "LogReader".into(),
+            id: "AROAEXAMPLEEXAMPLE00".into(),
+            path: "/".into(),
+            max_session_secs: 7200,
+        }
     }
 
     #[test]
@@ -247,5 +423,82 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(ApiError::from(err).code, "AccessDenied");
+    }
+
+    #[test]
+    fn assumed_role_sessions_carry_policies_tags_and_identity() {
+        let rng = ring::rand::SystemRandom::new();
+        let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let input = AssumeRoleInput {
+            role_session_name: "alice".into(),
+            policy: Some(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#.into()),
+            tags: vec![("team".into(), "blue".into())],
+            transitive_tag_keys: vec!["team".into()],
+            ..AssumeRoleInput::default()
+        };
+        let out = assume_role(&root(), None, &role(), input, now, &ring(), &rng).unwrap();
+        assert_eq!(
+            out.arn,
+            "arn:aws:sts::444455556666:assumed-role/LogReader/alice"
+        );
+        assert_eq!(out.assumed_role_id, "AROAEXAMPLEEXAMPLE00:alice");
+        assert_eq!(out.credentials.expiration.unix_timestamp(), 1_700_003_600);
+        assert!(out.packed_policy_size.is_some());
+        let claims = ring().open(&out.credentials.session_token).unwrap();
+        assert_eq!(claims.session_policies.len(), 1);
+        assert_eq!(claims.tags, vec![("team".to_owned(), "blue".to_owned())]);
+
+        // Chaining: at most an hour, and the transitive tag carries over.
+        let caller = claims.principal.clone();
+        let long = AssumeRoleInput {
+            role_session_name: "again".into(),
+            duration_seconds: Some(3601),
+            ..AssumeRoleInput::default()
+        };
+        let err =
+            assume_role(&caller, Some(&claims), &role(), long, now, &ring(), &rng).unwrap_err();
+        assert!(matches!(err, StsError::Validation(m) if m.contains("role chaining")));
+        let next = AssumeRoleInput {
+            role_session_name: "again".into(),
+            ..AssumeRoleInput::default()
+        };
+        let chained =
+            assume_role(&caller, Some(&claims), &role(), next, now, &ring(), &rng).unwrap();
+        let chained_claims = ring().open(&chained.credentials.session_token).unwrap();
+        assert_eq!(
+            chained_claims.tags,
+            vec![("team".to_owned(), "blue".to_owned())]
+        );
+    }
+
+    #[test]
+    fn assume_role_validates_duration_and_policy() {
+        let rng = ring::rand::SystemRandom::new();
+        let now = OffsetDateTime::now_utc();
+        let too_long = AssumeRoleInput {
+            role_session_name: "s".into(),
+            duration_seconds: Some(7201),
+            ..AssumeRoleInput::default()
+        };
+        let err = assume_role(&root(), None, &role(), too_long, now, &ring(), &rng).unwrap_err();
+        assert!(matches!(err, StsError::Validation(m) if m.contains("MaxSessionDuration")));
+        let bad = AssumeRoleInput {
+            role_session_name: "s".into(),
+            policy: Some("{".into()),
+            ..AssumeRoleInput::default()
+        };
+        let err = assume_role(&root(), None, &role(), bad, now, &ring(), &rng).unwrap_err();
+        assert_eq!(ApiError::from(err).code, "MalformedPolicyDocument");
+        let huge = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::{}"}}]}}"#,
+            "b".repeat(3000)
+        );
+        let big = AssumeRoleInput {
+            role_session_name: "s".into(),
+            policy: Some(huge),
+            ..AssumeRoleInput::default()
+        };
+        let err = assume_role(&root(), None, &role(), big, now, &ring(), &rng).unwrap_err();
+        assert_eq!(ApiError::from(err).code, "PackedPolicyTooLarge");
     }
 }
