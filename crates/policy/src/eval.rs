@@ -272,6 +272,13 @@ pub fn evaluate(set: &PolicySet<'_>, request: &Request<'_>) -> Evaluation {
     let session_ok = set
         .session
         .is_none_or(|s| find(s, PolicyKind::Session, Effect::Allow, request).is_some());
+    if principal.anonymous {
+        // An unsigned request has no identity: only a resource policy can grant it.
+        return match resource_allow {
+            Some((at, PrincipalMatch::Direct)) => allowed(Some(at)),
+            _ => implicit(PolicyKind::Resource),
+        };
+    }
     let cross_account = set.resource_account.is_some_and(|a| a != principal.account);
 
     if cross_account {

@@ -36,6 +36,7 @@ fn run(case: &Value) -> Result<(), String> {
     let r = &case["request"];
     let mut principal = PrincipalInfo::from_arn(r["principal"]["arn"].as_str().unwrap());
     principal.role_arn = r["principal"]["role_arn"].as_str().map(str::to_owned);
+    principal.anonymous = r["principal"]["anonymous"].as_bool().unwrap_or(false);
     let mut context = Context::new();
     if let Some(map) = case["context"].as_object() {
         for (k, v) in map {

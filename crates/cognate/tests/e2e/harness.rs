@@ -165,11 +165,7 @@ impl Server {
             None,
             "test",
         );
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
+        let http = http_client();
         let mut config = aws_sdk_sts::Config::builder()
             .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
@@ -183,6 +179,36 @@ impl Server {
             config = config.time_source(aws_smithy_async::time::StaticTimeSource::new(t));
         }
         aws_sdk_sts::Client::from_conf(config.build())
+    }
+
+    /// An IAM client with the given credentials.
+    pub fn iam(
+        &self,
+        access_key_id: &str,
+        secret: &str,
+        token: Option<&str>,
+    ) -> aws_sdk_iam::Client {
+        let creds = aws_sdk_iam::config::Credentials::new(
+            access_key_id,
+            secret,
+            token.map(str::to_owned),
+            None,
+            "test",
+        );
+        let config = aws_sdk_iam::Config::builder()
+            .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+            .region(aws_sdk_iam::config::Region::new("us-east-1"))
+            .endpoint_url(&self.url)
+            .credentials_provider(creds)
+            .retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled())
+            .http_client(http_client())
+            .build();
+        aws_sdk_iam::Client::from_conf(config)
+    }
+
+    pub fn root_iam(&self) -> aws_sdk_iam::Client {
+        let (id, secret) = self.root_credentials();
+        self.iam(&id, &secret, None)
     }
 
     pub fn root_sts(&self) -> aws_sdk_sts::Client {
@@ -227,6 +253,15 @@ impl Server {
         bytes.extend_from_slice(body);
         self.raw(&bytes).await
     }
+}
+
+/// The SDKs' HTTP client, with rustls on ring (no aws-lc build needed).
+fn http_client() -> aws_sdk_sts::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
 }
 
 impl Drop for Server {

@@ -307,3 +307,92 @@ async fn configured_root_keys_replace_generated_ones() {
     );
     assert_eq!(code, "SignatureDoesNotMatch");
 }
+
+/// AssumeRole with aws-sdk-sts (roles created with aws-sdk-iam): a trust policy that names a
+/// user admits that user alone, with its ExternalId, and the session is the role's.
+#[tokio::test]
+async fn assume_role_with_the_rust_sdk() {
+    let server = Server::start();
+    let iam = server.root_iam();
+    let account = server.account_id.clone();
+    let mut keys = Vec::new();
+    for name in ["alice", "bob"] {
+        iam.create_user().user_name(name).send().await.unwrap();
+        let key = iam
+            .create_access_key()
+            .user_name(name)
+            .send()
+            .await
+            .unwrap();
+        let key = key.access_key().unwrap();
+        keys.push((
+            key.access_key_id().to_owned(),
+            key.secret_access_key().to_owned(),
+        ));
+    }
+    let trust = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{account}:user/alice"}},"Action":"sts:AssumeRole","Condition":{{"StringEquals":{{"sts:ExternalId":"ext-1"}}}}}}]}}"#
+    );
+    let role = iam
+        .create_role()
+        .role_name("Deployer")
+        .assume_role_policy_document(trust)
+        .send()
+        .await
+        .unwrap();
+    let role_arn = role.role().unwrap().arn().to_owned();
+
+    let alice = server.sts(&keys[0].0, &keys[0].1, None);
+    let out = alice
+        .assume_role()
+        .role_arn(&role_arn)
+        .role_session_name("deploy-1")
+        .external_id("ext-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.assumed_role_user().unwrap().arn(),
+        format!("arn:aws:sts::{account}:assumed-role/Deployer/deploy-1")
+    );
+    let c = out.credentials().unwrap();
+    let who = server
+        .sts(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token()),
+        )
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        who.arn(),
+        Some(format!("arn:aws:sts::{account}:assumed-role/Deployer/deploy-1").as_str())
+    );
+    assert!(
+        who.user_id().unwrap().starts_with("AROA") && who.user_id().unwrap().ends_with(":deploy-1")
+    );
+
+    let (code, status, _) = failure(
+        alice
+            .assume_role()
+            .role_arn(&role_arn)
+            .role_session_name("no-ext")
+            .send()
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((code.as_str(), status), ("AccessDenied", 403));
+    let bob = server.sts(&keys[1].0, &keys[1].1, None);
+    let (code, _, _) = failure(
+        bob.assume_role()
+            .role_arn(&role_arn)
+            .role_session_name("bob")
+            .external_id("ext-1")
+            .send()
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, "AccessDenied");
+}
