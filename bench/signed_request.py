@@ -4,21 +4,23 @@ A SigV4 signature stays valid for 15 minutes and AWS accepts it repeatedly, so r
 signed request measures exactly what a stream of freshly signed ones costs the server: the
 whole canonical-request rebuild and HMAC check runs on every request.
 
-usage: signed_request.py ENDPOINT CREDENTIALS_FILE ACTION > script.lua
+usage: signed_request.py ENDPOINT CREDENTIALS_FILE ACTION [Name=Value ...] > script.lua
 """
 
 import configparser
 import sys
+import urllib.parse
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 endpoint, credentials_file, action = sys.argv[1:4]
+extra = [arg.split("=", 1) for arg in sys.argv[4:]]
 parser = configparser.ConfigParser()
 parser.read(credentials_file)
 section = parser["default"]
-body = f"Action={action}&Version=2011-06-15"
+body = urllib.parse.urlencode([("Action", action), ("Version", "2011-06-15"), *extra])
 request = AWSRequest(
     method="POST",
     url=endpoint,
