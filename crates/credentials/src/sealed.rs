@@ -247,6 +247,7 @@ mod tests {
             tags: vec![("team".into(), "blue".into())],
             transitive_tag_keys: vec!["team".into()],
             source_identity: Some("alice".into()),
+            context: vec![("accounts.example.com:sub".into(), vec!["u-1".into()])],
         }
     }
 

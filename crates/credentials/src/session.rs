@@ -33,6 +33,10 @@ pub struct SessionClaims {
     pub transitive_tag_keys: Vec<String>,
     #[serde(rename = "si", default, skip_serializing_if = "Option::is_none")]
     pub source_identity: Option<String>,
+    /// Condition keys the session brings to every request (a web identity's
+    /// `<provider>:sub`, `:aud`, `:amr`), so policies can use them as variables.
+    #[serde(rename = "cx", default, skip_serializing_if = "Vec::is_empty")]
+    pub context: Vec<(String, Vec<String>)>,
 }
 
 impl fmt::Debug for SessionClaims {

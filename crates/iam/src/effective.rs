@@ -132,3 +132,32 @@ pub struct RoleRecord {
     pub max_session_secs: i64,
     pub trust: Policy,
 }
+
+/// An IAM OpenID Connect provider as STS needs it.
+#[derive(Debug, Clone)]
+pub struct OidcProvider {
+    pub arn: String,
+    /// The issuer URL as registered.
+    pub url: String,
+    pub client_ids: Vec<String>,
+}
+
+/// The account's OpenID Connect provider for an issuer (named without its scheme).
+pub async fn oidc_provider(
+    store: &Store,
+    account_id: &str,
+    name: &str,
+) -> Result<Option<OidcProvider>> {
+    let Some(row) = store.entity(account_id, "oidc-provider", name).await? else {
+        return Ok(None);
+    };
+    let attrs = Attrs::of(&row);
+    Ok(Some(OidcProvider {
+        url: attrs
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("https://{}", row.name)),
+        arn: row.arn,
+        client_ids: attrs.client_ids,
+    }))
+}

@@ -15,7 +15,8 @@ mod policies;
 mod simulate;
 
 pub use effective::{
-    PrincipalPolicies, RoleRecord, managed_policy_document, principal_policies, role_by_arn,
+    OidcProvider, PrincipalPolicies, RoleRecord, managed_policy_document, oidc_provider,
+    principal_policies, role_by_arn,
 };
 
 use cognate_credentials::{AccountId, MasterKey};

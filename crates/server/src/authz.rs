@@ -42,6 +42,9 @@ fn request_context(ctx: &Ctx<'_>, caller: &Caller, tags: &[(String, String)]) ->
         for (k, v) in &session.tags {
             c.set(&format!("aws:PrincipalTag/{k}"), v.clone());
         }
+        for (key, values) in &session.context {
+            c.insert(key, values.clone());
+        }
         if let Some(source) = &session.source_identity {
             c.set("aws:SourceIdentity", source.clone());
         }
@@ -68,6 +71,60 @@ fn request_context(ctx: &Ctx<'_>, caller: &Caller, tags: &[(String, String)]) ->
     c.set("aws:SecureTransport", "false");
     c.set("aws:RequestedRegion", ctx.state.region.clone());
     c
+}
+
+/// Decides whether a web identity (federated through `provider_arn`) may assume a role: the
+/// role's trust policy alone decides, with the token's condition keys in the context.
+pub fn authorize_federated(
+    ctx: &Ctx<'_>,
+    provider_arn: &str,
+    action: &str,
+    role_arn: &str,
+    trust: ResourcePolicy<'_>,
+    request_keys: &[(String, Vec<String>)],
+) -> Result<(), ApiError> {
+    let mut context = Context::new();
+    if let Some(ip) = ctx.source_ip {
+        context.set("aws:SourceIp", ip.to_string());
+    }
+    context.set(
+        "aws:CurrentTime",
+        ctx.now
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+    );
+    context.set("aws:EpochTime", ctx.now.unix_timestamp().to_string());
+    context.set("aws:SecureTransport", "false");
+    context.set("aws:RequestedRegion", ctx.state.region.clone());
+    for (key, values) in request_keys {
+        context.insert(key, values.clone());
+    }
+    let info = PrincipalInfo {
+        arn: provider_arn.to_owned(),
+        // The federated identity is judged inside the role's account, by the trust policy alone.
+        account: trust.account.to_owned(),
+        federated: Some(provider_arn.to_owned()),
+        ..PrincipalInfo::default()
+    };
+    let set = PolicySet {
+        resource: Some(trust.policy),
+        resource_account: Some(trust.account),
+        ..PolicySet::default()
+    };
+    let request = Request {
+        principal: &info,
+        action,
+        resource: role_arn,
+        context: &context,
+    };
+    if evaluate(&set, &request).decision == Decision::Allowed {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "AccessDenied",
+        format!("Not authorized to perform {action}"),
+    ))
 }
 
 /// Decides whether `caller` may perform `action` on `resource`. Without a resource policy

@@ -56,6 +56,8 @@ pub struct AppState {
     pub master: MasterKey,
     pub ring: KeyRing,
     pub rng: SystemRandom,
+    /// Identity providers' signing keys.
+    pub jwks: crate::jwks::Jwks,
     keys: RwLock<HashMap<String, Arc<CachedKey>>>,
     /// Parsed policies per principal ARN, so authorization costs evaluation only.
     policies: RwLock<HashMap<String, Arc<PrincipalPolicies>>>,
@@ -92,6 +94,7 @@ impl AppState {
             master,
             ring,
             rng: SystemRandom::new(),
+            jwks: crate::jwks::Jwks::new(),
             keys: RwLock::new(HashMap::new()),
             policies: RwLock::new(HashMap::new()),
             sessions: RwLock::new(HashMap::new()),

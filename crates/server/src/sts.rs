@@ -26,8 +26,10 @@ pub async fn handle(
 ) -> Result<http::Response<Bytes>, ApiError> {
     let op = match Operation::from_name(action) {
         Some(
-            op
-            @ (Operation::GetCallerIdentity | Operation::GetSessionToken | Operation::AssumeRole),
+            op @ (Operation::GetCallerIdentity
+            | Operation::GetSessionToken
+            | Operation::AssumeRole
+            | Operation::AssumeRoleWithWebIdentity),
         ) => op,
         _ => {
             return Err(ApiError::new(
@@ -40,18 +42,29 @@ pub async fn handle(
             ));
         }
     };
+    let signed = op.requires_signature();
     let caller = ctx
         .caller(
             Protocol::Query,
             services::sts::SIGNING_NAME,
             PathStyle::Normalized,
             payload_hash,
-            true,
+            signed,
         )
-        .await?
-        .ok_or_else(ApiError::internal)?;
+        .await?;
     let model = Model::query(QueryService::Sts);
     let input = model.decode_query(action, params)?;
+    if op == Operation::AssumeRoleWithWebIdentity {
+        let output = assume_role_with_web_identity(ctx, &input).await?;
+        let result = model.encode_query(action, &output);
+        return Ok(render_query(
+            action,
+            services::sts::XML_NAMESPACE,
+            ctx.request_id,
+            result.as_deref(),
+        ));
+    }
+    let caller = caller.ok_or_else(ApiError::internal)?;
     let output = match op {
         Operation::GetCallerIdentity => {
             let id = sts::get_caller_identity(&caller.principal);
@@ -80,6 +93,128 @@ pub async fn handle(
         ctx.request_id,
         result.as_deref(),
     ))
+}
+
+/// `AssumeRoleWithWebIdentity` (unsigned): the token must come from an OpenID Connect
+/// provider registered in the role's account, verify against the provider's JWKS, name one of
+/// its client ids, and satisfy the role's trust policy with its `aud` / `sub` / `amr` keys.
+async fn assume_role_with_web_identity(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError> {
+    use cognate_sts::web_identity;
+    let text = |k: &str| input.get(k).and_then(Value::as_str).map(str::to_owned);
+    let role_arn = text("RoleArn").unwrap_or_default();
+    let token = text("WebIdentityToken").unwrap_or_default();
+    let unverified = web_identity::inspect(&token)?;
+    let role_account = role_arn.split(':').nth(4).unwrap_or("").to_owned();
+    let provider =
+        cognate_iam::oidc_provider(&ctx.state.store, &role_account, &unverified.provider)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| {
+                ApiError::from(sts::StsError::InvalidIdentityToken(format!(
+                    "No OpenIDConnect provider found in your account for {}",
+                    unverified.issuer
+                )))
+            })?;
+    let jwks = ctx
+        .state
+        .jwks
+        .keys(&provider.url, unverified.kid.as_deref())
+        .await?;
+    let verified = web_identity::verify(&token, &unverified, &jwks, &provider.client_ids, ctx.now)?;
+
+    let name = &unverified.provider;
+    let mut keys: Vec<(String, Vec<String>)> = vec![
+        (format!("{name}:aud"), vec![verified.audience.clone()]),
+        (format!("{name}:sub"), vec![verified.subject.clone()]),
+    ];
+    if !verified.amr.is_empty() {
+        keys.push((format!("{name}:amr"), verified.amr.clone()));
+    }
+    if let Some(azp) = &verified.azp {
+        keys.push((format!("{name}:azp"), vec![azp.clone()]));
+    }
+    let session_context = keys.clone();
+    let session_name = text("RoleSessionName").unwrap_or_default();
+    keys.push(("sts:RoleSessionName".into(), vec![session_name.clone()]));
+    let role = cognate_iam::role_by_arn(&ctx.state.store, &role_arn)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "AccessDenied",
+                "Not authorized to perform sts:AssumeRoleWithWebIdentity",
+            )
+        })?;
+    let trust = ResourcePolicy {
+        policy: &role.trust,
+        account: &role.account_id,
+    };
+    crate::authz::authorize_federated(
+        ctx,
+        &provider.arn,
+        "sts:AssumeRoleWithWebIdentity",
+        &role_arn,
+        trust,
+        &keys,
+    )?;
+
+    let mut managed = Vec::new();
+    for arn in input
+        .get("PolicyArns")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let arn = arn.get("arn").and_then(Value::as_str).unwrap_or("");
+        match cognate_iam::managed_policy_document(&ctx.state.store, arn)
+            .await
+            .map_err(ApiError::from)?
+        {
+            Some(doc) => managed.push(doc),
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "NoSuchEntity",
+                    format!("Policy {arn} does not exist or is not attachable."),
+                ));
+            }
+        }
+    }
+    let account = AccountId::parse(&role.account_id).map_err(|_| ApiError::internal())?;
+    let sts_role = sts::Role {
+        account,
+        name: role.name.clone(),
+        id: role.id.clone(),
+        path: role.path.clone(),
+        max_session_secs: role.max_session_secs,
+    };
+    let request = AssumeRoleInput {
+        role_session_name: session_name,
+        duration_seconds: input.get("DurationSeconds").and_then(Value::as_i64),
+        policy: text("Policy"),
+        managed_policy_documents: managed,
+        ..AssumeRoleInput::default()
+    };
+    let out = sts::assume_role_with_web_identity(
+        &sts_role,
+        request,
+        session_context,
+        ctx.now,
+        &ctx.state.ring,
+        &ctx.state.rng,
+    )?;
+    let mut result = json!({
+        "Credentials": credentials_json(&out.credentials),
+        "SubjectFromWebIdentityToken": verified.subject,
+        "AssumedRoleUser": { "AssumedRoleId": out.assumed_role_id, "Arn": out.arn },
+        "Provider": provider.arn,
+        "Audience": verified.audience,
+    });
+    if let (Some(size), Value::Object(map)) = (out.packed_policy_size, &mut result) {
+        map.insert("PackedPolicySize".into(), json!(size));
+    }
+    Ok(result)
 }
 
 fn credentials_json(c: &Credentials) -> Value {

@@ -2,6 +2,8 @@
 //! principal, the time and the randomness; nothing here reads HTTP or storage. Whether a
 //! caller may assume a role (its trust policy) is decided by the authorizer before these run.
 
+pub mod web_identity;
+
 use cognate_credentials::{
     AccountId, KeyRing, Principal, SessionClaims, TEMPORARY_KEY_PREFIX, generate_id,
     generate_secret_access_key,
@@ -25,6 +27,15 @@ pub enum StsError {
     MalformedPolicyDocument(String),
     #[error("{0}")]
     PackedPolicyTooLarge(String),
+    /// A web identity token that is not valid (signature, issuer, audience, algorithm).
+    #[error("{0}")]
+    InvalidIdentityToken(String),
+    /// A web identity token past its expiry.
+    #[error("{0}")]
+    ExpiredToken(String),
+    /// The identity provider could not be reached for its keys.
+    #[error("{0}")]
+    IdpCommunication(String),
     /// Randomness or sealing failed: never the caller's fault, never detailed.
     #[error("internal failure")]
     Internal,
@@ -40,6 +51,15 @@ impl From<StsError> for ApiError {
             }
             StsError::PackedPolicyTooLarge(m) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "PackedPolicyTooLarge", m)
+            }
+            StsError::InvalidIdentityToken(m) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "InvalidIdentityToken", m)
+            }
+            StsError::ExpiredToken(m) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "ExpiredTokenException", m)
+            }
+            StsError::IdpCommunication(m) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "IDPCommunicationError", m)
             }
             StsError::Internal => ApiError::internal(),
         }
@@ -88,6 +108,7 @@ pub struct SessionOptions {
     pub tags: Vec<(String, String)>,
     pub transitive_tag_keys: Vec<String>,
     pub source_identity: Option<String>,
+    pub context: Vec<(String, Vec<String>)>,
 }
 
 /// Mints temporary credentials for `principal`, valid for `duration_secs` from `now`, sealed
@@ -114,6 +135,7 @@ pub fn mint_credentials(
         tags: options.tags,
         transitive_tag_keys: options.transitive_tag_keys,
         source_identity: options.source_identity,
+        context: options.context,
     };
     let session_token = ring.seal(&claims, rng).map_err(|_| StsError::Internal)?;
     Ok(Credentials {
@@ -230,6 +252,42 @@ pub fn assume_role(
     rng: &dyn SecureRandom,
 ) -> Result<AssumedRole, StsError> {
     let chained = matches!(caller, Principal::AssumedRole { .. });
+    role_session(
+        chained,
+        caller_session,
+        role,
+        input,
+        Vec::new(),
+        now,
+        ring,
+        rng,
+    )
+}
+
+/// `AssumeRoleWithWebIdentity`, once the token is verified and the trust policy admitted its
+/// provider: the session carries the token's condition keys (`context`).
+pub fn assume_role_with_web_identity(
+    role: &Role,
+    input: AssumeRoleInput,
+    context: Vec<(String, Vec<String>)>,
+    now: OffsetDateTime,
+    ring: &KeyRing,
+    rng: &dyn SecureRandom,
+) -> Result<AssumedRole, StsError> {
+    role_session(false, None, role, input, context, now, ring, rng)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn role_session(
+    chained: bool,
+    caller_session: Option<&SessionClaims>,
+    role: &Role,
+    input: AssumeRoleInput,
+    context: Vec<(String, Vec<String>)>,
+    now: OffsetDateTime,
+    ring: &KeyRing,
+    rng: &dyn SecureRandom,
+) -> Result<AssumedRole, StsError> {
     let duration = input.duration_seconds.unwrap_or(ROLE_DEFAULT_SESSION_SECS);
     if chained && duration > CHAINED_MAX_SESSION_SECS {
         return Err(StsError::Validation(
@@ -300,6 +358,7 @@ pub fn assume_role(
         tags,
         transitive_tag_keys: transitive,
         source_identity,
+        context,
     };
     let credentials = mint_credentials(principal, duration, options, now, ring, rng)?;
     let packed_policy_size =
