@@ -147,3 +147,28 @@ def test_session_tags_need_tag_session_permission(server):
     iam_b.update_assume_role_policy(RoleName="Tagged", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{a}:root"}, "Action": ["sts:AssumeRole", "sts:TagSession"]}]}))
     sts.assume_role(RoleArn=arn, RoleSessionName="tt", Tags=[{"Key": "team", "Value": "blue"}])
+
+
+def test_revoking_older_sessions_with_token_issue_time(server):
+    """AWS's revocation: a deny on aws:TokenIssueTime before a date ends every older session."""
+    a = server.account_id
+    b, iam_b = setup_accounts(server)
+    arn = iam_b.create_role(RoleName="Revocable", AssumeRolePolicyDocument=trust(a))["Role"]["Arn"]
+    iam_b.put_role_policy(RoleName="Revocable", PolicyName="read", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:ListRoles", "Resource": "*"}]}))
+    old = server.client("iam", *creds_of(server.client("sts").assume_role(RoleArn=arn, RoleSessionName="old")))
+    old.list_roles()
+    import datetime
+    import time as _time
+    _time.sleep(1.1)
+    cutoff = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _time.sleep(1.1)
+    iam_b.put_role_policy(RoleName="Revocable", PolicyName="AWSRevokeOlderSessions", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*",
+                                                 "Condition": {"DateLessThan": {"aws:TokenIssueTime": cutoff}}}]}))
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        old.list_roles()
+    assert error_of(e) == ("AccessDenied", 403)
+    assert "explicit deny" in e.value.response["Error"]["Message"]
+    new = server.client("iam", *creds_of(server.client("sts").assume_role(RoleArn=arn, RoleSessionName="new")))
+    new.list_roles()

@@ -22,6 +22,15 @@ struct Cli {
 enum Command {
     /// Start the server.
     Serve(ServeArgs),
+    /// Administer a data directory or database (takes the same storage flags as serve).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Add a session-token key: new sessions are sealed under it, older ones stay valid.
+    RotateSessionKey(ServeArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -191,6 +200,16 @@ fn main() -> anyhow::Result<()> {
                 cognate_server::serve(config, |ready| announce(&shown, ready), shutdown_signal())
                     .await
             })?;
+            Ok(())
+        }
+        Command::Admin(AdminCommand::RotateSessionKey(args)) => {
+            let config = args.into_config()?;
+            init_logging(config.log_format);
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let id = runtime.block_on(cognate_server::rotate_session_key(&config))?;
+            println!("session key {id} is now the active key");
             Ok(())
         }
     }

@@ -89,7 +89,13 @@ pub async fn authenticate(
             .security_token
             .as_deref()
             .ok_or(AuthFailure::InvalidToken)?;
-        let claims = state.ring.open(token).map_err(|e| match e {
+        let opened = match state.ring().open(token) {
+            Err(SealError::UnknownKey(_)) if state.reload_ring_for_unknown_key().await => {
+                state.ring().open(token)
+            }
+            other => other,
+        };
+        let claims = opened.map_err(|e| match e {
             SealError::Rng => AuthError::Internal("random number generator failed".into()),
             _ => AuthError::Denied(AuthFailure::InvalidToken),
         })?;

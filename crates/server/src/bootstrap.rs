@@ -269,6 +269,50 @@ fn session_key_context(key_id: i64) -> String {
     format!("session-key:{key_id}")
 }
 
+/// Adds a new session-token key; tokens sealed under older keys stay valid until they expire.
+/// Returns the new key's id.
+pub async fn add_session_key(
+    store: &Store,
+    master: &MasterKey,
+    rng: &dyn SecureRandom,
+    now: i64,
+) -> Result<u32, StartError> {
+    for _ in 0..3 {
+        let next = store
+            .session_keys()
+            .await?
+            .iter()
+            .map(|k| k.key_id)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        rng.fill(bytes.as_mut_slice())
+            .map_err(|_| StartError::Rng)?;
+        let sealed = master
+            .seal(&session_key_context(next), bytes.as_slice(), rng)
+            .map_err(|_| StartError::Rng)?;
+        match store
+            .add_session_key(&SessionKeyRow {
+                key_id: next,
+                key_sealed: sealed,
+                created_at: now,
+            })
+            .await
+        {
+            Ok(()) => {
+                return u32::try_from(next)
+                    .map_err(|_| StartError::Config("session key id out of range".into()));
+            }
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StartError::Config(
+        "could not add a session key: concurrent rotations".into(),
+    ))
+}
+
 /// Loads the session-token key ring, creating its first key on first start.
 pub async fn key_ring(
     store: &Store,
@@ -277,24 +321,13 @@ pub async fn key_ring(
     now: i64,
 ) -> Result<KeyRing, StartError> {
     if store.session_keys().await?.is_empty() {
-        let mut bytes = Zeroizing::new([0u8; 32]);
-        rng.fill(bytes.as_mut_slice())
-            .map_err(|_| StartError::Rng)?;
-        let sealed = master
-            .seal(&session_key_context(1), bytes.as_slice(), rng)
-            .map_err(|_| StartError::Rng)?;
-        match store
-            .add_session_key(&SessionKeyRow {
-                key_id: 1,
-                key_sealed: sealed,
-                created_at: now,
-            })
-            .await
-        {
-            Ok(()) | Err(StoreError::Conflict) => {}
-            Err(e) => return Err(e.into()),
-        }
+        add_session_key(store, master, rng, now).await?;
     }
+    load_key_ring(store, master).await
+}
+
+/// Opens every stored session key; the newest seals new tokens.
+pub async fn load_key_ring(store: &Store, master: &MasterKey) -> Result<KeyRing, StartError> {
     let rows = store.session_keys().await?;
     let mut opened = Vec::with_capacity(rows.len());
     for row in &rows {

@@ -22,6 +22,31 @@ pub use config::{Config, LogFormat, redact_url};
 
 use cognate_store::Store;
 
+async fn open_store(config: &Config) -> Result<Store, StartError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::Io {
+        context: format!("creating data directory {}", config.data_dir.display()),
+        source,
+    })?;
+    Ok(match &config.database_url {
+        Some(url) => Store::open(url).await?,
+        None => Store::open_sqlite(&config.data_dir.join("cognate.db")).await?,
+    })
+}
+
+/// Adds a new session-token key (`cognate admin rotate-session-key`): new tokens are sealed
+/// under it; tokens sealed under older keys stay valid until they expire. Running nodes pick
+/// it up within a minute, at once on PostgreSQL. Returns the new key's id.
+pub async fn rotate_session_key(config: &Config) -> Result<u32, StartError> {
+    let rng = ring::rand::SystemRandom::new();
+    let store = open_store(config).await?;
+    let master = bootstrap::master_key(config, &store, &rng).await?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let id = bootstrap::add_session_key(&store, &master, &rng, now).await?;
+    store.notify_change().await?;
+    store.close().await;
+    Ok(id)
+}
+
 /// Where a started server can be reached, reported once it is ready.
 #[derive(Debug, Clone)]
 pub struct Ready {
@@ -41,14 +66,7 @@ pub async fn serve(
 ) -> Result<(), StartError> {
     let rng = ring::rand::SystemRandom::new();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::Io {
-        context: format!("creating data directory {}", config.data_dir.display()),
-        source,
-    })?;
-    let store = match &config.database_url {
-        Some(url) => Store::open(url).await?,
-        None => Store::open_sqlite(&config.data_dir.join("cognate.db")).await?,
-    };
+    let store = open_store(&config).await?;
     let master = bootstrap::master_key(&config, &store, &rng).await?;
     let account = bootstrap::default_account(&config, &store, &rng, now).await?;
     let root = bootstrap::root_key(&config, &store, &master, &account, &rng, now).await?;
@@ -76,6 +94,24 @@ pub async fn serve(
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 }
                 state.invalidate();
+                if let Err(e) = state.reload_ring().await {
+                    tracing::error!(error = %e, "could not reload the session key ring");
+                }
+            }
+        });
+    }
+    {
+        // Keys added by `cognate admin rotate-session-key` (or another node) start sealing
+        // here within a minute; tokens naming a new key reload the ring at once.
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            every.tick().await;
+            loop {
+                every.tick().await;
+                if let Err(e) = state.reload_ring().await {
+                    tracing::error!(error = %e, "could not reload the session key ring");
+                }
             }
         });
     }

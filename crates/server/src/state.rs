@@ -54,7 +54,10 @@ pub struct AppState {
     pub default_account: AccountId,
     pub dev: bool,
     pub master: MasterKey,
-    pub ring: KeyRing,
+    /// The session-token key ring; replaced whole when a key is added.
+    ring: RwLock<Arc<KeyRing>>,
+    /// When the ring was last reloaded because a token named a key this node did not have.
+    ring_reloaded: std::sync::Mutex<Option<std::time::Instant>>,
     pub rng: SystemRandom,
     /// Identity providers' signing keys.
     pub jwks: crate::jwks::Jwks,
@@ -92,7 +95,8 @@ impl AppState {
             default_account,
             dev,
             master,
-            ring,
+            ring: RwLock::new(Arc::new(ring)),
+            ring_reloaded: std::sync::Mutex::new(None),
             rng: SystemRandom::new(),
             jwks: crate::jwks::Jwks::new(),
             keys: RwLock::new(HashMap::new()),
@@ -125,6 +129,43 @@ impl AppState {
             cache.insert(claims.access_key_id.clone(), parsed.clone());
         }
         Ok(parsed)
+    }
+
+    /// The key ring in force.
+    pub fn ring(&self) -> Arc<KeyRing> {
+        match self.ring.read() {
+            Ok(ring) => ring.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Reloads the key ring from the store (after another node or `cognate admin
+    /// rotate-session-key` added a key).
+    pub async fn reload_ring(&self) -> Result<(), crate::bootstrap::StartError> {
+        let ring = crate::bootstrap::load_key_ring(&self.store, &self.master).await?;
+        if let Ok(mut current) = self.ring.write() {
+            *current = Arc::new(ring);
+        }
+        Ok(())
+    }
+
+    /// Reloads the ring for a token sealed under a key this node has not seen, at most once a
+    /// second (forged key ids must not turn into a database load).
+    pub async fn reload_ring_for_unknown_key(&self) -> bool {
+        let now = std::time::Instant::now();
+        if let Ok(mut last) = self.ring_reloaded.lock() {
+            if last.is_some_and(|t| now.duration_since(t) < std::time::Duration::from_secs(1)) {
+                return false;
+            }
+            *last = Some(now);
+        }
+        match self.reload_ring().await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "could not reload the session key ring");
+                false
+            }
+        }
     }
 
     /// Forgets every cached key and policy: called after any IAM write, so the change is

@@ -79,7 +79,7 @@ pub async fn handle(
                 caller.via_session,
                 &input,
                 ctx.now,
-                &ctx.state.ring,
+                &ctx.state.ring(),
                 &ctx.state.rng,
             )?;
             json!({ "Credentials": credentials_json(&creds) })
@@ -201,7 +201,7 @@ async fn assume_role_with_web_identity(ctx: &Ctx<'_>, input: &Value) -> Result<V
         request,
         session_context,
         ctx.now,
-        &ctx.state.ring,
+        &ctx.state.ring(),
         &ctx.state.rng,
     )?;
     let mut result = json!({
@@ -379,7 +379,7 @@ async fn assume_role(ctx: &Ctx<'_>, caller: &Caller, input: &Value) -> Result<Va
         &sts_role,
         request,
         ctx.now,
-        &ctx.state.ring,
+        &ctx.state.ring(),
         &ctx.state.rng,
     )?;
     let mut result = json!({

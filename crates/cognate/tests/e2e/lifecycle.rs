@@ -184,3 +184,92 @@ async fn sigterm_shuts_down_cleanly() {
     let status = server.terminate();
     assert!(status.success(), "{status:?}");
 }
+
+/// The id of the key a session token is sealed under (its header: version, key id).
+fn token_key_id(token: &str) -> u32 {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .unwrap();
+    u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]])
+}
+
+#[tokio::test]
+async fn session_key_rotation_keeps_issued_tokens_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let opts = Options {
+        data_dir: Some(data.clone()),
+        ..Default::default()
+    };
+    let mut server = Server::start_with(opts.clone());
+    let before = server.root_sts().get_session_token().send().await.unwrap();
+    let before = before.credentials().unwrap().clone();
+    assert_eq!(token_key_id(before.session_token()), 1);
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cognate"))
+        .args(["admin", "rotate-session-key", "--data-dir"])
+        .arg(&data)
+        .env_remove("COGNATE_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "session key 2 is now the active key"
+    );
+
+    // The running server still accepts the old token.
+    server
+        .sts(
+            before.access_key_id(),
+            before.secret_access_key(),
+            Some(before.session_token()),
+        )
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
+    // A second node on the same data starts with the new key; the first node meets a token
+    // sealed under a key it has never seen and reloads its ring to accept it.
+    let second = Server::start_with(opts.clone());
+    let fresh = second.root_sts().get_session_token().send().await.unwrap();
+    let fresh = fresh.credentials().unwrap().clone();
+    assert_eq!(token_key_id(fresh.session_token()), 2);
+    server
+        .sts(
+            fresh.access_key_id(),
+            fresh.secret_access_key(),
+            Some(fresh.session_token()),
+        )
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
+    drop(second);
+    server.kill9();
+    let server = Server::start_with(opts);
+    let after = server.root_sts().get_session_token().send().await.unwrap();
+    let after = after.credentials().unwrap().clone();
+    assert_eq!(
+        token_key_id(after.session_token()),
+        2,
+        "new sessions use the new key"
+    );
+    for c in [&before, &after] {
+        server
+            .sts(
+                c.access_key_id(),
+                c.secret_access_key(),
+                Some(c.session_token()),
+            )
+            .get_caller_identity()
+            .send()
+            .await
+            .unwrap();
+    }
+}
