@@ -95,3 +95,13 @@ def test_dev_mode_accepts_any_unknown_credentials(tmp_path):
         assert out["Arn"] == f"arn:aws:iam::{dev.account_id}:root"
     finally:
         dev.stop()
+
+
+def test_get_access_key_info_names_the_keys_account(server):
+    sts = server.client("sts")
+    root_key, _ = server.root_credentials()
+    assert sts.get_access_key_info(AccessKeyId=root_key)["Account"] == server.account_id
+    session = sts.get_session_token()["Credentials"]["AccessKeyId"]
+    assert sts.get_access_key_info(AccessKeyId=session)["Account"] == server.account_id
+    # AWS's documented example key.
+    assert sts.get_access_key_info(AccessKeyId="ASIAY34FZKBOKMUTVV7A")["Account"] == "609629065308"

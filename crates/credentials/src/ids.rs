@@ -93,6 +93,67 @@ pub fn generate_id(
     Ok(id)
 }
 
+/// An access key id that carries its account, as AWS's do: after the prefix, 16 base32
+/// characters (80 bits) whose first 48 bits hold the account id shifted left by 7, the rest
+/// random. [`account_of_key_id`] reads it back without any lookup.
+pub fn generate_key_id(
+    prefix: &str,
+    account: &AccountId,
+    rng: &dyn SecureRandom,
+) -> Result<String, ring::error::Unspecified> {
+    let mut bytes = [0u8; 10];
+    rng.fill(&mut bytes)?;
+    let number: u64 = account.as_str().parse().unwrap_or(0);
+    let low7 = u64::from(bytes[5] & 0x7f);
+    let packed = (number << 7) | low7;
+    let be = packed.to_be_bytes();
+    bytes[..6].copy_from_slice(&be[2..8]);
+    let mut id = String::with_capacity(prefix.len() + 16);
+    id.push_str(prefix);
+    id.push_str(&base32(&bytes));
+    Ok(id)
+}
+
+/// The account an access key id was issued for (see [`generate_key_id`]).
+pub fn account_of_key_id(access_key_id: &str) -> Option<AccountId> {
+    let body = access_key_id.get(4..)?;
+    if body.len() != 16 {
+        return None;
+    }
+    let bytes = unbase32(body)?;
+    let mut be = [0u8; 8];
+    be[2..8].copy_from_slice(bytes.get(..6)?);
+    let account = (u64::from_be_bytes(be) & 0x7fff_ffff_ff80) >> 7;
+    AccountId::parse(&format!("{account:012}")).ok()
+}
+
+fn base32(bytes: &[u8; 10]) -> String {
+    let mut bits: u128 = 0;
+    for b in bytes {
+        bits = (bits << 8) | u128::from(*b);
+    }
+    (0..16)
+        .rev()
+        .map(|i| {
+            let index = usize::try_from((bits >> (i * 5)) & 31).unwrap_or(0);
+            char::from(BASE32.get(index).copied().unwrap_or(b'A'))
+        })
+        .collect()
+}
+
+fn unbase32(text: &str) -> Option<[u8; 10]> {
+    let mut bits: u128 = 0;
+    for c in text.bytes() {
+        let v = BASE32.iter().position(|b| *b == c)?;
+        bits = (bits << 5) | u128::try_from(v).ok()?;
+    }
+    let mut out = [0u8; 10];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::try_from((bits >> (8 * (9 - i))) & 0xff).ok()?;
+    }
+    Some(out)
+}
+
 /// A 40-character secret access key drawn from the base64 alphabet, as AWS issues them.
 pub fn generate_secret_access_key(
     rng: &dyn SecureRandom,
@@ -116,6 +177,30 @@ mod tests {
         let a = AccountId::generate(&rng).unwrap();
         assert!(AccountId::parse(a.as_str()).is_ok());
         assert_ne!(a.as_str().as_bytes()[0], b'0');
+    }
+
+    #[test]
+    fn key_ids_carry_their_account() {
+        let rng = ring::rand::SystemRandom::new();
+        for account in ["111122223333", "000000000001", "999999999999"] {
+            let account = AccountId::parse(account).unwrap();
+            for _ in 0..50 {
+                let id = generate_key_id("ASIA", &account, &rng).unwrap();
+                assert_eq!(id.len(), 20);
+                assert!(
+                    id.bytes()
+                        .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)),
+                    "{id}"
+                );
+                assert_eq!(account_of_key_id(&id), Some(account.clone()), "{id}");
+            }
+        }
+        // AWS's documented example key decodes to its documented account.
+        assert_eq!(
+            account_of_key_id("ASIAY34FZKBOKMUTVV7A").unwrap().as_str(),
+            "609629065308"
+        );
+        assert_eq!(account_of_key_id("short"), None);
     }
 
     #[test]

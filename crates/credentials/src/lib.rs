@@ -8,7 +8,10 @@ mod principal;
 mod sealed;
 mod session;
 
-pub use ids::{AccountId, InvalidAccountId, generate_id, generate_secret_access_key};
+pub use ids::{
+    AccountId, InvalidAccountId, account_of_key_id, generate_id, generate_key_id,
+    generate_secret_access_key,
+};
 pub use principal::Principal;
 pub use sealed::{KeyRing, MasterKey, SealError};
 pub use session::SessionClaims;

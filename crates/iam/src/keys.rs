@@ -1,7 +1,7 @@
 //! Access keys of IAM users (and of the account root, when the root calls without a name).
 
 use cognate_credentials::{
-    LONG_TERM_KEY_PREFIX, access_key_secret_context, generate_id, generate_secret_access_key,
+    LONG_TERM_KEY_PREFIX, access_key_secret_context, generate_key_id, generate_secret_access_key,
 };
 use cognate_store::AccessKeyRow;
 use serde::Deserialize;
@@ -66,7 +66,8 @@ impl Iam<'_> {
             )));
         }
         let rng_failed = |_| IamError::Internal("rng".into());
-        let id = generate_id(LONG_TERM_KEY_PREFIX, self.rng).map_err(rng_failed)?;
+        let id =
+            generate_key_id(LONG_TERM_KEY_PREFIX, self.account, self.rng).map_err(rng_failed)?;
         let secret = generate_secret_access_key(self.rng).map_err(rng_failed)?;
         let sealed = self
             .master

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use cognate_credentials::{
     AccountId, KeyRing, LONG_TERM_KEY_PREFIX, MasterKey, TEMPORARY_KEY_PREFIX,
-    access_key_secret_context, generate_id, generate_secret_access_key,
+    access_key_secret_context, generate_key_id, generate_secret_access_key,
 };
 use cognate_store::{AccessKeyRow, AccountRow, SessionKeyRow, Store, StoreError};
 use ring::rand::SecureRandom;
@@ -226,7 +226,7 @@ pub async fn root_key(
             credentials_file: Some(path),
         });
     }
-    let id = generate_id(LONG_TERM_KEY_PREFIX, rng).map_err(|_| StartError::Rng)?;
+    let id = generate_key_id(LONG_TERM_KEY_PREFIX, account, rng).map_err(|_| StartError::Rng)?;
     let secret = Zeroizing::new(generate_secret_access_key(rng).map_err(|_| StartError::Rng)?);
     let sealed = master
         .seal(&access_key_secret_context(&id), secret.as_bytes(), rng)

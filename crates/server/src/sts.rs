@@ -29,7 +29,8 @@ pub async fn handle(
             op @ (Operation::GetCallerIdentity
             | Operation::GetSessionToken
             | Operation::AssumeRole
-            | Operation::AssumeRoleWithWebIdentity),
+            | Operation::AssumeRoleWithWebIdentity
+            | Operation::GetAccessKeyInfo),
         ) => op,
         _ => {
             return Err(ApiError::new(
@@ -83,6 +84,31 @@ pub async fn handle(
                 &ctx.state.rng,
             )?;
             json!({ "Credentials": credentials_json(&creds) })
+        }
+        Operation::GetAccessKeyInfo => {
+            authorize(
+                ctx,
+                &caller,
+                Protocol::Query,
+                "sts:GetAccessKeyInfo",
+                "*",
+                &[],
+                None,
+            )
+            .await?;
+            let id = input
+                .get("AccessKeyId")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            // Key ids carry their account, as AWS's do: no lookup, any node, any key.
+            let account = cognate_credentials::account_of_key_id(id).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidParameterValue",
+                    format!("Invalid access key id: {id}"),
+                )
+            })?;
+            json!({ "Account": account.to_string() })
         }
         _ => assume_role(ctx, &caller, &input).await?,
     };

@@ -5,7 +5,7 @@
 pub mod web_identity;
 
 use cognate_credentials::{
-    AccountId, KeyRing, Principal, SessionClaims, TEMPORARY_KEY_PREFIX, generate_id,
+    AccountId, KeyRing, Principal, SessionClaims, TEMPORARY_KEY_PREFIX, generate_key_id,
     generate_secret_access_key,
 };
 use cognate_policy::{Policy, PolicyUse, significant_len};
@@ -121,7 +121,8 @@ pub fn mint_credentials(
     ring: &KeyRing,
     rng: &dyn SecureRandom,
 ) -> Result<Credentials, StsError> {
-    let access_key_id = generate_id(TEMPORARY_KEY_PREFIX, rng).map_err(|_| StsError::Internal)?;
+    let access_key_id = generate_key_id(TEMPORARY_KEY_PREFIX, principal.account(), rng)
+        .map_err(|_| StsError::Internal)?;
     let secret_access_key = generate_secret_access_key(rng).map_err(|_| StsError::Internal)?;
     let now = now.replace_nanosecond(0).unwrap_or(now);
     let expiration = now + time::Duration::seconds(duration_secs);
