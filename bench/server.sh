@@ -61,4 +61,13 @@ for conns in 1 64; do
   threads=$(( conns == 1 ? 1 : 2 ))
   echo "AssumeRole connections=$conns: $(wrk -t$threads -c$conns -d${secs}s -s "$work/assume.lua" "http://127.0.0.1:$port/" | tail -1)"
 done
+# AssumeRoleWithWebIdentity against a loopback OIDC issuer (JWKS cached after the first call).
+"$venv/bin/python" bench/oidc_issuer.py "http://127.0.0.1:$port/" "$work/data/root-credentials" "$work/web.lua" >"$work/issuer.out" 2>&1 &
+issuer_pid=$!
+for _ in $(seq 100); do grep -q ready "$work/issuer.out" 2>/dev/null && break; sleep 0.1; done
+for conns in 1 64; do
+  threads=$(( conns == 1 ? 1 : 2 ))
+  echo "AssumeRoleWithWebIdentity connections=$conns: $(wrk -t$threads -c$conns -d${secs}s -s "$work/web.lua" "http://127.0.0.1:$port/" | tail -1)"
+done
+kill $issuer_pid 2>/dev/null || true
 echo "loaded_rss_kib=$(ps -o rss= -p "$(cat "$work/pid")" | tr -d ' ')"

@@ -66,6 +66,45 @@ pub struct AppState {
     policies: RwLock<HashMap<String, Arc<PrincipalPolicies>>>,
     /// Parsed session policies per session (temporary access key id).
     sessions: RwLock<HashMap<String, Arc<Vec<cognate_policy::Policy>>>>,
+    /// Roles by ARN (trust policy parsed), for AssumeRole*.
+    pub roles: Cache<String, Arc<cognate_iam::RoleRecord>>,
+    /// OpenID Connect providers by (account, issuer name).
+    pub oidc_providers: Cache<(String, String), Arc<cognate_iam::OidcProvider>>,
+    /// Web identity tokens already verified, by SHA-256 of the token and the role's account
+    /// (a client reuses its ID token until it expires; its signature is checked once).
+    pub verified_tokens: Cache<([u8; 32], String), Arc<cognate_sts::web_identity::Verified>>,
+}
+
+/// A bounded map that starts over when full and empties on every IAM change.
+pub struct Cache<K, V> {
+    map: RwLock<HashMap<K, V>>,
+}
+
+impl<K: std::hash::Hash + Eq, V: Clone> Cache<K, V> {
+    fn new() -> Self {
+        Cache {
+            map: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn get(&self, key: &K) -> Option<V> {
+        self.map.read().ok()?.get(key).cloned()
+    }
+
+    pub fn insert(&self, key: K, value: V) {
+        if let Ok(mut map) = self.map.write() {
+            if map.len() >= SESSION_CACHE_MAX {
+                map.clear();
+            }
+            map.insert(key, value);
+        }
+    }
+
+    fn clear(&self) {
+        if let Ok(mut map) = self.map.write() {
+            map.clear();
+        }
+    }
 }
 
 /// Sessions whose parsed policies are kept; past this the cache starts over.
@@ -102,6 +141,9 @@ impl AppState {
             keys: RwLock::new(HashMap::new()),
             policies: RwLock::new(HashMap::new()),
             sessions: RwLock::new(HashMap::new()),
+            roles: Cache::new(),
+            oidc_providers: Cache::new(),
+            verified_tokens: Cache::new(),
         }
     }
 
@@ -177,6 +219,9 @@ impl AppState {
         if let Ok(mut policies) = self.policies.write() {
             policies.clear();
         }
+        self.roles.clear();
+        self.oidc_providers.clear();
+        self.verified_tokens.clear();
     }
 
     /// After a write that changes authorization data: drop this node's caches and tell the

@@ -1,6 +1,8 @@
 //! The STS Query adapter: parameters decoded by the STS model, the role's trust policy
 //! evaluated by the authorizer, `cognate_sts` functions called, output encoded by the model.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use cognate_credentials::AccountId;
 use cognate_protocol::{
@@ -131,22 +133,39 @@ async fn assume_role_with_web_identity(ctx: &Ctx<'_>, input: &Value) -> Result<V
     let token = text("WebIdentityToken").unwrap_or_default();
     let unverified = web_identity::inspect(&token)?;
     let role_account = role_arn.split(':').nth(4).unwrap_or("").to_owned();
-    let provider =
-        cognate_iam::oidc_provider(&ctx.state.store, &role_account, &unverified.provider)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| {
-                ApiError::from(sts::StsError::InvalidIdentityToken(format!(
-                    "No OpenIDConnect provider found in your account for {}",
-                    unverified.issuer
-                )))
-            })?;
-    let jwks = ctx
-        .state
-        .jwks
-        .keys(&provider.url, unverified.kid.as_deref())
-        .await?;
-    let verified = web_identity::verify(&token, &unverified, &jwks, &provider.client_ids, ctx.now)?;
+    let provider = cached_provider(ctx, &role_account, &unverified.provider)
+        .await?
+        .ok_or_else(|| {
+            ApiError::from(sts::StsError::InvalidIdentityToken(format!(
+                "No OpenIDConnect provider found in your account for {}",
+                unverified.issuer
+            )))
+        })?;
+    let token_key = (sigv4_digest(token.as_bytes()), role_account.clone());
+    let verified = match ctx.state.verified_tokens.get(&token_key) {
+        Some(verified) => {
+            web_identity::check_expiry(verified.expires_at, ctx.now.unix_timestamp())?;
+            verified
+        }
+        None => {
+            let jwks = ctx
+                .state
+                .jwks
+                .keys(&provider.url, unverified.kid.as_deref())
+                .await?;
+            let verified = Arc::new(web_identity::verify(
+                &token,
+                &unverified,
+                &jwks,
+                &provider.client_ids,
+                ctx.now,
+            )?);
+            ctx.state
+                .verified_tokens
+                .insert(token_key, verified.clone());
+            verified
+        }
+    };
 
     let name = &unverified.provider;
     let mut keys: Vec<(String, Vec<String>)> = vec![
@@ -162,16 +181,13 @@ async fn assume_role_with_web_identity(ctx: &Ctx<'_>, input: &Value) -> Result<V
     let session_context = keys.clone();
     let session_name = text("RoleSessionName").unwrap_or_default();
     keys.push(("sts:RoleSessionName".into(), vec![session_name.clone()]));
-    let role = cognate_iam::role_by_arn(&ctx.state.store, &role_arn)
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::FORBIDDEN,
-                "AccessDenied",
-                "Not authorized to perform sts:AssumeRoleWithWebIdentity",
-            )
-        })?;
+    let role = cached_role(ctx, &role_arn).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "Not authorized to perform sts:AssumeRoleWithWebIdentity",
+        )
+    })?;
     let trust = ResourcePolicy {
         policy: &role.trust,
         account: &role.account_id,
@@ -243,6 +259,52 @@ async fn assume_role_with_web_identity(ctx: &Ctx<'_>, input: &Value) -> Result<V
     Ok(result)
 }
 
+fn sigv4_digest(data: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, data).as_ref());
+    out
+}
+
+/// A role with its parsed trust policy, cached until the next IAM change.
+async fn cached_role(
+    ctx: &Ctx<'_>,
+    arn: &str,
+) -> Result<Option<Arc<cognate_iam::RoleRecord>>, ApiError> {
+    if let Some(role) = ctx.state.roles.get(&arn.to_owned()) {
+        return Ok(Some(role));
+    }
+    let Some(role) = cognate_iam::role_by_arn(&ctx.state.store, arn)
+        .await
+        .map_err(ApiError::from)?
+    else {
+        return Ok(None);
+    };
+    let role = Arc::new(role);
+    ctx.state.roles.insert(arn.to_owned(), role.clone());
+    Ok(Some(role))
+}
+
+/// An account's OpenID Connect provider, cached until the next IAM change.
+async fn cached_provider(
+    ctx: &Ctx<'_>,
+    account: &str,
+    name: &str,
+) -> Result<Option<Arc<cognate_iam::OidcProvider>>, ApiError> {
+    let key = (account.to_owned(), name.to_owned());
+    if let Some(provider) = ctx.state.oidc_providers.get(&key) {
+        return Ok(Some(provider));
+    }
+    let Some(provider) = cognate_iam::oidc_provider(&ctx.state.store, account, name)
+        .await
+        .map_err(ApiError::from)?
+    else {
+        return Ok(None);
+    };
+    let provider = Arc::new(provider);
+    ctx.state.oidc_providers.insert(key, provider.clone());
+    Ok(Some(provider))
+}
+
 fn credentials_json(c: &Credentials) -> Value {
     json!({
         "AccessKeyId": c.access_key_id,
@@ -297,10 +359,7 @@ async fn assume_role(ctx: &Ctx<'_>, caller: &Caller, input: &Value) -> Result<Va
     };
     // A role that does not exist is refused like one that does not trust the caller, so
     // role names cannot be probed.
-    let role = cognate_iam::role_by_arn(&ctx.state.store, &role_arn)
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(denied)?;
+    let role = cached_role(ctx, &role_arn).await?.ok_or_else(denied)?;
     let mut keys: Vec<(String, Vec<String>)> =
         vec![("sts:RoleSessionName".into(), vec![session_name.clone()])];
     if let Some(external) = text("ExternalId") {

@@ -32,6 +32,8 @@ pub struct Verified {
     pub audience: String,
     pub azp: Option<String>,
     pub amr: Vec<String>,
+    /// The token's `exp` (unix seconds).
+    pub expires_at: i64,
 }
 
 fn invalid(message: &str) -> StsError {
@@ -146,6 +148,17 @@ pub fn verify(
     let now = now.unix_timestamp();
     let time = |name: &str| claims.get(name).and_then(Value::as_i64);
     let exp = time("exp").ok_or_else(|| invalid("The ID Token has no expiry"))?;
+    check_expiry(exp, now)?;
+    if time("nbf").is_some_and(|nbf| now + LEEWAY_SECS < nbf)
+        || time("iat").is_some_and(|iat| now + LEEWAY_SECS < iat)
+    {
+        return Err(invalid("The ID Token is not yet valid"));
+    }
+    finish(&claims, exp, client_ids)
+}
+
+/// Refuses a token past its expiry (with [`LEEWAY_SECS`]).
+pub fn check_expiry(exp: i64, now: i64) -> Result<(), StsError> {
     if now > exp + LEEWAY_SECS {
         let fmt = |t: i64| {
             OffsetDateTime::from_unix_timestamp(t)
@@ -162,11 +175,10 @@ pub fn verify(
             fmt(exp)
         )));
     }
-    if time("nbf").is_some_and(|nbf| now + LEEWAY_SECS < nbf)
-        || time("iat").is_some_and(|iat| now + LEEWAY_SECS < iat)
-    {
-        return Err(invalid("The ID Token is not yet valid"));
-    }
+    Ok(())
+}
+
+fn finish(claims: &Value, exp: i64, client_ids: &[String]) -> Result<Verified, StsError> {
     let audiences: Vec<String> = match claims.get("aud") {
         Some(Value::String(a)) => vec![a.clone()],
         Some(Value::Array(a)) => a
@@ -200,5 +212,6 @@ pub fn verify(
         audience,
         azp,
         amr,
+        expires_at: exp,
     })
 }
