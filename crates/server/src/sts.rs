@@ -201,36 +201,8 @@ async fn assume_role_with_web_identity(ctx: &Ctx<'_>, input: &Value) -> Result<V
         &keys,
     )?;
 
-    let mut managed = Vec::new();
-    for arn in input
-        .get("PolicyArns")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let arn = arn.get("arn").and_then(Value::as_str).unwrap_or("");
-        match cognate_iam::managed_policy_document(&ctx.state.store, arn)
-            .await
-            .map_err(ApiError::from)?
-        {
-            Some(doc) => managed.push(doc),
-            None => {
-                return Err(ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "NoSuchEntity",
-                    format!("Policy {arn} does not exist or is not attachable."),
-                ));
-            }
-        }
-    }
-    let account = AccountId::parse(&role.account_id).map_err(|_| ApiError::internal())?;
-    let sts_role = sts::Role {
-        account,
-        name: role.name.clone(),
-        id: role.id.clone(),
-        path: role.path.clone(),
-        max_session_secs: role.max_session_secs,
-    };
+    let managed = session_policy_documents(ctx, input).await?;
+    let sts_role = sts_role(&role)?;
     let request = AssumeRoleInput {
         role_session_name: session_name,
         duration_seconds: input.get("DurationSeconds").and_then(Value::as_i64),
@@ -257,6 +229,44 @@ async fn assume_role_with_web_identity(ctx: &Ctx<'_>, input: &Value) -> Result<V
         map.insert("PackedPolicySize".into(), json!(size));
     }
     Ok(result)
+}
+
+/// The documents of the managed session policies named in `PolicyArns`.
+async fn session_policy_documents(ctx: &Ctx<'_>, input: &Value) -> Result<Vec<String>, ApiError> {
+    let mut documents = Vec::new();
+    for arn in input
+        .get("PolicyArns")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let arn = arn.get("arn").and_then(Value::as_str).unwrap_or("");
+        match cognate_iam::managed_policy_document(&ctx.state.store, arn)
+            .await
+            .map_err(ApiError::from)?
+        {
+            Some(doc) => documents.push(doc),
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "NoSuchEntity",
+                    format!("Policy {arn} does not exist or is not attachable."),
+                ));
+            }
+        }
+    }
+    Ok(documents)
+}
+
+/// The role as the STS logic needs it.
+fn sts_role(role: &cognate_iam::RoleRecord) -> Result<sts::Role, ApiError> {
+    Ok(sts::Role {
+        account: AccountId::parse(&role.account_id).map_err(|_| ApiError::internal())?,
+        name: role.name.clone(),
+        id: role.id.clone(),
+        path: role.path.clone(),
+        max_session_secs: role.max_session_secs,
+    })
 }
 
 fn sigv4_digest(data: &[u8]) -> [u8; 32] {
@@ -419,36 +429,8 @@ async fn assume_role(ctx: &Ctx<'_>, caller: &Caller, input: &Value) -> Result<Va
         .await?;
     }
 
-    let mut managed = Vec::new();
-    for arn in input
-        .get("PolicyArns")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let arn = arn.get("arn").and_then(Value::as_str).unwrap_or("");
-        match cognate_iam::managed_policy_document(&ctx.state.store, arn)
-            .await
-            .map_err(ApiError::from)?
-        {
-            Some(doc) => managed.push(doc),
-            None => {
-                return Err(ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "NoSuchEntity",
-                    format!("Policy {arn} does not exist or is not attachable."),
-                ));
-            }
-        }
-    }
-    let account = AccountId::parse(&role.account_id).map_err(|_| ApiError::internal())?;
-    let sts_role = sts::Role {
-        account,
-        name: role.name.clone(),
-        id: role.id.clone(),
-        path: role.path.clone(),
-        max_session_secs: role.max_session_secs,
-    };
+    let managed = session_policy_documents(ctx, input).await?;
+    let sts_role = sts_role(&role)?;
     let request = AssumeRoleInput {
         role_session_name: session_name,
         duration_seconds: input.get("DurationSeconds").and_then(Value::as_i64),

@@ -206,6 +206,21 @@ impl Server {
         aws_sdk_iam::Client::from_conf(config)
     }
 
+    /// An Organizations client with the root credentials.
+    pub fn root_organizations(&self) -> aws_sdk_organizations::Client {
+        let (id, secret) = self.root_credentials();
+        let creds = aws_sdk_organizations::config::Credentials::new(id, secret, None, None, "test");
+        let config = aws_sdk_organizations::Config::builder()
+            .behavior_version(aws_sdk_organizations::config::BehaviorVersion::latest())
+            .region(aws_sdk_organizations::config::Region::new("us-east-1"))
+            .endpoint_url(&self.url)
+            .credentials_provider(creds)
+            .retry_config(aws_sdk_organizations::config::retry::RetryConfig::disabled())
+            .http_client(http_client())
+            .build();
+        aws_sdk_organizations::Client::from_conf(config)
+    }
+
     pub fn root_iam(&self) -> aws_sdk_iam::Client {
         let (id, secret) = self.root_credentials();
         self.iam(&id, &secret, None)

@@ -396,3 +396,151 @@ async fn assume_role_with_the_rust_sdk() {
     );
     assert_eq!(code, "AccessDenied");
 }
+
+/// The seed's cross-account scenario with the Rust SDKs: account B (made with Organizations)
+/// has `LogReader`, trusting account A; in A, the group `ops` may assume it. A member of `ops`
+/// gets a LogReader session in B that can do nothing but what the role allows; a user outside
+/// `ops` is refused.
+#[tokio::test]
+async fn cross_account_log_reader_with_the_rust_sdk() {
+    let server = Server::start();
+    let a = server.account_id.clone();
+    let orgs = server.root_organizations();
+    orgs.create_organization().send().await.unwrap();
+    let status = orgs
+        .create_account()
+        .email("logs@example.com")
+        .account_name("logs")
+        .send()
+        .await
+        .unwrap();
+    let b = status
+        .create_account_status()
+        .unwrap()
+        .account_id()
+        .unwrap()
+        .to_owned();
+
+    // A's root administers B through OrganizationAccountAccessRole.
+    let admin = server
+        .root_sts()
+        .assume_role()
+        .role_arn(format!(
+            "arn:aws:iam::{b}:role/OrganizationAccountAccessRole"
+        ))
+        .role_session_name("setup")
+        .send()
+        .await
+        .unwrap();
+    let c = admin.credentials().unwrap();
+    let iam_b = server.iam(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token()),
+    );
+    let trust = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{a}:root"}},"Action":"sts:AssumeRole"}}]}}"#
+    );
+    let role_arn = iam_b
+        .create_role()
+        .role_name("LogReader")
+        .assume_role_policy_document(trust)
+        .send()
+        .await
+        .unwrap()
+        .role()
+        .unwrap()
+        .arn()
+        .to_owned();
+    iam_b
+        .put_role_policy()
+        .role_name("LogReader")
+        .policy_name("read-logs")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],"Resource":["arn:aws:s3:::b-logs","arn:aws:s3:::b-logs/*"]}]}"#)
+        .send()
+        .await
+        .unwrap();
+
+    let iam_a = server.root_iam();
+    iam_a.create_group().group_name("ops").send().await.unwrap();
+    let assume = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"{role_arn}"}}]}}"#
+    );
+    iam_a
+        .put_group_policy()
+        .group_name("ops")
+        .policy_name("assume")
+        .policy_document(assume)
+        .send()
+        .await
+        .unwrap();
+    let mut keys = Vec::new();
+    for name in ["alice", "bob"] {
+        iam_a.create_user().user_name(name).send().await.unwrap();
+        let key = iam_a
+            .create_access_key()
+            .user_name(name)
+            .send()
+            .await
+            .unwrap();
+        let key = key.access_key().unwrap();
+        keys.push((
+            key.access_key_id().to_owned(),
+            key.secret_access_key().to_owned(),
+        ));
+    }
+    iam_a
+        .add_user_to_group()
+        .group_name("ops")
+        .user_name("alice")
+        .send()
+        .await
+        .unwrap();
+
+    let alice = server.sts(&keys[0].0, &keys[0].1, None);
+    let out = alice
+        .assume_role()
+        .role_arn(&role_arn)
+        .role_session_name("alice")
+        .send()
+        .await
+        .unwrap();
+    let c = out.credentials().unwrap();
+    let who = server
+        .sts(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token()),
+        )
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(who.account(), Some(b.as_str()));
+    assert_eq!(
+        who.arn(),
+        Some(format!("arn:aws:sts::{b}:assumed-role/LogReader/alice").as_str())
+    );
+    // The role reads logs and nothing else in B.
+    let session_iam = server.iam(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token()),
+    );
+    let err = session_iam.list_users().send().await.unwrap_err();
+    assert_eq!(
+        aws_sdk_iam::error::ProvideErrorMetadata::code(&err),
+        Some("AccessDenied")
+    );
+
+    let bob = server.sts(&keys[1].0, &keys[1].1, None);
+    let (code, status, _) = failure(
+        bob.assume_role()
+            .role_arn(&role_arn)
+            .role_session_name("bob")
+            .send()
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((code.as_str(), status), ("AccessDenied", 403));
+}
