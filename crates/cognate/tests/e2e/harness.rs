@@ -386,3 +386,23 @@ fn uuid_like() -> String {
         .as_nanos();
     format!("{}_{nanos}", std::process::id())
 }
+
+/// Creates IAM users with an access key each; returns their (key id, secret) in order.
+pub async fn users_with_keys(iam: &aws_sdk_iam::Client, names: &[&str]) -> Vec<(String, String)> {
+    let mut keys = Vec::new();
+    for name in names {
+        iam.create_user().user_name(*name).send().await.unwrap();
+        let key = iam
+            .create_access_key()
+            .user_name(*name)
+            .send()
+            .await
+            .unwrap();
+        let key = key.access_key().unwrap();
+        keys.push((
+            key.access_key_id().to_owned(),
+            key.secret_access_key().to_owned(),
+        ));
+    }
+    keys
+}

@@ -315,21 +315,7 @@ async fn assume_role_with_the_rust_sdk() {
     let server = Server::start();
     let iam = server.root_iam();
     let account = server.account_id.clone();
-    let mut keys = Vec::new();
-    for name in ["alice", "bob"] {
-        iam.create_user().user_name(name).send().await.unwrap();
-        let key = iam
-            .create_access_key()
-            .user_name(name)
-            .send()
-            .await
-            .unwrap();
-        let key = key.access_key().unwrap();
-        keys.push((
-            key.access_key_id().to_owned(),
-            key.secret_access_key().to_owned(),
-        ));
-    }
+    let keys = crate::harness::users_with_keys(&iam, &["alice", "bob"]).await;
     let trust = format!(
         r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{account}:user/alice"}},"Action":"sts:AssumeRole","Condition":{{"StringEquals":{{"sts:ExternalId":"ext-1"}}}}}}]}}"#
     );
@@ -474,21 +460,7 @@ async fn cross_account_log_reader_with_the_rust_sdk() {
         .send()
         .await
         .unwrap();
-    let mut keys = Vec::new();
-    for name in ["alice", "bob"] {
-        iam_a.create_user().user_name(name).send().await.unwrap();
-        let key = iam_a
-            .create_access_key()
-            .user_name(name)
-            .send()
-            .await
-            .unwrap();
-        let key = key.access_key().unwrap();
-        keys.push((
-            key.access_key_id().to_owned(),
-            key.secret_access_key().to_owned(),
-        ));
-    }
+    let keys = crate::harness::users_with_keys(&iam_a, &["alice", "bob"]).await;
     iam_a
         .add_user_to_group()
         .group_name("ops")
