@@ -282,3 +282,21 @@ def test_account_authorization_details(server):
     assert user["UserPolicyList"][0]["PolicyDocument"] == json.loads(READ_USERS)
     assert details["GroupDetailList"][0]["AttachedManagedPolicies"] == [{"PolicyName": "managed", "PolicyArn": arn}]
     assert details["Policies"][0]["PolicyVersionList"][0]["IsDefaultVersion"] is True
+
+
+def test_simulation_reports_missing_context_values(server):
+    iam = server.client("iam")
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::home/${aws:username}/*",
+         "Condition": {"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}}}]})
+    out = iam.simulate_custom_policy(PolicyInputList=[policy], ActionNames=["s3:GetObject"], ResourceArns=["arn:aws:s3:::home/alice/x"])
+    result = out["EvaluationResults"][0]
+    assert result["EvalDecision"] == "implicitDeny"
+    assert sorted(result["MissingContextValues"]) == ["aws:SourceIp", "aws:username"]
+    out = iam.simulate_custom_policy(
+        PolicyInputList=[policy], ActionNames=["s3:GetObject"], ResourceArns=["arn:aws:s3:::home/alice/x"],
+        ContextEntries=[{"ContextKeyName": "aws:username", "ContextKeyValues": ["alice"], "ContextKeyType": "string"},
+                        {"ContextKeyName": "aws:SourceIp", "ContextKeyValues": ["203.0.113.7"], "ContextKeyType": "ip"}])
+    result = out["EvaluationResults"][0]
+    assert result["EvalDecision"] == "allowed"
+    assert result["MissingContextValues"] == []

@@ -193,6 +193,25 @@ impl Iam<'_> {
             boundary: (!boundary_refs.is_empty()).then_some(boundary_refs.as_slice()),
             session: None,
         };
+        // Keys the policies use that the caller gave no value for.
+        let provided: Vec<&str> = input
+            .context_entries
+            .iter()
+            .map(|e| e.context_key_name.as_str())
+            .collect();
+        let mut missing: Vec<String> = Vec::new();
+        let all = identity
+            .iter()
+            .chain(boundary.iter())
+            .map(|s| &s.policy)
+            .chain(resource_policy.iter());
+        for key in all.flat_map(Policy::context_keys) {
+            if !provided.iter().any(|p| p.eq_ignore_ascii_case(&key))
+                && !missing.iter().any(|m| m.eq_ignore_ascii_case(&key))
+            {
+                missing.push(key);
+            }
+        }
         let resources: Vec<String> = if input.resource_arns.is_empty() {
             vec!["*".into()]
         } else {
@@ -229,7 +248,7 @@ impl Iam<'_> {
                     "EvalResourceName": resource,
                     "EvalDecision": evaluation.decision.as_str(),
                     "MatchedStatements": matched,
-                    "MissingContextValues": [],
+                    "MissingContextValues": missing,
                 });
                 if !boundary.is_empty() {
                     let allowed_by_boundary = evaluation.reason

@@ -99,6 +99,8 @@ pub(crate) struct Condition {
     pub(crate) operator: Operator,
     /// Lower-case: condition keys are case-insensitive.
     pub(crate) key: String,
+    /// The key as the policy wrote it.
+    pub(crate) name: String,
     pub(crate) values: Vec<Pattern>,
 }
 

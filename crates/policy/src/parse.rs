@@ -77,6 +77,30 @@ pub struct Policy {
     pub statements: Vec<Statement>,
 }
 
+impl Policy {
+    /// The context keys the policy refers to (condition keys, and policy variables without a
+    /// default), each once, as first written: what a simulation reports as missing when the
+    /// caller supplies no value for them.
+    pub fn context_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = Vec::new();
+        let mut add = |k: &str| {
+            if !keys.iter().any(|seen| seen.eq_ignore_ascii_case(k)) {
+                keys.push(k.to_owned());
+            }
+        };
+        for s in &self.statements {
+            let resources = s.resources.iter().flat_map(|r| r.patterns.iter());
+            for pattern in resources.chain(s.conditions.iter().flat_map(|c| c.values.iter())) {
+                pattern.required_keys().for_each(&mut add);
+            }
+            for c in &s.conditions {
+                add(&c.name);
+            }
+        }
+        keys
+    }
+}
+
 /// The length IAM counts toward a policy's size quota: every character but whitespace.
 pub fn significant_len(document: &str) -> usize {
     document.chars().filter(|c| !c.is_whitespace()).count()
@@ -330,6 +354,7 @@ fn parse_conditions(value: &Value, variables: bool) -> Result<Vec<Condition>, Pa
             out.push(Condition {
                 operator,
                 key: key.to_ascii_lowercase(),
+                name: key.clone(),
                 values: patterns,
             });
         }
@@ -412,6 +437,20 @@ mod tests {
             parse(bad, PolicyUse::Trust)
                 .unwrap_err()
                 .starts_with("Invalid principal in policy")
+        );
+    }
+
+    #[test]
+    fn context_keys_are_listed_once_as_written() {
+        let doc = r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::b/${aws:username}/*",
+             "Condition":{"StringEquals":{"aws:RequestedRegion":"us-east-1","AWS:USERNAME":"x"}}},
+            {"Effect":"Deny","Action":"*","Resource":"arn:aws:s3:::b/${aws:PrincipalTag/team, 'none'}",
+             "Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}]}"#;
+        let keys = parse(doc, PolicyUse::Identity).unwrap().context_keys();
+        assert_eq!(
+            keys,
+            ["aws:username", "aws:RequestedRegion", "aws:SourceIp"]
         );
     }
 

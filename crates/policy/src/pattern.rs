@@ -11,9 +11,10 @@ enum Piece {
     Star,
     /// `?`: exactly one character.
     One,
-    /// `${key}` or `${key, 'default'}`; the key is lower-case.
+    /// `${key}` or `${key, 'default'}`; `key` is lower-case, `name` as written.
     Variable {
         key: String,
+        name: String,
         default: Option<String>,
     },
 }
@@ -80,6 +81,7 @@ impl Pattern {
                         flush(&mut literal, &mut pieces);
                         pieces.push(Piece::Variable {
                             key: key.to_ascii_lowercase(),
+                            name: key.to_owned(),
                             default,
                         });
                     }
@@ -110,6 +112,18 @@ impl Pattern {
         })
     }
 
+    /// The context keys this pattern needs a value for (variables without a default).
+    pub(crate) fn required_keys(&self) -> impl Iterator<Item = &str> {
+        self.pieces.iter().filter_map(|p| match p {
+            Piece::Variable {
+                name,
+                default: None,
+                ..
+            } => Some(name.as_str()),
+            _ => None,
+        })
+    }
+
     /// Resolves variables against the context into units. `None` when a variable has no value
     /// and no default: the element then matches nothing, as in IAM.
     fn units(&self, context: &Context) -> Option<Vec<Unit>> {
@@ -119,7 +133,7 @@ impl Pattern {
                 Piece::Literal(s) => units.extend(s.bytes().map(Unit::Byte)),
                 Piece::Star => units.push(Unit::Star),
                 Piece::One => units.push(Unit::One),
-                Piece::Variable { key, default } => {
+                Piece::Variable { key, default, .. } => {
                     let value = context
                         .get_lower(key)
                         .and_then(|v| v.first())
