@@ -300,3 +300,17 @@ def test_simulation_reports_missing_context_values(server):
     result = out["EvaluationResults"][0]
     assert result["EvalDecision"] == "allowed"
     assert result["MissingContextValues"] == []
+
+
+def test_access_key_last_used(server):
+    iam = server.client("iam")
+    iam.create_user(UserName="kim")
+    key = iam.create_access_key(UserName="kim")["AccessKey"]
+    never = iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])
+    assert never["UserName"] == "kim"
+    assert never["AccessKeyLastUsed"] == {"ServiceName": "N/A", "Region": "N/A"}
+    server.client("sts", key["AccessKeyId"], key["SecretAccessKey"]).get_caller_identity()
+    used = iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])["AccessKeyLastUsed"]
+    assert used["ServiceName"] == "sts"
+    assert used["Region"] == "us-east-1"
+    assert "LastUsedDate" in used

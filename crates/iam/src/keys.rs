@@ -127,6 +127,27 @@ impl Iam<'_> {
         Ok(Value::Null)
     }
 
+    pub(crate) async fn access_key_last_used(&self, input: KeyInput) -> Result<Value> {
+        let id = input.access_key_id.unwrap_or_default();
+        let key = self
+            .store
+            .access_key(&id)
+            .await?
+            .filter(|k| k.account_id == self.account.as_str())
+            .ok_or_else(|| {
+                IamError::NoSuchEntity(format!("The Access Key with id {id} cannot be found."))
+            })?;
+        let used = match self.store.key_last_used(&id).await? {
+            Some((at, service, region)) => {
+                json!({ "LastUsedDate": iso(at), "ServiceName": service, "Region": region })
+            }
+            None => json!({ "ServiceName": "N/A", "Region": "N/A" }),
+        };
+        Ok(
+            json!({ "UserName": key.user_name.unwrap_or_else(|| self.account.to_string()), "AccessKeyLastUsed": used }),
+        )
+    }
+
     pub(crate) async fn delete_access_key(
         &self,
         input: KeyInput,

@@ -151,6 +151,7 @@ pub fn implements(op: Operation) -> bool {
             | ListAccessKeys
             | UpdateAccessKey
             | DeleteAccessKey
+            | GetAccessKeyLastUsed
             | SimulatePrincipalPolicy
             | SimulateCustomPolicy
             | CreateOpenIDConnectProvider
@@ -272,6 +273,7 @@ impl Iam<'_> {
             ListAccessKeys => self.list_access_keys(input(value)?, &caller).await,
             UpdateAccessKey => self.update_access_key(input(value)?, &caller).await,
             DeleteAccessKey => self.delete_access_key(input(value)?, &caller).await,
+            GetAccessKeyLastUsed => self.access_key_last_used(input(value)?).await,
             SimulatePrincipalPolicy => self.simulate_principal_policy(input(value)?).await,
             SimulateCustomPolicy => self.simulate_custom_policy(input(value)?),
             CreateOpenIDConnectProvider => self.create_oidc_provider(input(value)?).await,

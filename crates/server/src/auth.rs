@@ -124,6 +124,12 @@ pub async fn authenticate(
     match key {
         Some(key) if key.active => {
             verify(&key.signing_key(&p.scope))?;
+            state.note_key_use(
+                &key,
+                &p.access_key_id,
+                now.unix_timestamp(),
+                &p.scope.service,
+            );
             Ok(Caller {
                 principal: key.principal.clone(),
                 via_session: false,

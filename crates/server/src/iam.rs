@@ -68,6 +68,9 @@ pub async fn handle(
         Principal::User { name, .. } => CallerUser::User(name),
         Principal::AssumedRole { .. } => CallerUser::RoleSession,
     };
+    if op == Operation::GetAccessKeyLastUsed {
+        state.flush_key_use().await;
+    }
     let output = iam.call(op, who, input).await?;
     if !cognate_iam::is_read_only(op) {
         state.changed().await;

@@ -109,12 +109,14 @@ pub async fn serve(
             every.tick().await;
             loop {
                 every.tick().await;
+                state.flush_key_use().await;
                 if let Err(e) = state.reload_ring().await {
                     tracing::error!(error = %e, "could not reload the session key ring");
                 }
             }
         });
     }
+    let state_for_shutdown = state.clone();
     let app = axum::Router::new().fallback(edge::handle).with_state(state);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -139,6 +141,7 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await;
+    state_for_shutdown.flush_key_use().await;
     store.close().await;
     served.map_err(|source| StartError::Io {
         context: "serving".into(),

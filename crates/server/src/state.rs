@@ -19,6 +19,8 @@ pub struct CachedKey {
     secret: Zeroizing<String>,
     /// The signing key derived for the last scope used: a client signs many requests a day.
     signing: Mutex<Option<(Scope, SigningKey)>>,
+    /// When this node last noted a use of the key (unix seconds), to note at most one a second.
+    last_touch: std::sync::atomic::AtomicI64,
 }
 
 impl CachedKey {
@@ -28,6 +30,7 @@ impl CachedKey {
             active,
             secret,
             signing: Mutex::new(None),
+            last_touch: std::sync::atomic::AtomicI64::new(0),
         }
     }
 
@@ -66,6 +69,8 @@ pub struct AppState {
     policies: RwLock<HashMap<String, Arc<PrincipalPolicies>>>,
     /// Parsed session policies per session (temporary access key id).
     sessions: RwLock<HashMap<String, Arc<Vec<cognate_policy::Policy>>>>,
+    /// Access key uses not yet written to the store: key id → (unix seconds, service).
+    key_use: Mutex<HashMap<String, (i64, String)>>,
     /// Roles by ARN (trust policy parsed), for AssumeRole*.
     pub roles: Cache<String, Arc<cognate_iam::RoleRecord>>,
     /// OpenID Connect providers by (account, issuer name).
@@ -141,6 +146,7 @@ impl AppState {
             keys: RwLock::new(HashMap::new()),
             policies: RwLock::new(HashMap::new()),
             sessions: RwLock::new(HashMap::new()),
+            key_use: Mutex::new(HashMap::new()),
             roles: Cache::new(),
             oidc_providers: Cache::new(),
             verified_tokens: Cache::new(),
@@ -171,6 +177,36 @@ impl AppState {
             cache.insert(claims.access_key_id.clone(), parsed.clone());
         }
         Ok(parsed)
+    }
+
+    /// Notes that a long-term key signed a request (kept in memory, at most once a second per
+    /// key, and written out by [`AppState::flush_key_use`]).
+    pub fn note_key_use(&self, key: &CachedKey, access_key_id: &str, now: i64, service: &str) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if now - key.last_touch.load(Relaxed) < 1 {
+            return;
+        }
+        key.last_touch.store(now, Relaxed);
+        if let Ok(mut pending) = self.key_use.lock() {
+            pending.insert(access_key_id.to_owned(), (now, service.to_owned()));
+        }
+    }
+
+    /// Writes noted key uses to the store (GetAccessKeyLastUsed reads them there).
+    pub async fn flush_key_use(&self) {
+        let pending = match self.key_use.lock() {
+            Ok(mut pending) => std::mem::take(&mut *pending),
+            Err(_) => return,
+        };
+        for (id, (at, service)) in pending {
+            if let Err(e) = self
+                .store
+                .record_key_use(&id, at, &service, &self.region)
+                .await
+            {
+                tracing::error!(error = %e, "could not record an access key's last use");
+            }
+        }
     }
 
     /// The key ring in force.

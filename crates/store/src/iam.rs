@@ -435,6 +435,48 @@ impl Store {
         rows.iter().map(crate::access_key_row).collect()
     }
 
+    /// Records a use of an access key, keeping the latest if several nodes report.
+    pub async fn record_key_use(
+        &self,
+        access_key_id: &str,
+        at: i64,
+        service: &str,
+        region: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE access_keys SET last_used_at = $1, last_used_service = $2, last_used_region = $3 \
+             WHERE access_key_id = $4 AND (last_used_at IS NULL OR last_used_at < $1)",
+        )
+        .bind(at)
+        .bind(service)
+        .bind(region)
+        .bind(access_key_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// When (unix seconds), for which service and in which region a key was last used.
+    pub async fn key_last_used(
+        &self,
+        access_key_id: &str,
+    ) -> Result<Option<(i64, String, String)>> {
+        let row = sqlx::query(
+            "SELECT last_used_at, last_used_service, last_used_region FROM access_keys WHERE access_key_id = $1",
+        )
+        .bind(access_key_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let at: Option<i64> = row.try_get("last_used_at")?;
+        let service: Option<String> = row.try_get("last_used_service")?;
+        let region: Option<String> = row.try_get("last_used_region")?;
+        Ok(match (at, service, region) {
+            (Some(at), Some(service), Some(region)) => Some((at, service, region)),
+            _ => None,
+        })
+    }
+
     pub async fn set_access_key_status(&self, access_key_id: &str, status: &str) -> Result<bool> {
         let done = sqlx::query("UPDATE access_keys SET status = $1 WHERE access_key_id = $2")
             .bind(status)

@@ -21,7 +21,8 @@ macro_rules! migrations {
 migrations!(
     (1, "0001_foundation"),
     (2, "0002_iam"),
-    (3, "0003_organizations")
+    (3, "0003_organizations"),
+    (4, "0004_access_key_last_used")
 );
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {

@@ -512,6 +512,19 @@ async fn iam_relations(store: &Store) {
         1,
         "the root key from earlier"
     );
+    assert_eq!(store.key_last_used(&key.access_key_id).await.unwrap(), None);
+    store
+        .record_key_use(&key.access_key_id, 100, "iam", "us-east-1")
+        .await
+        .unwrap();
+    store
+        .record_key_use(&key.access_key_id, 50, "sts", "us-east-1")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.key_last_used(&key.access_key_id).await.unwrap(),
+        Some((100, "iam".into(), "us-east-1".into()))
+    );
     assert!(
         store
             .set_access_key_status(&key.access_key_id, "Inactive")
