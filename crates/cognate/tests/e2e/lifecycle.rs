@@ -52,6 +52,14 @@ async fn survives_kill_9(database_url: Option<String>) {
     let (id, secret) = server.root_credentials();
     let session = server.root_sts().get_session_token().send().await.unwrap();
     let creds = session.credentials().unwrap().clone();
+    // An acknowledged IAM write: the response came back, so it must survive the crash.
+    server
+        .root_iam()
+        .create_user()
+        .user_name("durable")
+        .send()
+        .await
+        .unwrap();
     server.kill9();
 
     let server = Server::start_with(opts);
@@ -64,6 +72,14 @@ async fn survives_kill_9(database_url: Option<String>) {
         .await
         .unwrap();
     assert_eq!(who.account(), Some(account.as_str()));
+    let user = server
+        .root_iam()
+        .get_user()
+        .user_name("durable")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(user.user().unwrap().user_name(), "durable");
     // A session issued before the crash still verifies: the key ring survived too.
     let who = server
         .sts(
