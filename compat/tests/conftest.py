@@ -13,7 +13,8 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 BINARY = os.environ.get("COGNATE_BIN", str(REPO / "target" / "debug" / "cognate"))
-NO_RETRIES = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"})
+NO_RETRIES = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"},
+                                    s3={"addressing_style": "path"})
 
 
 class Server:
@@ -54,7 +55,7 @@ class Server:
         section = parser["default"]
         return section["aws_access_key_id"], section["aws_secret_access_key"]
 
-    def client(self, service, access_key_id=None, secret=None, token=None):
+    def client(self, service, access_key_id=None, secret=None, token=None, config=None):
         if access_key_id is None:
             access_key_id, secret = self.root_credentials()
         return boto3.client(
@@ -64,7 +65,7 @@ class Server:
             aws_access_key_id=access_key_id,
             aws_secret_access_key=secret,
             aws_session_token=token,
-            config=NO_RETRIES,
+            config=NO_RETRIES.merge(config) if config else NO_RETRIES,
         )
 
     def stop(self):

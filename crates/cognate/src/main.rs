@@ -54,6 +54,9 @@ struct ServeArgs {
     /// Base URL for issuer URLs and links [default: http://<listen>]
     #[arg(long, env = "COGNATE_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Where S3 object bytes live; nodes sharing a database must share it [default: <data-dir>/objects]
+    #[arg(long, env = "COGNATE_OBJECTS_DIR")]
+    objects_dir: Option<PathBuf>,
     /// Region this server is [default: us-east-1]
     #[arg(long, env = "COGNATE_REGION")]
     region: Option<String>,
@@ -102,6 +105,7 @@ impl ServeArgs {
         set_opt!(
             database_url,
             public_url,
+            objects_dir,
             account_id,
             master_key,
             root_access_key_id,

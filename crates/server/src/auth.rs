@@ -15,6 +15,8 @@ pub struct Caller {
     pub via_session: bool,
     /// The session's sealed claims (policies, tags, issue time), for session credentials.
     pub session: Option<std::sync::Arc<SessionClaims>>,
+    /// The key the request was signed with, for verifying an aws-chunked body's chunks.
+    pub signing_key: Option<SigningKey>,
 }
 
 /// What the handler must tell the authenticator about a request.
@@ -104,7 +106,8 @@ pub async fn authenticate(
         }
         // The signature is checked before expiry, so only the credential's holder learns
         // that it has expired.
-        verify(&SigningKey::derive(&claims.secret_access_key, &p.scope))?;
+        let signing_key = SigningKey::derive(&claims.secret_access_key, &p.scope);
+        verify(&signing_key)?;
         if now.unix_timestamp() >= claims.expires_at {
             return Err(AuthFailure::ExpiredToken.into());
         }
@@ -112,6 +115,7 @@ pub async fn authenticate(
             principal: claims.principal.clone(),
             via_session: true,
             session: Some(std::sync::Arc::new(claims)),
+            signing_key: Some(signing_key),
         });
     }
     if p.security_token.is_some() {
@@ -123,7 +127,8 @@ pub async fn authenticate(
         .map_err(|e| AuthError::Internal(e.to_string()))?;
     match key {
         Some(key) if key.active => {
-            verify(&key.signing_key(&p.scope))?;
+            let signing_key = key.signing_key(&p.scope);
+            verify(&signing_key)?;
             state.note_key_use(
                 &key,
                 &p.access_key_id,
@@ -134,6 +139,7 @@ pub async fn authenticate(
                 principal: key.principal.clone(),
                 via_session: false,
                 session: None,
+                signing_key: Some(signing_key),
             })
         }
         Some(_) => Err(AuthFailure::UnknownAccessKey.into()),
@@ -143,6 +149,7 @@ pub async fn authenticate(
             },
             via_session: false,
             session: None,
+            signing_key: None,
         }),
         None => Err(AuthFailure::UnknownAccessKey.into()),
     }

@@ -12,10 +12,10 @@ use http::StatusCode;
 use crate::auth::Caller;
 use crate::edge::Ctx;
 
-/// A resource-based policy and the account that owns its resource.
+/// The account that owns the target resource and its resource-based policy, if it has one.
 #[derive(Clone, Copy)]
 pub struct ResourcePolicy<'a> {
-    pub policy: &'a Policy,
+    pub policy: Option<&'a Policy>,
     pub account: &'a str,
 }
 
@@ -107,7 +107,7 @@ pub fn authorize_federated(
         ..PrincipalInfo::default()
     };
     let set = PolicySet {
-        resource: Some(trust.policy),
+        resource: trust.policy,
         resource_account: Some(trust.account),
         ..PolicySet::default()
     };
@@ -127,6 +127,57 @@ pub fn authorize_federated(
     ))
 }
 
+/// Decides an unsigned request: only a resource policy granting the anonymous principal
+/// (`"Principal": "*"`) allows it.
+pub fn authorize_anonymous(
+    ctx: &Ctx<'_>,
+    action: &str,
+    resource: &str,
+    request_keys: &[(String, Vec<String>)],
+    resource_policy: ResourcePolicy<'_>,
+) -> Result<(), ApiError> {
+    let mut context = Context::new();
+    if let Some(ip) = ctx.source_ip {
+        context.set("aws:SourceIp", ip.to_string());
+    }
+    context.set(
+        "aws:CurrentTime",
+        ctx.now
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+    );
+    context.set("aws:EpochTime", ctx.now.unix_timestamp().to_string());
+    context.set("aws:SecureTransport", "false");
+    context.set("aws:RequestedRegion", ctx.state.region.clone());
+    for (key, values) in request_keys {
+        context.insert(key, values.clone());
+    }
+    let info = PrincipalInfo {
+        arn: "*".to_owned(),
+        anonymous: true,
+        ..PrincipalInfo::default()
+    };
+    let set = PolicySet {
+        resource: resource_policy.policy,
+        resource_account: Some(resource_policy.account),
+        ..PolicySet::default()
+    };
+    let request = Request {
+        principal: &info,
+        action,
+        resource,
+        context: &context,
+    };
+    if evaluate(&set, &request).decision == Decision::Allowed {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "AccessDenied",
+        "Access Denied",
+    ))
+}
+
 /// Decides whether `caller` may perform `action` on `resource`. Without a resource policy
 /// the resource is in the caller's own account.
 pub async fn authorize(
@@ -138,7 +189,11 @@ pub async fn authorize(
     request_keys: &[(String, Vec<String>)],
     resource_policy: Option<ResourcePolicy<'_>>,
 ) -> Result<(), ApiError> {
-    if resource_policy.is_none() && matches!(caller.principal, Principal::Root { .. }) {
+    // The account root may do anything in its own account that no resource policy denies.
+    if matches!(caller.principal, Principal::Root { .. })
+        && resource_policy
+            .is_none_or(|r| r.policy.is_none() && r.account == caller.principal.account().as_str())
+    {
         return Ok(());
     }
     let policies = ctx
@@ -165,7 +220,7 @@ pub async fn authorize(
     let session: Option<Vec<&Policy>> = session_policies.as_ref().map(|s| s.iter().collect());
     let set = PolicySet {
         identity: &identity,
-        resource: resource_policy.map(|r| r.policy),
+        resource: resource_policy.and_then(|r| r.policy),
         resource_account: resource_policy.map(|r| r.account),
         boundary: boundary.as_deref(),
         session: session.as_deref(),

@@ -28,6 +28,9 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Base URL used in issuer URLs and links; defaults to `http://<listen>`.
     pub public_url: Option<String>,
+    /// Where S3 object bytes live; defaults to `<data_dir>/objects`. Several nodes on one
+    /// PostgreSQL database must share it (a shared filesystem).
+    pub objects_dir: Option<PathBuf>,
     pub region: String,
     /// The default (management) account's id, used when it is first created.
     pub account_id: Option<String>,
@@ -48,6 +51,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./cognate-data"),
             database_url: None,
             public_url: None,
+            objects_dir: None,
             region: "us-east-1".to_owned(),
             account_id: None,
             dev: false,
@@ -80,6 +84,7 @@ impl fmt::Debug for Config {
                 &self.database_url.as_ref().map(|u| redact_url(u)),
             )
             .field("public_url", &self.public_url)
+            .field("objects_dir", &self.objects_dir)
             .field("region", &self.region)
             .field("account_id", &self.account_id)
             .field("dev", &self.dev)

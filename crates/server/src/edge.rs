@@ -178,6 +178,7 @@ pub async fn handle(
                 Protocol::RestJson => protocol::render_rest_json_error(&err),
                 Protocol::RestXml => protocol::render_s3_error(&err, parts.uri.path(), &request_id),
             }
+            .map(Body::from)
         }
     };
     let status = response.status();
@@ -200,7 +201,7 @@ pub async fn handle(
         status = status.as_u16(),
         latency_us = started.elapsed().as_micros() as u64,
     );
-    response.map(Body::from)
+    response
 }
 
 async fn dispatch(
@@ -208,8 +209,8 @@ async fn dispatch(
     route: &Route,
     body: Body,
     query_service: &mut Option<QueryService>,
-) -> Result<http::Response<Bytes>, ApiError> {
-    match route {
+) -> Result<http::Response<Body>, ApiError> {
+    let response = match route {
         Route::Json { service, operation } => {
             ctx.outcome.service = service.signing_name();
             ctx.outcome.operation = operation.clone();
@@ -244,29 +245,7 @@ async fn dispatch(
                 "Unknown operation",
             ))
         }
-        Route::S3 => {
-            ctx.outcome.service = services::s3::SIGNING_NAME;
-            let payload_hash = match ctx.presented.map(|p| p.location) {
-                Some(sigv4::Location::Header) => ctx
-                    .presented
-                    .and_then(|p| p.content_sha256.clone())
-                    .unwrap_or_else(|| sigv4::EMPTY_SHA256.to_owned()),
-                _ => sigv4::UNSIGNED_PAYLOAD.to_owned(),
-            };
-            ctx.caller(
-                Protocol::RestXml,
-                services::s3::SIGNING_NAME,
-                PathStyle::S3,
-                &payload_hash,
-                false,
-            )
-            .await?;
-            Err(ApiError::new(
-                StatusCode::NOT_IMPLEMENTED,
-                "NotImplemented",
-                "A header you provided implies functionality that is not implemented",
-            ))
-        }
+        Route::S3 => return crate::s3::handle(ctx, body).await,
         Route::Query { service } => {
             let body = read_body(&ctx.parts.headers, body, protocol::MAX_BUFFERED_BODY).await?;
             let params = QueryParams::parse(ctx.parts.uri.query().unwrap_or(""), &body)?;
@@ -303,7 +282,8 @@ async fn dispatch(
                 QueryService::Iam => crate::iam::handle(ctx, action, &params, &payload_hash).await,
             }
         }
-    }
+    };
+    response.map(|r| r.map(Body::from))
 }
 
 fn health(request_id: &str) -> http::Response<Body> {

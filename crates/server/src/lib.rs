@@ -10,6 +10,7 @@ mod edge;
 mod iam;
 mod jwks;
 mod organizations;
+mod s3;
 mod state;
 mod sts;
 
@@ -76,6 +77,7 @@ pub async fn serve(
             "DEV MODE: unknown access key ids are accepted as the root of account {account} WITHOUT a signature check; never expose this server"
         );
     }
+    let blobs = s3::open_blobs(&config, &store).await?;
     let state = Arc::new(state::AppState::new(
         store.clone(),
         config.region.clone(),
@@ -83,6 +85,7 @@ pub async fn serve(
         config.dev,
         master,
         ring,
+        blobs,
     ));
     if let Some(mut listener) = store.listen_changes().await? {
         // Other nodes' IAM writes arrive here: drop the caches so the next request sees them.

@@ -78,6 +78,10 @@ pub struct AppState {
     /// Web identity tokens already verified, by SHA-256 of the token and the role's account
     /// (a client reuses its ID token until it expires; its signature is checked once).
     pub verified_tokens: Cache<([u8; 32], String), Arc<cognate_sts::web_identity::Verified>>,
+    /// S3 object files.
+    pub blobs: cognate_s3::Blobs,
+    /// S3 buckets by name, with their policies parsed.
+    pub buckets: Cache<String, Arc<crate::s3::Bucket>>,
 }
 
 /// A bounded map that starts over when full and empties on every IAM change.
@@ -132,6 +136,7 @@ impl AppState {
         dev: bool,
         master: MasterKey,
         ring: KeyRing,
+        blobs: cognate_s3::Blobs,
     ) -> Self {
         AppState {
             store,
@@ -150,6 +155,8 @@ impl AppState {
             roles: Cache::new(),
             oidc_providers: Cache::new(),
             verified_tokens: Cache::new(),
+            blobs,
+            buckets: Cache::new(),
         }
     }
 
@@ -258,6 +265,7 @@ impl AppState {
         self.roles.clear();
         self.oidc_providers.clear();
         self.verified_tokens.clear();
+        self.buckets.clear();
     }
 
     /// After a write that changes authorization data: drop this node's caches and tell the

@@ -189,7 +189,7 @@ async fn assume_role_with_web_identity(ctx: &Ctx<'_>, input: &Value) -> Result<V
         )
     })?;
     let trust = ResourcePolicy {
-        policy: &role.trust,
+        policy: Some(&role.trust),
         account: &role.account_id,
     };
     crate::authz::authorize_federated(
@@ -391,7 +391,7 @@ async fn assume_role(ctx: &Ctx<'_>, caller: &Caller, input: &Value) -> Result<Va
         keys.push(("sts:TransitiveTagKeys".into(), transitive.clone()));
     }
     let trust = Some(ResourcePolicy {
-        policy: &role.trust,
+        policy: Some(&role.trust),
         account: &role.account_id,
     });
     authorize(

@@ -11,7 +11,7 @@ mod canonical;
 mod chunked;
 
 pub use canonical::{canonical_request, uri_encode};
-pub use chunked::{ChunkVerifier, EMPTY_SHA256};
+pub use chunked::{ChunkError, ChunkVerifier, ChunkedDecoder, EMPTY_SHA256};
 
 use std::fmt;
 

@@ -7,9 +7,11 @@
 mod iam;
 mod migrations;
 mod organizations;
+mod s3;
 
 pub use iam::{EntityRow, InlinePolicyRow, PolicyVersionRow};
 pub use organizations::{CreateAccountRequestRow, MemberRow, OrganizationRow};
+pub use s3::{BucketDeletion, BucketRow, ObjectRow, PartRow, UploadRow};
 
 use std::path::Path;
 use std::str::FromStr as _;

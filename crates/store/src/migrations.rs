@@ -22,7 +22,8 @@ migrations!(
     (1, "0001_foundation"),
     (2, "0002_iam"),
     (3, "0003_organizations"),
-    (4, "0004_access_key_last_used")
+    (4, "0004_access_key_last_used"),
+    (5, "0005_s3")
 );
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {

@@ -1,0 +1,195 @@
+//! The XML documents S3 requests carry: `CreateBucketConfiguration`, `Delete`,
+//! `CompleteMultipartUpload`. Anything that does not parse is `MalformedXML` to the caller.
+
+use quick_xml::events::Event;
+
+/// The document does not parse or lacks what the operation needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Malformed;
+
+/// The longest request document accepted (DeleteObjects' 1,000 keys of 1,024 bytes fit).
+pub const MAX_DOCUMENT: usize = 2 * 1024 * 1024;
+
+/// An element event: its path from the root (local names joined by `/`) and, for a leaf,
+/// its text.
+enum Item {
+    Open(String),
+    Text(String, String),
+}
+
+fn items(body: &[u8]) -> Result<Vec<Item>, Malformed> {
+    let text = std::str::from_utf8(body).map_err(|_| Malformed)?;
+    let mut reader = quick_xml::Reader::from_str(text);
+    let mut path: Vec<String> = Vec::new();
+    let mut out = Vec::new();
+    let mut seen_root = false;
+    loop {
+        match reader.read_event().map_err(|_| Malformed)? {
+            Event::Start(e) => {
+                if path.is_empty() && seen_root {
+                    return Err(Malformed);
+                }
+                seen_root = true;
+                let name = AsRef::<str>::as_ref(&e.local_name()).to_owned();
+                path.push(name);
+                out.push(Item::Open(path.join("/")));
+            }
+            Event::Empty(e) => {
+                let name = AsRef::<str>::as_ref(&e.local_name()).to_owned();
+                seen_root = true;
+                out.push(Item::Open(format!("{}/{name}", path.join("/"))));
+            }
+            Event::End(_) => {
+                path.pop().ok_or(Malformed)?;
+            }
+            Event::Text(t) => {
+                let value = t.xml10_content();
+                let here = path.join("/");
+                match out.last_mut() {
+                    Some(Item::Text(p, v)) if *p == here => v.push_str(&value),
+                    _ if !path.is_empty() && !value.trim().is_empty() => {
+                        out.push(Item::Text(here, value.into_owned()))
+                    }
+                    _ => {}
+                }
+            }
+            Event::GeneralRef(r) => {
+                // An entity or character reference inside text: resolve the predefined ones.
+                let resolved = match r.resolve_char_ref().map_err(|_| Malformed)? {
+                    Some(c) => c.to_string(),
+                    None => quick_xml::escape::unescape(&format!("&{};", r.xml10_content()))
+                        .map_err(|_| Malformed)?
+                        .into_owned(),
+                };
+                match out.last_mut() {
+                    Some(Item::Text(p, v)) if *p == path.join("/") => v.push_str(&resolved),
+                    _ => out.push(Item::Text(path.join("/"), resolved)),
+                }
+            }
+            Event::CData(t) => {
+                out.push(Item::Text(path.join("/"), t.xml10_content().into_owned()));
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !path.is_empty() || !seen_root {
+        return Err(Malformed);
+    }
+    Ok(out)
+}
+
+/// `CreateBucketConfiguration`: the `LocationConstraint`, if any. An empty body is fine.
+pub fn create_bucket_location(body: &[u8]) -> Result<Option<String>, Malformed> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let mut location = None;
+    for item in items(body)? {
+        match item {
+            Item::Text(p, v) if p == "CreateBucketConfiguration/LocationConstraint" => {
+                location = Some(v)
+            }
+            Item::Open(p) if !p.starts_with("CreateBucketConfiguration") => return Err(Malformed),
+            _ => {}
+        }
+    }
+    Ok(location)
+}
+
+/// `Delete`: the keys (with optional version ids, ignored) and whether `Quiet` is set.
+pub fn delete_objects(body: &[u8]) -> Result<(Vec<String>, bool), Malformed> {
+    let mut keys: Vec<Option<String>> = Vec::new();
+    let mut quiet = false;
+    for item in items(body)? {
+        match item {
+            Item::Open(p) if p == "Delete/Object" => keys.push(None),
+            Item::Open(p) if !p.starts_with("Delete") => return Err(Malformed),
+            Item::Text(p, v) if p == "Delete/Object/Key" => {
+                *keys.last_mut().ok_or(Malformed)? = Some(v);
+            }
+            Item::Text(p, v) if p == "Delete/Quiet" => quiet = v.trim() == "true",
+            _ => {}
+        }
+    }
+    let keys: Vec<String> = keys.into_iter().collect::<Option<_>>().ok_or(Malformed)?;
+    if keys.is_empty() {
+        return Err(Malformed);
+    }
+    Ok((keys, quiet))
+}
+
+/// `CompleteMultipartUpload`: (part number, ETag) in the order given.
+pub fn complete_multipart(body: &[u8]) -> Result<Vec<(i64, String)>, Malformed> {
+    let mut parts: Vec<(Option<i64>, Option<String>)> = Vec::new();
+    for item in items(body)? {
+        match item {
+            Item::Open(p) if p == "CompleteMultipartUpload/Part" => parts.push((None, None)),
+            Item::Open(p) if !p.starts_with("CompleteMultipartUpload") => return Err(Malformed),
+            Item::Text(p, v) if p == "CompleteMultipartUpload/Part/PartNumber" => {
+                parts.last_mut().ok_or(Malformed)?.0 =
+                    Some(v.trim().parse().map_err(|_| Malformed)?);
+            }
+            Item::Text(p, v) if p == "CompleteMultipartUpload/Part/ETag" => {
+                parts.last_mut().ok_or(Malformed)?.1 = Some(v.trim().to_owned());
+            }
+            _ => {}
+        }
+    }
+    let parts: Vec<(i64, String)> = parts
+        .into_iter()
+        .map(|(n, e)| Some((n?, e?)))
+        .collect::<Option<_>>()
+        .ok_or(Malformed)?;
+    if parts.is_empty() {
+        return Err(Malformed);
+    }
+    Ok(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn delete_document_as_boto3_sends_it() {
+        let body = br#"<?xml version="1.0" encoding="UTF-8"?>
+<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Object><Key>a/b.txt</Key></Object><Object><Key>x &amp; y</Key><VersionId>null</VersionId></Object><Quiet>true</Quiet></Delete>"#;
+        let (keys, quiet) = delete_objects(body).unwrap();
+        assert_eq!(keys, vec!["a/b.txt".to_owned(), "x & y".to_owned()]);
+        assert!(quiet);
+    }
+
+    #[test]
+    fn complete_document_and_malformed_ones() {
+        let body = br#"<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Part><ETag>"abc"</ETag><PartNumber>1</PartNumber></Part><Part><PartNumber>2</PartNumber><ETag>"def"</ETag></Part></CompleteMultipartUpload>"#;
+        assert_eq!(
+            complete_multipart(body).unwrap(),
+            vec![(1, "\"abc\"".to_owned()), (2, "\"def\"".to_owned())]
+        );
+        for bad in [
+            &b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber></Part></CompleteMultipartUpload>"[..],
+            b"<CompleteMultipartUpload></CompleteMultipartUpload>",
+            b"<CompleteMultipartUpload><Part>",
+            b"not xml at all",
+            b"<Other/>",
+            b"<CompleteMultipartUpload><Part><PartNumber>x</PartNumber><ETag>e</ETag></Part></CompleteMultipartUpload>",
+        ] {
+            assert_eq!(complete_multipart(bad), Err(Malformed), "{:?}", std::str::from_utf8(bad));
+        }
+    }
+
+    #[test]
+    fn create_bucket_configuration() {
+        assert_eq!(create_bucket_location(b"").unwrap(), None);
+        assert_eq!(
+            create_bucket_location(
+                b"<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>"
+            )
+            .unwrap(),
+            Some("eu-west-1".to_owned())
+        );
+        assert_eq!(create_bucket_location(b"<Nope/>"), Err(Malformed));
+    }
+}
