@@ -8,8 +8,9 @@
 )]
 
 use cognate_store::{
-    AccessKeyRow, AccountRow, Backend, CreateAccountRequestRow, EntityRow, InlinePolicyRow,
-    OrganizationRow, PolicyVersionRow, SessionKeyRow, Store, StoreError,
+    AccessKeyRow, AccountRow, Backend, BucketDeletion, BucketRow, CreateAccountRequestRow,
+    EntityRow, InlinePolicyRow, ObjectRow, OrganizationRow, PartRow, PolicyVersionRow,
+    SessionKeyRow, Store, StoreError, UploadRow,
 };
 
 async fn suite(open: impl AsyncFn() -> Store) {
@@ -21,6 +22,7 @@ async fn suite(open: impl AsyncFn() -> Store) {
     iam_entities(&store).await;
     iam_relations(&store).await;
     organizations(&store).await;
+    s3_rows(&store).await;
     store.close().await;
     // Reopening runs the migrations again, which must be a no-op that keeps the data.
     let reopened = open().await;
@@ -617,5 +619,166 @@ async fn organizations(store: &Store) {
     assert_eq!(
         store.create_account_request("car-missing").await.unwrap(),
         None
+    );
+}
+
+fn object(bucket: &str, key: &str, blob: &str) -> ObjectRow {
+    ObjectRow {
+        bucket: bucket.into(),
+        key: key.into(),
+        blob: blob.into(),
+        size: 3,
+        etag: "\"e\"".into(),
+        last_modified: 1_700_000_000_000,
+        headers: "[]".into(),
+    }
+}
+
+async fn s3_rows(store: &Store) {
+    let bucket = BucketRow {
+        name: "conf-bucket".into(),
+        account_id: "111122223333".into(),
+        region: "us-east-1".into(),
+        created_at: 1,
+        policy: None,
+    };
+    store.create_bucket(&bucket).await.unwrap();
+    assert!(matches!(
+        store.create_bucket(&bucket).await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(
+        store
+            .set_bucket_policy("conf-bucket", Some("{}"))
+            .await
+            .unwrap()
+    );
+    assert!(!store.set_bucket_policy("nope", Some("{}")).await.unwrap());
+    assert_eq!(
+        store
+            .bucket("conf-bucket")
+            .await
+            .unwrap()
+            .unwrap()
+            .policy
+            .as_deref(),
+        Some("{}")
+    );
+    // Keys list in byte order on every backend (not a locale's collation).
+    for (i, key) in ["b", "B", "a/x", "a/", "a", "é", "Z", "a-b"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(
+            store
+                .put_object(&object("conf-bucket", key, &format!("blob{i}")))
+                .await
+                .unwrap(),
+            Some(None)
+        );
+    }
+    let keys: Vec<String> = store
+        .list_objects("conf-bucket", "", true, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(keys, ["B", "Z", "a", "a-b", "a/", "a/x", "b", "é"]);
+    let after: Vec<String> = store
+        .list_objects("conf-bucket", "a/", false, 2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(after, ["a/x", "b"]);
+    // Replacing returns the old file; a missing bucket stores nothing.
+    assert_eq!(
+        store
+            .put_object(&object("conf-bucket", "b", "blob-new"))
+            .await
+            .unwrap(),
+        Some(Some("blob0".into()))
+    );
+    assert_eq!(
+        store.put_object(&object("nope", "k", "x")).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.delete_bucket("conf-bucket").await.unwrap(),
+        BucketDeletion::NotEmpty
+    );
+
+    let upload = UploadRow {
+        upload_id: "up1".into(),
+        bucket: "conf-bucket".into(),
+        key: "big".into(),
+        initiator: "arn:aws:iam::111122223333:root".into(),
+        initiated: 5,
+        headers: "[]".into(),
+    };
+    assert!(store.create_upload(&upload).await.unwrap());
+    let part = |n: i64, blob: &str| PartRow {
+        upload_id: "up1".into(),
+        part_number: n,
+        blob: blob.into(),
+        size: 10,
+        etag: "\"p\"".into(),
+        last_modified: 6,
+    };
+    assert_eq!(store.put_part(&part(2, "p2")).await.unwrap(), Some(None));
+    assert_eq!(store.put_part(&part(1, "p1")).await.unwrap(), Some(None));
+    assert_eq!(
+        store.put_part(&part(1, "p1b")).await.unwrap(),
+        Some(Some("p1".into()))
+    );
+    let parts = store.list_parts("up1", 0, 10).await.unwrap();
+    assert_eq!(
+        parts.iter().map(|p| p.part_number).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    assert_eq!(
+        store.list_uploads("conf-bucket", "", "", 10).await.unwrap(),
+        vec![upload.clone()]
+    );
+    let mut referenced = store.referenced_blobs().await.unwrap();
+    referenced.sort();
+    assert!(referenced.contains(&"p1b".to_owned()) && referenced.contains(&"blob-new".to_owned()));
+    let mut freed = store
+        .complete_upload("up1", &object("conf-bucket", "big", "joined"))
+        .await
+        .unwrap()
+        .unwrap();
+    freed.sort();
+    assert_eq!(freed, ["p1b", "p2"]);
+    assert_eq!(store.upload("up1").await.unwrap(), None);
+    assert_eq!(store.abort_upload("up1").await.unwrap(), None);
+    assert_eq!(
+        store
+            .object("conf-bucket", "big")
+            .await
+            .unwrap()
+            .unwrap()
+            .blob,
+        "joined"
+    );
+    for key in ["b", "B", "a/x", "a/", "a", "é", "Z", "a-b", "big"] {
+        assert!(
+            store
+                .delete_object("conf-bucket", key)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    assert_eq!(store.delete_object("conf-bucket", "b").await.unwrap(), None);
+    assert_eq!(
+        store.delete_bucket("conf-bucket").await.unwrap(),
+        BucketDeletion::Deleted(vec![])
+    );
+    assert_eq!(
+        store.delete_bucket("conf-bucket").await.unwrap(),
+        BucketDeletion::Missing
     );
 }
