@@ -221,6 +221,32 @@ impl Server {
         aws_sdk_organizations::Client::from_conf(config)
     }
 
+    /// An S3 client (path-style) with the given credentials.
+    pub fn s3(&self, access_key_id: &str, secret: &str, token: Option<&str>) -> aws_sdk_s3::Client {
+        let creds = aws_sdk_s3::config::Credentials::new(
+            access_key_id,
+            secret,
+            token.map(str::to_owned),
+            None,
+            "test",
+        );
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .endpoint_url(&self.url)
+            .force_path_style(true)
+            .credentials_provider(creds)
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+            .http_client(http_client())
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    pub fn root_s3(&self) -> aws_sdk_s3::Client {
+        let (id, secret) = self.root_credentials();
+        self.s3(&id, &secret, None)
+    }
+
     pub fn root_iam(&self) -> aws_sdk_iam::Client {
         let (id, secret) = self.root_credentials();
         self.iam(&id, &secret, None)

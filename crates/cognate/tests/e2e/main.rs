@@ -10,4 +10,5 @@
 mod harness;
 mod lifecycle;
 mod protocols;
+mod s3;
 mod sts;
