@@ -182,6 +182,14 @@ pub async fn handle(
         }
     };
     let status = response.status();
+    if expects_continue_without_body(&parts.headers) {
+        // hyper answers such a request without `100 Continue` (there is no body to wait for),
+        // as HTTP allows; botocore then keeps that final status for the connection's next
+        // `Expect` request and misreads its response. A fresh connection avoids that.
+        response
+            .headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
     if let Ok(id) = HeaderValue::from_str(&request_id) {
         if protocol == Protocol::RestXml {
             response
@@ -284,6 +292,16 @@ async fn dispatch(
         }
     };
     response.map(|r| r.map(Body::from))
+}
+
+/// `Expect: 100-continue` on a request whose body is empty.
+fn expects_continue_without_body(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+        && headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() == b"0")
 }
 
 fn health(request_id: &str) -> http::Response<Body> {

@@ -922,6 +922,13 @@ impl S3<'_, '_> {
         }
     }
 
+    /// Drops a key's cached row after a write to it.
+    fn forget(&self, key: &str) {
+        if let Some(c) = &self.ctx.state.objects {
+            c.remove(&(self.req.bucket.clone(), key.to_owned()));
+        }
+    }
+
     /// The signed caller, for operations anonymous requests cannot perform.
     fn signed(&self) -> Result<&Caller, ApiError> {
         self.caller
@@ -1319,14 +1326,25 @@ impl S3<'_, '_> {
 
     /// Reads the object row, answering `AccessDenied` instead of `NoSuchKey` to a caller
     /// that may not list the bucket (as S3 does, so keys cannot be probed).
-    async fn object_row(&self, bucket: &Bucket) -> Result<ObjectRow, ApiError> {
+    async fn object_row(&self, bucket: &Bucket) -> Result<Arc<ObjectRow>, ApiError> {
+        let cache = self.ctx.state.objects.as_ref();
+        let id = (self.req.bucket.clone(), self.req.key.clone());
+        if let Some(row) = cache.and_then(|c| c.get(&id)) {
+            return Ok(row);
+        }
         match self
             .store()
             .object(&self.req.bucket, &self.req.key)
             .await
             .map_err(internal)?
         {
-            Some(row) => Ok(row),
+            Some(row) => {
+                let row = Arc::new(row);
+                if let Some(c) = cache {
+                    c.insert(id, row.clone());
+                }
+                Ok(row)
+            }
             None => {
                 self.allow("s3:ListBucket", &self.req.bucket_arn(), bucket, Vec::new())
                     .await?;
@@ -1340,45 +1358,54 @@ impl S3<'_, '_> {
         let bucket = self.bucket().await?;
         self.allow("s3:GetObject", &self.req.object_arn(), &bucket, Vec::new())
             .await?;
-        // A concurrent overwrite may delete the file between the row and the open: retry.
+        // A concurrent overwrite deletes the file a row read just before it named: read the
+        // row again (a cached row is forgotten).
         let mut attempts = 0;
-        let (row, file) = loop {
+        let (row, body, range) = loop {
             let row = self.object_row(&bucket).await?;
-            match self.blobs().open_blob(&row.blob).await {
-                Ok(f) => break (row, f),
+            let size = u64::try_from(row.size).unwrap_or(0);
+            if let Some(status) = preconditions(self.req.headers, &row)? {
+                let mut res = empty(status);
+                set_header(&mut res, "etag", &row.etag);
+                set_header(&mut res, "last-modified", &http_date(row.last_modified));
+                return Ok(res);
+            }
+            let range = match self.req.header("range") {
+                Some(spec) => parse_range(spec, size)?,
+                None => None,
+            };
+            let (start, len) = match range {
+                Some((a, b)) => (a, b - a + 1),
+                None => (0, size),
+            };
+            let path = self.blobs().path(&row.blob);
+            let read = if head || len == 0 {
+                tokio::fs::metadata(&path).await.map(|_| Body::empty())
+            } else {
+                read_object(path, start, len).await
+            };
+            match read {
+                Ok(body) => break (row, body, range.map(|_| (start, len, size))),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 3 => {
                     attempts += 1;
+                    self.forget(&self.req.key);
                 }
                 Err(e) => return Err(internal(e)),
             }
         };
-        let size = u64::try_from(row.size).unwrap_or(0);
-        if let Some(status) = preconditions(self.req.headers, &row)? {
-            let mut res = empty(status);
-            set_header(&mut res, "etag", &row.etag);
-            set_header(&mut res, "last-modified", &http_date(row.last_modified));
-            return Ok(res);
-        }
-        let range = match self.req.header("range") {
-            Some(spec) => parse_range(spec, size)?,
-            None => None,
-        };
-        let (start, len, status) = match range {
-            Some((a, b)) => (a, b - a + 1, StatusCode::PARTIAL_CONTENT),
-            None => (0, size, StatusCode::OK),
-        };
-        let body = if head || len == 0 {
-            Body::empty()
+        let status = if range.is_some() {
+            StatusCode::PARTIAL_CONTENT
         } else {
-            read_object(file, start, len).await?
+            StatusCode::OK
         };
+        let len = range.map_or(u64::try_from(row.size).unwrap_or(0), |(_, len, _)| len);
         let mut res = Response::new(body);
         *res.status_mut() = status;
         set_header(&mut res, "content-length", &len.to_string());
         set_header(&mut res, "etag", &row.etag);
         set_header(&mut res, "last-modified", &http_date(row.last_modified));
         set_header(&mut res, "accept-ranges", "bytes");
-        if range.is_some() {
+        if let Some((start, len, size)) = range {
             set_header(
                 &mut res,
                 "content-range",
@@ -1418,12 +1445,13 @@ impl S3<'_, '_> {
             Vec::new(),
         )
         .await?;
-        if let Some(blob) = self
+        let deleted = self
             .store()
             .delete_object(&self.req.bucket, &self.req.key)
             .await
-            .map_err(internal)?
-        {
+            .map_err(internal)?;
+        self.forget(&self.req.key);
+        if let Some(blob) = deleted {
             self.blobs().remove(&[blob]).await;
         }
         Ok(empty(StatusCode::NO_CONTENT))
@@ -1447,7 +1475,9 @@ impl S3<'_, '_> {
                 errors.push((key, e));
                 continue;
             }
-            match self.store().delete_object(&self.req.bucket, &key).await {
+            let outcome = self.store().delete_object(&self.req.bucket, &key).await;
+            self.forget(&key);
+            match outcome {
                 Ok(blob) => {
                     if let Some(blob) = blob {
                         self.blobs().remove(&[blob]).await;
@@ -1654,7 +1684,9 @@ impl S3<'_, '_> {
     /// Puts an object row whose file is in place, deleting the file it replaced (or, when
     /// the bucket vanished meanwhile, its own).
     async fn commit_object(&self, row: &ObjectRow) -> Result<(), ApiError> {
-        match self.store().put_object(row).await {
+        let stored = self.store().put_object(row).await;
+        self.forget(&row.key);
+        match stored {
             Ok(Some(replaced)) => {
                 if let Some(old) = replaced {
                     self.blobs().remove(&[old]).await;
@@ -1951,7 +1983,9 @@ impl S3<'_, '_> {
             last_modified: now_millis(),
             headers: upload.headers.clone(),
         };
-        match self.store().complete_upload(&upload.upload_id, &row).await {
+        let completed = self.store().complete_upload(&upload.upload_id, &row).await;
+        self.forget(&row.key);
+        match completed {
             Ok(Some(unreferenced)) => self.blobs().remove(&unreferenced).await,
             Ok(None) => {
                 self.blobs().remove(&[blob]).await;
@@ -2191,18 +2225,27 @@ async fn read_document(body: Body) -> Result<Bytes, ApiError> {
     }
 }
 
-/// `len` bytes of an object file from `start`: read at once when small, streamed otherwise
-/// (a large object never sits in memory).
-async fn read_object(mut file: tokio::fs::File, start: u64, len: u64) -> Result<Body, ApiError> {
-    if start > 0 {
-        file.seek(std::io::SeekFrom::Start(start))
-            .await
-            .map_err(internal)?;
-    }
+/// `len` bytes of an object file from `start`: read at once (one blocking call) when small,
+/// streamed otherwise (a large object never sits in memory).
+async fn read_object(path: std::path::PathBuf, start: u64, len: u64) -> std::io::Result<Body> {
     if len <= SMALL_OBJECT {
-        let mut buf = vec![0u8; usize::try_from(len).unwrap_or(0)];
-        file.read_exact(&mut buf).await.map_err(internal)?;
+        let buf = tokio::task::spawn_blocking(move || {
+            use std::io::{Read as _, Seek as _};
+            let mut file = std::fs::File::open(path)?;
+            if start > 0 {
+                file.seek(std::io::SeekFrom::Start(start))?;
+            }
+            let mut buf = vec![0u8; usize::try_from(len).unwrap_or(0)];
+            file.read_exact(&mut buf)?;
+            Ok::<_, std::io::Error>(buf)
+        })
+        .await
+        .map_err(std::io::Error::other)??;
         return Ok(Body::from(buf));
+    }
+    let mut file = tokio::fs::File::open(path).await?;
+    if start > 0 {
+        file.seek(std::io::SeekFrom::Start(start)).await?;
     }
     let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), READ_CHUNK);
     Ok(Body::from_stream(stream))

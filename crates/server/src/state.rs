@@ -82,6 +82,9 @@ pub struct AppState {
     pub blobs: cognate_s3::Blobs,
     /// S3 buckets by name, with their policies parsed.
     pub buckets: Cache<String, Arc<crate::s3::Bucket>>,
+    /// S3 object rows by (bucket, key), kept only when this node is the only writer
+    /// (SQLite); every object write on this node forgets its key.
+    pub objects: Option<Cache<(String, String), Arc<cognate_store::ObjectRow>>>,
 }
 
 /// A bounded map that starts over when full and empties on every IAM change.
@@ -98,6 +101,12 @@ impl<K: std::hash::Hash + Eq, V: Clone> Cache<K, V> {
 
     pub fn get(&self, key: &K) -> Option<V> {
         self.map.read().ok()?.get(key).cloned()
+    }
+
+    pub fn remove(&self, key: &K) {
+        if let Ok(mut map) = self.map.write() {
+            map.remove(key);
+        }
     }
 
     pub fn insert(&self, key: K, value: V) {
@@ -139,7 +148,6 @@ impl AppState {
         blobs: cognate_s3::Blobs,
     ) -> Self {
         AppState {
-            store,
             region,
             default_account,
             dev,
@@ -155,6 +163,8 @@ impl AppState {
             roles: Cache::new(),
             oidc_providers: Cache::new(),
             verified_tokens: Cache::new(),
+            objects: (store.backend() == cognate_store::Backend::Sqlite).then(Cache::new),
+            store,
             blobs,
             buckets: Cache::new(),
         }
@@ -266,6 +276,9 @@ impl AppState {
         self.oidc_providers.clear();
         self.verified_tokens.clear();
         self.buckets.clear();
+        if let Some(objects) = &self.objects {
+            objects.clear();
+        }
     }
 
     /// After a write that changes authorization data: drop this node's caches and tell the

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# S3 benchmark: signed GetObject of a 4 KiB object at 1 and 64 connections (wrk), then a
+# large object PUT and GET through presigned URLs (curl), with the server's peak RSS.
+#
+# usage: bench/s3.sh [seconds-per-run] [large-object-MiB]   (needs wrk and curl)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+large_mib=${2:-1024}
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+venv=compat/.venv
+[ -x "$venv/bin/python" ] || { python3 -m venv "$venv"; "$venv/bin/python" -m pip install -q -r compat/requirements.txt; }
+cargo build --release --locked -p cognate >/dev/null 2>&1
+
+work=$(mktemp -d)
+trap 'kill $(cat "$work/pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
+port=46${RANDOM: -3}
+bin=target/release/cognate
+COGNATE_LOG=${COGNATE_LOG:-info} $bin serve --listen 127.0.0.1:$port --data-dir "$work/data" >"$work/out" 2>"$work/log" &
+echo $! >"$work/pid"
+pid=$(cat "$work/pid")
+for _ in $(seq 100); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.05; done
+url="http://127.0.0.1:$port/"
+"$venv/bin/python" bench/s3_setup.py "$url" "$work/data/root-credentials" "$work"
+for conns in 1 64; do
+  threads=$(( conns == 1 ? 1 : 2 ))
+  echo "GetObject 4KiB connections=$conns: $(wrk -t$threads -c$conns -d${secs}s -s "$work/get.lua" "$url" | tail -1)"
+done
+echo "rss_after_small_kib=$(ps -o rss= -p "$pid" | tr -d ' ')"
+
+head -c $((large_mib * 1024 * 1024)) /dev/urandom >"$work/large.bin"
+timed() {
+  local start end
+  start=$(date +%s.%N); "$@"; end=$(date +%s.%N)
+  echo "$start $end" | awk -v mib="$large_mib" '{ s = $2 - $1; printf "%.2f s, %.0f MiB/s", s, mib / s }'
+}
+echo "PUT ${large_mib}MiB (presigned, streamed): $(timed curl -sf -o /dev/null -T "$work/large.bin" "$(cat "$work/put_url")")"
+echo "GET ${large_mib}MiB (presigned, streamed): $(timed curl -sf -o "$work/back.bin" "$(cat "$work/get_url")")"
+cmp -s "$work/large.bin" "$work/back.bin" && echo "large object round trip: bytes match" || { echo "large object bytes differ" >&2; exit 1; }
+echo "peak_rss_kib=$(grep VmHWM /proc/$pid/status | awk '{print $2}')"
