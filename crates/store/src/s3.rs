@@ -114,7 +114,9 @@ fn blobs(rows: &[AnyRow]) -> Result<Vec<String>> {
 
 /// Inserts (or replaces) an object row inside `tx`, returning the file of the row it replaced.
 /// The delete runs first so that a SQLite transaction takes the write lock at its first
-/// statement; the upsert covers a concurrent writer on PostgreSQL.
+/// statement. On PostgreSQL two concurrent writers of one key can both find nothing to
+/// delete; the upsert then keeps the later row, and the earlier row's file is left unnamed
+/// until the next start-up sweep.
 async fn replace_object(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     row: &ObjectRow,
