@@ -34,6 +34,12 @@ enum AdminCommand {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum DeliveryArg {
+    Outbox,
+    Log,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum LogFormatArg {
     Text,
     Json,
@@ -57,6 +63,9 @@ struct ServeArgs {
     /// Where S3 object bytes live; nodes sharing a database must share it [default: <data-dir>/objects]
     #[arg(long, env = "COGNATE_OBJECTS_DIR")]
     objects_dir: Option<PathBuf>,
+    /// User pool codes and temporary passwords: JSON files in <data-dir>/outbox, or log lines [default: outbox]
+    #[arg(long, env = "COGNATE_MESSAGE_DELIVERY")]
+    message_delivery: Option<DeliveryArg>,
     /// Region this server is [default: us-east-1]
     #[arg(long, env = "COGNATE_REGION")]
     region: Option<String>,
@@ -112,6 +121,12 @@ impl ServeArgs {
             root_secret_access_key
         );
         c.dev |= self.dev;
+        if let Some(d) = self.message_delivery {
+            c.message_delivery = match d {
+                DeliveryArg::Outbox => cognate_server::MessageDelivery::Outbox,
+                DeliveryArg::Log => cognate_server::MessageDelivery::Log,
+            };
+        }
         if let Some(f) = self.log_format {
             c.log_format = match f {
                 LogFormatArg::Text => LogFormat::Text,

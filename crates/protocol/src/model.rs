@@ -185,6 +185,14 @@ impl Model {
         })
     }
 
+    /// The Cognito user pools model (JSON 1.1).
+    pub fn cognito_idp() -> &'static Model {
+        static COGNITO_IDP: OnceLock<Model> = OnceLock::new();
+        COGNITO_IDP.get_or_init(|| {
+            Model::load(include_str!(concat!(env!("OUT_DIR"), "/cognito_idp.json")))
+        })
+    }
+
     /// Checks JSON input against the operation's input shape: required members, lengths,
     /// ranges, patterns and enums. Returns the violations in AWS's wording.
     pub fn validate_json(&self, operation: &str, input: &Value) -> Vec<String> {

@@ -17,6 +17,14 @@ pub enum LogFormat {
 }
 
 /// Everything `cognate serve` can be told.
+/// Where user pool messages go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MessageDelivery {
+    Outbox,
+    Log,
+}
+
 #[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Config {
@@ -31,6 +39,9 @@ pub struct Config {
     /// Where S3 object bytes live; defaults to `<data_dir>/objects`. Several nodes on one
     /// PostgreSQL database must share it (a shared filesystem).
     pub objects_dir: Option<PathBuf>,
+    /// How user pool codes and temporary passwords are delivered: `outbox` (one JSON file per
+    /// message in `<data_dir>/outbox`) or `log`.
+    pub message_delivery: MessageDelivery,
     pub region: String,
     /// The default (management) account's id, used when it is first created.
     pub account_id: Option<String>,
@@ -52,6 +63,7 @@ impl Default for Config {
             database_url: None,
             public_url: None,
             objects_dir: None,
+            message_delivery: MessageDelivery::Outbox,
             region: "us-east-1".to_owned(),
             account_id: None,
             dev: false,
@@ -85,6 +97,7 @@ impl fmt::Debug for Config {
             )
             .field("public_url", &self.public_url)
             .field("objects_dir", &self.objects_dir)
+            .field("message_delivery", &self.message_delivery)
             .field("region", &self.region)
             .field("account_id", &self.account_id)
             .field("dev", &self.dev)

@@ -128,6 +128,11 @@ pub async fn handle(
     if parts.uri.path() == "/_cognate/health" && parts.method == Method::GET {
         return health(&request_id);
     }
+    if parts.method == Method::GET
+        && let Some((pool_id, jwks)) = crate::userpool::discovery_path(parts.uri.path())
+    {
+        return crate::userpool::discovery(&state, pool_id, jwks).await;
+    }
     let query = parts.uri.query().unwrap_or("");
     let sreq = sigv4::Request {
         method: &parts.method,
@@ -228,7 +233,12 @@ async fn dispatch(
                         read_body(&ctx.parts.headers, body, protocol::MAX_BUFFERED_BODY).await?;
                     crate::organizations::handle(ctx, operation, &body).await
                 }
-                JsonService::CognitoIdp | JsonService::CognitoIdentity => Err(unknown_operation()),
+                JsonService::CognitoIdp => {
+                    let body =
+                        read_body(&ctx.parts.headers, body, protocol::MAX_BUFFERED_BODY).await?;
+                    crate::userpool::handle(ctx, operation, &body).await
+                }
+                JsonService::CognitoIdentity => Err(unknown_operation()),
             }
         }
         Route::UnknownTarget { target } => {

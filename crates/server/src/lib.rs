@@ -13,13 +13,14 @@ mod organizations;
 mod s3;
 mod state;
 mod sts;
+mod userpool;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub use bootstrap::StartError;
-pub use config::{Config, LogFormat, redact_url};
+pub use config::{Config, LogFormat, MessageDelivery, redact_url};
 
 use cognate_store::Store;
 
@@ -79,10 +80,9 @@ pub async fn serve(
     }
     let blobs = s3::open_blobs(&config, &store).await?;
     let state = Arc::new(state::AppState::new(
+        &config,
         store.clone(),
-        config.region.clone(),
         account.clone(),
-        config.dev,
         master,
         ring,
         blobs,
@@ -131,6 +131,9 @@ pub async fn serve(
         context: "reading bound address".into(),
         source,
     })?;
+    let _ = state_for_shutdown
+        .public_url
+        .set(config.public_url(address).trim_end_matches('/').to_owned());
     on_ready(&Ready {
         address,
         public_url: config.public_url(address),

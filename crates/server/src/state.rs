@@ -80,6 +80,10 @@ pub struct AppState {
     pub verified_tokens: Cache<([u8; 32], String), Arc<cognate_sts::web_identity::Verified>>,
     /// S3 object files.
     pub blobs: cognate_s3::Blobs,
+    /// How user pool messages are delivered.
+    pub delivery: cognate_userpool::Delivery,
+    /// This server's public base URL, known once the listener is bound (user pool issuers).
+    pub public_url: std::sync::OnceLock<String>,
     /// S3 buckets by name, with their policies parsed.
     pub buckets: Cache<String, Arc<crate::s3::Bucket>>,
     /// S3 object rows by (bucket, key), kept only when this node is the only writer
@@ -138,19 +142,20 @@ pub enum LookupError {
 }
 
 impl AppState {
+    /// The state for `config`'s server: `region`, `dev` and message delivery come from it.
     pub fn new(
+        config: &crate::config::Config,
         store: Store,
-        region: String,
         default_account: AccountId,
-        dev: bool,
         master: MasterKey,
         ring: KeyRing,
         blobs: cognate_s3::Blobs,
     ) -> Self {
         AppState {
-            region,
+            region: config.region.clone(),
             default_account,
-            dev,
+            dev: config.dev,
+            delivery: crate::userpool::delivery(config),
             master,
             ring: RwLock::new(Arc::new(ring)),
             ring_reloaded: std::sync::Mutex::new(None),
@@ -166,8 +171,14 @@ impl AppState {
             objects: (store.backend() == cognate_store::Backend::Sqlite).then(Cache::new),
             store,
             blobs,
+            public_url: std::sync::OnceLock::new(),
             buckets: Cache::new(),
         }
+    }
+
+    /// The public base URL (set at start, before any request is served).
+    pub fn public_url(&self) -> &str {
+        self.public_url.get().map_or("", String::as_str)
     }
 
     /// A session's parsed policies (validated when the session was created).

@@ -23,7 +23,8 @@ migrations!(
     (2, "0002_iam"),
     (3, "0003_organizations"),
     (4, "0004_access_key_last_used"),
-    (5, "0005_s3")
+    (5, "0005_s3"),
+    (6, "0006_user_pools")
 );
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {

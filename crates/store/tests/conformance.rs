@@ -12,6 +12,7 @@ use cognate_store::{
     EntityRow, InlinePolicyRow, ObjectRow, OrganizationRow, PartRow, PolicyVersionRow,
     SessionKeyRow, Store, StoreError, UploadRow,
 };
+use cognate_store::{ClientRow, PoolRow, RefreshTokenRow, SigningKeyRow, UserConflict, UserRow};
 
 async fn suite(open: impl AsyncFn() -> Store) {
     let store = open().await;
@@ -23,6 +24,7 @@ async fn suite(open: impl AsyncFn() -> Store) {
     iam_relations(&store).await;
     organizations(&store).await;
     s3_rows(&store).await;
+    user_pool_rows(&store).await;
     store.close().await;
     // Reopening runs the migrations again, which must be a no-op that keeps the data.
     let reopened = open().await;
@@ -780,5 +782,175 @@ async fn s3_rows(store: &Store) {
     assert_eq!(
         store.delete_bucket("conf-bucket").await.unwrap(),
         BucketDeletion::Missing
+    );
+}
+
+async fn user_pool_rows(store: &Store) {
+    let pool = PoolRow {
+        pool_id: "us-east-1_conf".into(),
+        account_id: "111122223333".into(),
+        name: "conf".into(),
+        config: "{}".into(),
+        created_at: 1,
+        updated_at: 1,
+    };
+    let key = SigningKeyRow {
+        pool_id: pool.pool_id.clone(),
+        kid: "k1".into(),
+        key_sealed: vec![1, 2, 3],
+        created_at: 1,
+    };
+    store.create_pool(&pool, &key).await.unwrap();
+    assert_eq!(
+        store.user_pool("us-east-1_conf").await.unwrap(),
+        Some(pool.clone())
+    );
+    assert_eq!(
+        store.signing_keys("us-east-1_conf").await.unwrap(),
+        vec![key]
+    );
+    assert_eq!(
+        store
+            .user_pools_of("111122223333", "", 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .update_user_pool("us-east-1_conf", "{\"a\":1}", 2)
+            .await
+            .unwrap()
+    );
+    let client = ClientRow {
+        client_id: "client1".into(),
+        pool_id: pool.pool_id.clone(),
+        secret_sealed: Some(vec![9; 40]),
+        config: "{}".into(),
+        created_at: 1,
+        updated_at: 1,
+    };
+    assert!(store.create_app_client(&client).await.unwrap());
+    assert!(
+        !store
+            .create_app_client(&ClientRow {
+                client_id: "orphan".into(),
+                pool_id: "us-east-1_none".into(),
+                ..client.clone()
+            })
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.app_client("client1").await.unwrap(),
+        Some(client.clone())
+    );
+    let user = |key: &str, sub: &str| UserRow {
+        pool_id: pool.pool_id.clone(),
+        username_key: key.into(),
+        sub: sub.into(),
+        record: "{}".into(),
+        secrets_sealed: vec![7; 10],
+        created_at: 1,
+        updated_at: 1,
+    };
+    let alice = user("alice", "sub-a");
+    assert_eq!(
+        store
+            .create_pool_user(&alice, &["email:a@example.com".into()])
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    assert_eq!(
+        store.create_pool_user(&alice, &[]).await.unwrap(),
+        Err(UserConflict::Username)
+    );
+    assert_eq!(
+        store
+            .create_pool_user(&user("bob", "sub-b"), &["email:a@example.com".into()])
+            .await
+            .unwrap(),
+        Err(UserConflict::Alias("email:a@example.com".into()))
+    );
+    // The failed insert left nothing behind.
+    assert_eq!(
+        store.pool_user("us-east-1_conf", "bob").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .pool_user_by_alias("us-east-1_conf", "email:a@example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .username_key,
+        "alice"
+    );
+    assert_eq!(
+        store
+            .pool_user_by_alias("us-east-1_conf", "sub:sub-a")
+            .await
+            .unwrap()
+            .unwrap()
+            .username_key,
+        "alice"
+    );
+    let mut changed = alice.clone();
+    changed.record = "{\"x\":1}".into();
+    assert_eq!(
+        store
+            .update_pool_user(&changed, &["email:new@example.com".into()])
+            .await
+            .unwrap(),
+        Ok(true)
+    );
+    assert_eq!(
+        store
+            .pool_user_by_alias("us-east-1_conf", "email:a@example.com")
+            .await
+            .unwrap(),
+        None
+    );
+    let refresh = RefreshTokenRow {
+        token_hash: "h1".into(),
+        pool_id: pool.pool_id.clone(),
+        username_key: "alice".into(),
+        client_id: "client1".into(),
+        origin_jti: "o1".into(),
+        issued_at: 1,
+        expires_at: 100,
+    };
+    store.insert_refresh_token(&refresh).await.unwrap();
+    assert!(store.sign_in_live("o1").await.unwrap());
+    assert_eq!(store.refresh_token("h1").await.unwrap(), Some(refresh));
+    assert_eq!(
+        store
+            .revoke_user_refresh_tokens("us-east-1_conf", "alice")
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(!store.sign_in_live("o1").await.unwrap());
+    assert!(
+        store
+            .delete_pool_user("us-east-1_conf", "alice")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.pool_users("us-east-1_conf", "", 10).await.unwrap(),
+        vec![]
+    );
+    // Deleting the pool takes its clients and keys with it.
+    assert!(store.delete_user_pool("us-east-1_conf").await.unwrap());
+    assert_eq!(store.app_client("client1").await.unwrap(), None);
+    assert!(
+        store
+            .signing_keys("us-east-1_conf")
+            .await
+            .unwrap()
+            .is_empty()
     );
 }

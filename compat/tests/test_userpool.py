@@ -1,0 +1,239 @@
+"""Cognito user pools with boto3: pools and clients, sign-up with codes from the file outbox,
+password sign-in with the NEW_PASSWORD_REQUIRED challenge, refresh, sign-out, and tokens
+verified with PyJWT against the pool's discovered JWKS."""
+
+import base64
+import hashlib
+import hmac
+import json
+
+import botocore.exceptions
+import jwt
+import pytest
+import requests
+
+from test_sts import error_of
+
+PASSWORD = "Correct-Horse-9"
+
+
+def outbox(server, username):
+    """The newest message for `username` in the server's file outbox."""
+    messages = []
+    for path in sorted((server.data_dir / "outbox").glob("*.json")):
+        message = json.loads(path.read_text())
+        if message["username"] == username:
+            messages.append(message)
+    assert messages, f"no message for {username}"
+    return messages[-1]
+
+
+def pool_and_client(server, secret=False, **pool_args):
+    idp = server.client("cognito-idp")
+    pool = idp.create_user_pool(PoolName="app", AutoVerifiedAttributes=["email"], **pool_args)["UserPool"]
+    client = idp.create_user_pool_client(
+        UserPoolId=pool["Id"], ClientName="web", GenerateSecret=secret,
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH",
+                           "ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH"])["UserPoolClient"]
+    return idp, pool, client
+
+
+def public_client(server):
+    """A client that signs nothing, as browsers and mobile apps call Cognito."""
+    from botocore import UNSIGNED
+    from botocore.config import Config
+    return server.client("cognito-idp", config=Config(signature_version=UNSIGNED))
+
+
+def verify(server, pool_id, token, audience=None):
+    issuer = f"{server.url}/{pool_id}"
+    discovery = requests.get(f"{issuer}/.well-known/openid-configuration").json()
+    assert discovery["issuer"] == issuer
+    jwks = jwt.PyJWKClient(discovery["jwks_uri"])
+    key = jwks.get_signing_key_from_jwt(token)
+    options = {"verify_aud": audience is not None}
+    return jwt.decode(token, key.key, algorithms=["RS256"], issuer=issuer, audience=audience, options=options)
+
+
+def test_admin_created_user_signs_in_and_tokens_verify_with_pyjwt(server):
+    idp, pool, client = pool_and_client(server)
+    assert pool["Id"].startswith("us-east-1_")
+    assert pool["Arn"] == f"arn:aws:cognito-idp:us-east-1:{server.account_id}:userpool/{pool['Id']}"
+    assert idp.describe_user_pool(UserPoolId=pool["Id"])["UserPool"]["Name"] == "app"
+    assert [p["Id"] for p in idp.list_user_pools(MaxResults=10)["UserPools"]] == [pool["Id"]]
+    created = idp.admin_create_user(UserPoolId=pool["Id"], Username="alice",
+                                    UserAttributes=[{"Name": "email", "Value": "alice@example.com"}])["User"]
+    assert created["UserStatus"] == "FORCE_CHANGE_PASSWORD"
+    temporary = outbox(server, "alice")["temporary_password"]
+
+    app = public_client(server)
+    out = app.initiate_auth(ClientId=client["ClientId"], AuthFlow="USER_PASSWORD_AUTH",
+                            AuthParameters={"USERNAME": "alice", "PASSWORD": temporary})
+    assert out["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        app.respond_to_auth_challenge(ClientId=client["ClientId"], ChallengeName="NEW_PASSWORD_REQUIRED",
+                                      Session=out["Session"], ChallengeResponses={"USERNAME": "alice", "NEW_PASSWORD": "weak"})
+    assert error_of(e) == ("InvalidPasswordException", 400)
+    tokens = app.respond_to_auth_challenge(
+        ClientId=client["ClientId"], ChallengeName="NEW_PASSWORD_REQUIRED", Session=out["Session"],
+        ChallengeResponses={"USERNAME": "alice", "NEW_PASSWORD": PASSWORD})["AuthenticationResult"]
+    assert idp.admin_get_user(UserPoolId=pool["Id"], Username="alice")["UserStatus"] == "CONFIRMED"
+
+    id_claims = verify(server, pool["Id"], tokens["IdToken"], audience=client["ClientId"])
+    assert id_claims["token_use"] == "id"
+    assert id_claims["cognito:username"] == "alice"
+    assert id_claims["email"] == "alice@example.com"
+    assert id_claims["sub"] == created["Attributes"][0]["Value"]
+    access = verify(server, pool["Id"], tokens["AccessToken"])
+    assert access["token_use"] == "access" and access["client_id"] == client["ClientId"]
+    assert access["origin_jti"] == id_claims["origin_jti"]
+    assert jwt.get_unverified_header(tokens["AccessToken"])["alg"] == "RS256"
+
+    me = app.get_user(AccessToken=tokens["AccessToken"])
+    assert me["Username"] == "alice"
+    assert {"Name": "email", "Value": "alice@example.com"} in me["UserAttributes"]
+
+    # Refresh: new ID and access tokens from the same sign-in, no new refresh token.
+    refreshed = app.initiate_auth(ClientId=client["ClientId"], AuthFlow="REFRESH_TOKEN_AUTH",
+                                  AuthParameters={"REFRESH_TOKEN": tokens["RefreshToken"]})["AuthenticationResult"]
+    assert "RefreshToken" not in refreshed
+    assert verify(server, pool["Id"], refreshed["AccessToken"])["origin_jti"] == access["origin_jti"]
+
+    # Global sign-out refuses the access token and the refresh token.
+    app.global_sign_out(AccessToken=refreshed["AccessToken"])
+    for call in [lambda: app.get_user(AccessToken=tokens["AccessToken"]),
+                 lambda: app.initiate_auth(ClientId=client["ClientId"], AuthFlow="REFRESH_TOKEN_AUTH",
+                                           AuthParameters={"REFRESH_TOKEN": tokens["RefreshToken"]})]:
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            call()
+        assert error_of(e) == ("NotAuthorizedException", 400)
+    # A new sign-in works again.
+    again = app.initiate_auth(ClientId=client["ClientId"], AuthFlow="USER_PASSWORD_AUTH",
+                              AuthParameters={"USERNAME": "alice", "PASSWORD": PASSWORD})["AuthenticationResult"]
+    assert app.get_user(AccessToken=again["AccessToken"])["Username"] == "alice"
+    # RevokeToken ends that sign-in: its refresh and access tokens are refused.
+    app.revoke_token(Token=again["RefreshToken"], ClientId=client["ClientId"])
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        app.get_user(AccessToken=again["AccessToken"])
+    assert error_of(e) == ("NotAuthorizedException", 400)
+
+
+def test_sign_up_confirmation_and_errors(server):
+    idp, pool, client = pool_and_client(server)
+    app = public_client(server)
+    cid = client["ClientId"]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        app.sign_up(ClientId=cid, Username="bob", Password="short", UserAttributes=[{"Name": "email", "Value": "bob@example.com"}])
+    assert error_of(e) == ("InvalidPasswordException", 400)
+    out = app.sign_up(ClientId=cid, Username="bob", Password=PASSWORD,
+                      UserAttributes=[{"Name": "email", "Value": "bob@example.com"}])
+    assert out["UserConfirmed"] is False
+    assert out["CodeDeliveryDetails"] == {"Destination": "b***@e***", "DeliveryMedium": "EMAIL", "AttributeName": "email"}
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        app.sign_up(ClientId=cid, Username="bob", Password=PASSWORD)
+    assert error_of(e) == ("UsernameExistsException", 400)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        app.initiate_auth(ClientId=cid, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "bob", "PASSWORD": PASSWORD})
+    assert error_of(e) == ("UserNotConfirmedException", 400)
+    code = outbox(server, "bob")["code"]
+    wrong = "000000" if code != "000000" else "111111"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        app.confirm_sign_up(ClientId=cid, Username="bob", ConfirmationCode=wrong)
+    assert error_of(e) == ("CodeMismatchException", 400)
+    app.confirm_sign_up(ClientId=cid, Username="bob", ConfirmationCode=code)
+    user = idp.admin_get_user(UserPoolId=pool["Id"], Username="bob")
+    assert user["UserStatus"] == "CONFIRMED"
+    assert {"Name": "email_verified", "Value": "true"} in user["UserAttributes"]
+    tokens = app.initiate_auth(ClientId=cid, AuthFlow="USER_PASSWORD_AUTH",
+                               AuthParameters={"USERNAME": "bob", "PASSWORD": PASSWORD})["AuthenticationResult"]
+    assert verify(server, pool["Id"], tokens["IdToken"], audience=cid)["email_verified"] is True
+
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        app.initiate_auth(ClientId=cid, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "bob", "PASSWORD": "Wrong-Horse-9"})
+    assert error_of(e) == ("NotAuthorizedException", 400)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        app.initiate_auth(ClientId=cid, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "nobody", "PASSWORD": PASSWORD})
+    assert error_of(e) == ("UserNotFoundException", 400)
+
+    idp.admin_disable_user(UserPoolId=pool["Id"], Username="bob")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        app.get_user(AccessToken=tokens["AccessToken"])
+    assert error_of(e) == ("NotAuthorizedException", 400)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        app.initiate_auth(ClientId=cid, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "bob", "PASSWORD": PASSWORD})
+    assert error_of(e) == ("NotAuthorizedException", 400)
+    idp.admin_enable_user(UserPoolId=pool["Id"], Username="bob")
+    idp.admin_delete_user(UserPoolId=pool["Id"], Username="bob")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        idp.admin_get_user(UserPoolId=pool["Id"], Username="bob")
+    assert error_of(e) == ("UserNotFoundException", 400)
+
+
+def test_client_secret_and_prevent_user_existence_errors(server):
+    idp, pool, client = pool_and_client(server, secret=True)
+    assert len(client["ClientSecret"]) >= 40
+    idp.admin_create_user(UserPoolId=pool["Id"], Username="carol", TemporaryPassword="Temp-Pass-1", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pool["Id"], Username="carol", Password=PASSWORD, Permanent=True)
+    app = public_client(server)
+
+    def secret_hash(username):
+        digest = hmac.new(client["ClientSecret"].encode(), (username + client["ClientId"]).encode(), hashlib.sha256).digest()
+        return base64.b64encode(digest).decode()
+
+    params = {"USERNAME": "carol", "PASSWORD": PASSWORD}
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        app.initiate_auth(ClientId=client["ClientId"], AuthFlow="USER_PASSWORD_AUTH", AuthParameters=params)
+    assert error_of(e) == ("NotAuthorizedException", 400)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        app.initiate_auth(ClientId=client["ClientId"], AuthFlow="USER_PASSWORD_AUTH",
+                          AuthParameters={**params, "SECRET_HASH": secret_hash("mallory")})
+    assert error_of(e) == ("NotAuthorizedException", 400)
+    out = app.initiate_auth(ClientId=client["ClientId"], AuthFlow="USER_PASSWORD_AUTH",
+                            AuthParameters={**params, "SECRET_HASH": secret_hash("carol")})
+    assert "AccessToken" in out["AuthenticationResult"]
+    # Admin sign-in (signed, IAM-authorized) with the same secret hash.
+    admin = idp.admin_initiate_auth(UserPoolId=pool["Id"], ClientId=client["ClientId"], AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+                                    AuthParameters={**params, "SECRET_HASH": secret_hash("carol")})
+    assert "IdToken" in admin["AuthenticationResult"]
+
+    # With PreventUserExistenceErrors, an unknown user looks like a wrong password.
+    quiet = idp.create_user_pool_client(UserPoolId=pool["Id"], ClientName="quiet", PreventUserExistenceErrors="ENABLED",
+                                        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"])["UserPoolClient"]
+    for username in ["carol", "nobody"]:
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            app.initiate_auth(ClientId=quiet["ClientId"], AuthFlow="USER_PASSWORD_AUTH",
+                              AuthParameters={"USERNAME": username, "PASSWORD": "Wrong-Horse-9"})
+        assert error_of(e) == ("NotAuthorizedException", 400)
+        assert e.value.response["Error"]["Message"] == "Incorrect username or password."
+
+
+def test_forged_and_foreign_tokens_are_refused(server):
+    idp, pool, client = pool_and_client(server)
+    idp.admin_create_user(UserPoolId=pool["Id"], Username="dave", TemporaryPassword="Temp-Pass-1", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pool["Id"], Username="dave", Password=PASSWORD, Permanent=True)
+    app = public_client(server)
+    tokens = app.initiate_auth(ClientId=client["ClientId"], AuthFlow="USER_PASSWORD_AUTH",
+                               AuthParameters={"USERNAME": "dave", "PASSWORD": PASSWORD})["AuthenticationResult"]
+    header, payload, signature = tokens["AccessToken"].split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["exp"] = claims["exp"] + 86400
+    forged_payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    # A key of our own, with the pool's kid.
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    own = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    kid = jwt.get_unverified_header(tokens["AccessToken"])["kid"]
+    resigned = jwt.encode(claims, own, algorithm="RS256", headers={"kid": kid})
+    none_alg = jwt.encode(claims, None, algorithm="none")
+    for token in [f"{header}.{forged_payload}.{signature}", resigned, none_alg, tokens["IdToken"], "garbage"]:
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            app.get_user(AccessToken=token)
+        assert error_of(e) == ("NotAuthorizedException", 400), token
+    # Another pool's token is not this pool's: the issuer names the other pool.
+    _, other_pool, _ = pool_and_client(server)
+    with pytest.raises(jwt.exceptions.PyJWTError):
+        verify(server, other_pool["Id"], tokens["AccessToken"])
+    # Unknown operations and unsigned administrative calls are refused as Cognito does.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        app.admin_get_user(UserPoolId=pool["Id"], Username="dave")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] in (400, 403)
+    assert requests.get(f"{server.url}/us-east-1_nope123/.well-known/jwks.json").status_code == 404

@@ -1,0 +1,495 @@
+//! Cognito user pool rows: pools, app clients, users (their secrets sealed by the caller),
+//! username aliases, token signing keys and refresh tokens (by hash).
+
+use sqlx::Row as _;
+use sqlx::any::AnyRow;
+
+use crate::{Result, Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolRow {
+    pub pool_id: String,
+    pub account_id: String,
+    pub name: String,
+    /// The pool's settings as JSON.
+    pub config: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRow {
+    pub client_id: String,
+    pub pool_id: String,
+    pub secret_sealed: Option<Vec<u8>>,
+    pub config: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub pool_id: String,
+    /// The username as the pool compares it (lower-cased in case-insensitive pools).
+    pub username_key: String,
+    pub sub: String,
+    /// Attributes and status as JSON.
+    pub record: String,
+    /// Password hash and pending codes, sealed under the master key.
+    pub secrets_sealed: Vec<u8>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyRow {
+    pub pool_id: String,
+    pub kid: String,
+    pub key_sealed: Vec<u8>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenRow {
+    /// Hex SHA-256 of the token: the token itself is never stored.
+    pub token_hash: String,
+    pub pool_id: String,
+    pub username_key: String,
+    pub client_id: String,
+    pub origin_jti: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+/// Why a user could not be stored.
+#[derive(Debug, PartialEq, Eq)]
+pub enum UserConflict {
+    Username,
+    /// Another user already has this alias (`email:…`, `phone_number:…`).
+    Alias(String),
+}
+
+fn pool(r: &AnyRow) -> Result<PoolRow> {
+    Ok(PoolRow {
+        pool_id: r.try_get("pool_id")?,
+        account_id: r.try_get("account_id")?,
+        name: r.try_get("name")?,
+        config: r.try_get("config")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn client(r: &AnyRow) -> Result<ClientRow> {
+    Ok(ClientRow {
+        client_id: r.try_get("client_id")?,
+        pool_id: r.try_get("pool_id")?,
+        secret_sealed: r.try_get("secret_sealed")?,
+        config: r.try_get("config")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn user(r: &AnyRow) -> Result<UserRow> {
+    Ok(UserRow {
+        pool_id: r.try_get("pool_id")?,
+        username_key: r.try_get("username_key")?,
+        sub: r.try_get("sub")?,
+        record: r.try_get("record")?,
+        secrets_sealed: r.try_get("secrets_sealed")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn refresh(r: &AnyRow) -> Result<RefreshTokenRow> {
+    Ok(RefreshTokenRow {
+        token_hash: r.try_get("token_hash")?,
+        pool_id: r.try_get("pool_id")?,
+        username_key: r.try_get("username_key")?,
+        client_id: r.try_get("client_id")?,
+        origin_jti: r.try_get("origin_jti")?,
+        issued_at: r.try_get("issued_at")?,
+        expires_at: r.try_get("expires_at")?,
+    })
+}
+
+async fn put_aliases(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    row: &UserRow,
+    aliases: &[String],
+) -> Result<std::result::Result<(), UserConflict>> {
+    sqlx::query("DELETE FROM userpool_aliases WHERE pool_id = $1 AND username_key = $2")
+        .bind(&row.pool_id)
+        .bind(&row.username_key)
+        .execute(&mut **tx)
+        .await?;
+    for alias in aliases {
+        let done = sqlx::query(
+            "INSERT INTO userpool_aliases (pool_id, alias, username_key) VALUES ($1, $2, $3)",
+        )
+        .bind(&row.pool_id)
+        .bind(alias)
+        .bind(&row.username_key)
+        .execute(&mut **tx)
+        .await;
+        match done {
+            Ok(_) => {}
+            Err(e) => match StoreError::from(e) {
+                StoreError::Conflict => return Ok(Err(UserConflict::Alias(alias.clone()))),
+                other => return Err(other),
+            },
+        }
+    }
+    Ok(Ok(()))
+}
+
+impl Store {
+    /// Creates a pool with its first token signing key.
+    pub async fn create_pool(&self, row: &PoolRow, key: &SigningKeyRow) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO userpool_pools (pool_id, account_id, name, config, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&row.pool_id)
+            .bind(&row.account_id)
+            .bind(&row.name)
+            .bind(&row.config)
+            .bind(row.created_at)
+            .bind(row.updated_at)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO userpool_keys (pool_id, kid, key_sealed, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(&key.pool_id)
+            .bind(&key.kid)
+            .bind(&key.key_sealed)
+            .bind(key.created_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn user_pool(&self, pool_id: &str) -> Result<Option<PoolRow>> {
+        sqlx::query("SELECT pool_id, account_id, name, config, created_at, updated_at FROM userpool_pools WHERE pool_id = $1")
+            .bind(pool_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(pool)
+            .transpose()
+    }
+
+    /// An account's pools after `after` (by id), at most `limit`.
+    pub async fn user_pools_of(
+        &self,
+        account_id: &str,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<PoolRow>> {
+        sqlx::query("SELECT pool_id, account_id, name, config, created_at, updated_at FROM userpool_pools WHERE account_id = $1 AND pool_id > $2 ORDER BY pool_id LIMIT $3")
+            .bind(account_id)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(pool)
+            .collect()
+    }
+
+    /// Replaces a pool's settings; false when there is no such pool.
+    pub async fn update_user_pool(&self, pool_id: &str, config: &str, now: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE userpool_pools SET config = $2, updated_at = $3 WHERE pool_id = $1",
+        )
+        .bind(pool_id)
+        .bind(config)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes a pool and everything in it; false when there was no such pool.
+    pub async fn delete_user_pool(&self, pool_id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM userpool_pools WHERE pool_id = $1")
+            .bind(pool_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn signing_keys(&self, pool_id: &str) -> Result<Vec<SigningKeyRow>> {
+        sqlx::query("SELECT pool_id, kid, key_sealed, created_at FROM userpool_keys WHERE pool_id = $1 ORDER BY created_at, kid")
+            .bind(pool_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(SigningKeyRow {
+                    pool_id: r.try_get("pool_id")?,
+                    kid: r.try_get("kid")?,
+                    key_sealed: r.try_get("key_sealed")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Creates an app client; false when its pool is gone.
+    pub async fn create_app_client(&self, row: &ClientRow) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO userpool_clients (client_id, pool_id, secret_sealed, config, created_at, updated_at) \
+             SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM userpool_pools WHERE pool_id = $2)",
+        )
+        .bind(&row.client_id)
+        .bind(&row.pool_id)
+        .bind(&row.secret_sealed)
+        .bind(&row.config)
+        .bind(row.created_at)
+        .bind(row.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn app_client(&self, client_id: &str) -> Result<Option<ClientRow>> {
+        sqlx::query("SELECT client_id, pool_id, secret_sealed, config, created_at, updated_at FROM userpool_clients WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(client)
+            .transpose()
+    }
+
+    pub async fn app_clients_of(
+        &self,
+        pool_id: &str,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<ClientRow>> {
+        sqlx::query("SELECT client_id, pool_id, secret_sealed, config, created_at, updated_at FROM userpool_clients WHERE pool_id = $1 AND client_id > $2 ORDER BY client_id LIMIT $3")
+            .bind(pool_id)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(client)
+            .collect()
+    }
+
+    pub async fn update_app_client(&self, row: &ClientRow) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE userpool_clients SET config = $2, updated_at = $3 WHERE client_id = $1",
+        )
+        .bind(&row.client_id)
+        .bind(&row.config)
+        .bind(row.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn delete_app_client(&self, client_id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM userpool_clients WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Creates a user with its aliases (`email:…`), atomically.
+    pub async fn create_pool_user(
+        &self,
+        row: &UserRow,
+        aliases: &[String],
+    ) -> Result<std::result::Result<(), UserConflict>> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO userpool_users (pool_id, username_key, sub, record, secrets_sealed, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&row.pool_id)
+        .bind(&row.username_key)
+        .bind(&row.sub)
+        .bind(&row.record)
+        .bind(&row.secrets_sealed)
+        .bind(row.created_at)
+        .bind(row.updated_at)
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = inserted {
+            return match StoreError::from(e) {
+                StoreError::Conflict => Ok(Err(UserConflict::Username)),
+                other => Err(other),
+            };
+        }
+        if let Err(conflict) = put_aliases(&mut tx, row, aliases).await? {
+            return Ok(Err(conflict));
+        }
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
+    /// Replaces a user's record, secrets and aliases; `Ok(Ok(false))` when the user is gone.
+    pub async fn update_pool_user(
+        &self,
+        row: &UserRow,
+        aliases: &[String],
+    ) -> Result<std::result::Result<bool, UserConflict>> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE userpool_users SET record = $3, secrets_sealed = $4, updated_at = $5 \
+             WHERE pool_id = $1 AND username_key = $2",
+        )
+        .bind(&row.pool_id)
+        .bind(&row.username_key)
+        .bind(&row.record)
+        .bind(&row.secrets_sealed)
+        .bind(row.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(Ok(false));
+        }
+        if let Err(conflict) = put_aliases(&mut tx, row, aliases).await? {
+            return Ok(Err(conflict));
+        }
+        tx.commit().await?;
+        Ok(Ok(true))
+    }
+
+    pub async fn pool_user(&self, pool_id: &str, username_key: &str) -> Result<Option<UserRow>> {
+        sqlx::query("SELECT pool_id, username_key, sub, record, secrets_sealed, created_at, updated_at FROM userpool_users WHERE pool_id = $1 AND username_key = $2")
+            .bind(pool_id)
+            .bind(username_key)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(user)
+            .transpose()
+    }
+
+    /// The user holding an alias (`email:…`) or whose `sub` it is (`sub:…`).
+    pub async fn pool_user_by_alias(&self, pool_id: &str, alias: &str) -> Result<Option<UserRow>> {
+        if let Some(sub) = alias.strip_prefix("sub:") {
+            return sqlx::query("SELECT pool_id, username_key, sub, record, secrets_sealed, created_at, updated_at FROM userpool_users WHERE pool_id = $1 AND sub = $2")
+                .bind(pool_id)
+                .bind(sub)
+                .fetch_optional(&self.pool)
+                .await?
+                .as_ref()
+                .map(user)
+                .transpose();
+        }
+        sqlx::query("SELECT u.pool_id, u.username_key, u.sub, u.record, u.secrets_sealed, u.created_at, u.updated_at \
+                     FROM userpool_users u JOIN userpool_aliases a ON a.pool_id = u.pool_id AND a.username_key = u.username_key \
+                     WHERE a.pool_id = $1 AND a.alias = $2")
+            .bind(pool_id)
+            .bind(alias)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(user)
+            .transpose()
+    }
+
+    /// A pool's users after `after` (by username key), at most `limit`.
+    pub async fn pool_users(&self, pool_id: &str, after: &str, limit: i64) -> Result<Vec<UserRow>> {
+        sqlx::query("SELECT pool_id, username_key, sub, record, secrets_sealed, created_at, updated_at FROM userpool_users WHERE pool_id = $1 AND username_key > $2 ORDER BY username_key LIMIT $3")
+            .bind(pool_id)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(user)
+            .collect()
+    }
+
+    /// Deletes a user with its aliases and refresh tokens; false when there was none.
+    pub async fn delete_pool_user(&self, pool_id: &str, username_key: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done =
+            sqlx::query("DELETE FROM userpool_users WHERE pool_id = $1 AND username_key = $2")
+                .bind(pool_id)
+                .bind(username_key)
+                .execute(&mut *tx)
+                .await?;
+        for table in [
+            "DELETE FROM userpool_aliases WHERE pool_id = $1 AND username_key = $2",
+            "DELETE FROM userpool_refresh_tokens WHERE pool_id = $1 AND username_key = $2",
+        ] {
+            sqlx::query(table)
+                .bind(pool_id)
+                .bind(username_key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn insert_refresh_token(&self, row: &RefreshTokenRow) -> Result<()> {
+        sqlx::query("INSERT INTO userpool_refresh_tokens (token_hash, pool_id, username_key, client_id, origin_jti, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(&row.token_hash)
+            .bind(&row.pool_id)
+            .bind(&row.username_key)
+            .bind(&row.client_id)
+            .bind(&row.origin_jti)
+            .bind(row.issued_at)
+            .bind(row.expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRow>> {
+        sqlx::query("SELECT token_hash, pool_id, username_key, client_id, origin_jti, issued_at, expires_at FROM userpool_refresh_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(refresh)
+            .transpose()
+    }
+
+    /// Whether the sign-in that issued a token (its `origin_jti`) is still live: its refresh
+    /// token has been neither revoked nor signed out.
+    pub async fn sign_in_live(&self, origin_jti: &str) -> Result<bool> {
+        Ok(
+            sqlx::query("SELECT 1 FROM userpool_refresh_tokens WHERE origin_jti = $1")
+                .bind(origin_jti)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
+    }
+
+    /// Revokes one refresh token; false when it was unknown.
+    pub async fn revoke_refresh_token(&self, token_hash: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM userpool_refresh_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Revokes every refresh token of a user (global sign-out).
+    pub async fn revoke_user_refresh_tokens(
+        &self,
+        pool_id: &str,
+        username_key: &str,
+    ) -> Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM userpool_refresh_tokens WHERE pool_id = $1 AND username_key = $2",
+        )
+        .bind(pool_id)
+        .bind(username_key)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}

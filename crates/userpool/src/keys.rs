@@ -1,0 +1,151 @@
+//! Token signing keys (RSA-2048 per pool, sealed at rest), RS256 JWTs, and the JWKS.
+
+use base64::Engine as _;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use ring::rand::SecureRandom;
+use rsa::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
+use rsa::traits::PublicKeyParts as _;
+use serde_json::{Value, json};
+
+/// `rand_core` 0.6 over ring's system RNG, for RSA key generation.
+struct RingRng<'a>(&'a dyn SecureRandom);
+
+impl rand_core::RngCore for RingRng<'_> {
+    fn next_u32(&mut self) -> u32 {
+        rand_core::impls::next_u32_via_fill(self)
+    }
+    fn next_u64(&mut self) -> u64 {
+        rand_core::impls::next_u64_via_fill(self)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        // ring's system RNG does not fail on supported platforms; if it did, the key would be
+        // refused below by `try_fill_bytes`'s caller path, so report it there instead.
+        let _ = self.0.fill(dest);
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.0
+            .fill(dest)
+            .map_err(|_| rand_core::Error::from(std::num::NonZeroU32::MIN))
+    }
+}
+
+impl rand_core::CryptoRng for RingRng<'_> {}
+
+/// A pool's signing key, opened.
+pub struct SigningKey {
+    pub kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    /// The public key as a JWK.
+    pub jwk: Value,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("random number generator failed")]
+    Rng,
+    #[error("RSA key: {0}")]
+    Rsa(String),
+}
+
+/// Generates an RSA-2048 key; returns its kid and PKCS#8 DER (to be sealed).
+pub fn generate(rng: &dyn SecureRandom) -> Result<(String, zeroize::Zeroizing<Vec<u8>>), KeyError> {
+    let key = rsa::RsaPrivateKey::new(&mut RingRng(rng), 2048)
+        .map_err(|e| KeyError::Rsa(e.to_string()))?;
+    let der = key
+        .to_pkcs8_der()
+        .map_err(|e| KeyError::Rsa(e.to_string()))?;
+    let mut id = [0u8; 16];
+    rng.fill(&mut id).map_err(|_| KeyError::Rng)?;
+    let kid = base64::engine::general_purpose::STANDARD.encode(id);
+    Ok((kid, zeroize::Zeroizing::new(der.as_bytes().to_vec())))
+}
+
+impl SigningKey {
+    /// Opens a key from its PKCS#8 DER.
+    pub fn from_pkcs8(kid: &str, der: &[u8]) -> Result<SigningKey, KeyError> {
+        let key =
+            rsa::RsaPrivateKey::from_pkcs8_der(der).map_err(|e| KeyError::Rsa(e.to_string()))?;
+        let public = key.to_public_key();
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let n = b64.encode(public.n().to_bytes_be());
+        let e = b64.encode(public.e().to_bytes_be());
+        let decoding =
+            DecodingKey::from_rsa_components(&n, &e).map_err(|e| KeyError::Rsa(e.to_string()))?;
+        let pkcs1 = rsa::pkcs1::EncodeRsaPrivateKey::to_pkcs1_der(&key)
+            .map_err(|e| KeyError::Rsa(e.to_string()))?;
+        Ok(SigningKey {
+            kid: kid.to_owned(),
+            encoding: EncodingKey::from_rsa_der(pkcs1.as_bytes()),
+            decoding,
+            jwk: json!({ "alg": "RS256", "e": e, "kid": kid, "kty": "RSA", "n": n, "use": "sig" }),
+        })
+    }
+
+    /// Signs claims as an RS256 JWT with this key's kid.
+    pub fn sign(&self, claims: &Value) -> Result<String, KeyError> {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding)
+            .map_err(|e| KeyError::Rsa(e.to_string()))
+    }
+
+    /// Verifies an RS256 JWT's signature under this key and returns its claims. Expiry and
+    /// the issuer are the caller's to check (against its own clock).
+    pub fn verify(&self, token: &str) -> Option<Value> {
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        jsonwebtoken::decode::<Value>(token, &self.decoding, &validation)
+            .ok()
+            .map(|d| d.claims)
+    }
+}
+
+/// The `kid` a JWT's header names, without verifying anything.
+pub fn kid_of(token: &str) -> Option<String> {
+    jsonwebtoken::decode_header(token).ok()?.kid
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn signed_tokens_verify_only_under_their_key() {
+        let rng = ring::rand::SystemRandom::new();
+        let (kid, der) = generate(&rng).unwrap();
+        let key = SigningKey::from_pkcs8(&kid, &der).unwrap();
+        let token = key
+            .sign(&json!({"sub": "abc", "token_use": "access"}))
+            .unwrap();
+        assert_eq!(kid_of(&token).as_deref(), Some(kid.as_str()));
+        assert_eq!(key.verify(&token).unwrap()["sub"], "abc");
+        // Another key, a changed payload and an alg=none token are all refused.
+        let (kid2, der2) = generate(&rng).unwrap();
+        let other = SigningKey::from_pkcs8(&kid2, &der2).unwrap();
+        assert!(other.verify(&token).is_none());
+        let mut parts: Vec<&str> = token.split('.').collect();
+        let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(br#"{"sub":"admin","token_use":"access"}"#);
+        parts[1] = &forged;
+        assert!(key.verify(&parts.join(".")).is_none());
+        let none = format!(
+            "{}.{}.",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#),
+            forged
+        );
+        assert!(key.verify(&none).is_none());
+        assert_eq!(key.jwk["kty"], "RSA");
+    }
+}

@@ -1,0 +1,1826 @@
+//! Cognito user pools below HTTP: pools and app clients, the user directory, sign-up with
+//! confirmation codes, password sign-in, refresh and sign-out, RS256 tokens and the JWKS.
+//! `UserPools::call` runs one operation on model-shaped JSON (the edge has validated it
+//! against the model and, for administrative operations, authorized it with IAM).
+
+pub mod keys;
+mod password;
+
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use cognate_credentials::MasterKey;
+use cognate_protocol::ApiError;
+use cognate_store::{
+    ClientRow, PoolRow, RefreshTokenRow, SigningKeyRow, Store, UserConflict, UserRow,
+};
+use http::StatusCode;
+use ring::rand::SecureRandom;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+pub use keys::SigningKey;
+pub use password::PasswordPolicy;
+
+/// The operations implemented so far; every other Cognito operation is unknown to the edge.
+pub const OPERATIONS: &[&str] = &[
+    "CreateUserPool",
+    "DescribeUserPool",
+    "DeleteUserPool",
+    "ListUserPools",
+    "CreateUserPoolClient",
+    "DescribeUserPoolClient",
+    "DeleteUserPoolClient",
+    "ListUserPoolClients",
+    "AdminCreateUser",
+    "AdminGetUser",
+    "AdminDeleteUser",
+    "AdminSetUserPassword",
+    "AdminConfirmSignUp",
+    "AdminDisableUser",
+    "AdminEnableUser",
+    "AdminUserGlobalSignOut",
+    "AdminInitiateAuth",
+    "AdminRespondToAuthChallenge",
+    "SignUp",
+    "ConfirmSignUp",
+    "InitiateAuth",
+    "RespondToAuthChallenge",
+    "GetUser",
+    "GlobalSignOut",
+    "RevokeToken",
+];
+
+/// Operations that need no SigV4 signature: the caller proves itself with a client id,
+/// a password, a code or a token instead.
+pub fn is_public(operation: &str) -> bool {
+    matches!(
+        operation,
+        "SignUp"
+            | "ConfirmSignUp"
+            | "InitiateAuth"
+            | "RespondToAuthChallenge"
+            | "GetUser"
+            | "GlobalSignOut"
+            | "RevokeToken"
+    )
+}
+
+/// How verification codes and temporary passwords reach users.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    /// One log line per message (codes included: development only).
+    Log,
+    /// One JSON file per message in this directory.
+    Outbox(PathBuf),
+}
+
+fn err(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, code, message.into())
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    err("InvalidParameterException", message)
+}
+
+fn not_authorized(message: &str) -> ApiError {
+    err("NotAuthorizedException", message)
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "user pool operation failed inside the server");
+    ApiError::internal()
+}
+
+fn str_of<'a>(input: &'a Value, key: &str) -> Option<&'a str> {
+    input.get(key).and_then(Value::as_str)
+}
+
+fn required<'a>(input: &'a Value, key: &str) -> Result<&'a str, ApiError> {
+    str_of(input, key).ok_or_else(|| invalid(format!("{key} is required")))
+}
+
+/// A user's attributes, status and sign-out time (stored as JSON).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct UserRecord {
+    username: String,
+    attributes: Vec<(String, String)>,
+    status: String,
+    enabled: bool,
+    /// Tokens issued before this (unix seconds) are refused: global sign-out.
+    #[serde(default)]
+    tokens_valid_after: i64,
+}
+
+/// A pending confirmation code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PendingCode {
+    purpose: String,
+    /// Hex SHA-256 of the code.
+    hash: String,
+    expires_at: i64,
+    attempts: u32,
+}
+
+/// What is sealed per user: the password hash and a pending code.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct UserSecrets {
+    password_hash: Option<String>,
+    code: Option<PendingCode>,
+}
+
+/// A pool's settings as stored (the parts of CreateUserPool's input that shape behaviour).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PoolConfig {
+    #[serde(default)]
+    password_policy: PasswordPolicy,
+    #[serde(default)]
+    username_attributes: Vec<String>,
+    #[serde(default)]
+    alias_attributes: Vec<String>,
+    #[serde(default)]
+    auto_verified_attributes: Vec<String>,
+    #[serde(default = "default_true")]
+    case_sensitive: bool,
+    #[serde(default)]
+    mfa_configuration: String,
+    /// The rest of CreateUserPool's input, returned by DescribeUserPool.
+    #[serde(default)]
+    extra: Map<String, Value>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// An app client's settings as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ClientConfig {
+    name: String,
+    #[serde(default)]
+    explicit_auth_flows: Vec<String>,
+    #[serde(default)]
+    prevent_user_existence_errors: bool,
+    access_token_minutes: i64,
+    id_token_minutes: i64,
+    refresh_token_minutes: i64,
+    #[serde(default)]
+    extra: Map<String, Value>,
+}
+
+/// A challenge in progress (sealed into the `Session` string).
+#[derive(Debug, Serialize, Deserialize)]
+struct ChallengeSession {
+    pool_id: String,
+    client_id: String,
+    username_key: String,
+    challenge: String,
+    expires_at: i64,
+}
+
+const CODE_LIFETIME_SECS: i64 = 24 * 3600;
+const SESSION_LIFETIME_SECS: i64 = 180;
+const MAX_CODE_ATTEMPTS: u32 = 5;
+
+/// One call's view of the user pool service.
+pub struct UserPools<'a> {
+    pub store: &'a Store,
+    pub master: &'a MasterKey,
+    pub rng: &'a (dyn SecureRandom + Sync),
+    pub region: &'a str,
+    /// Base of every pool's issuer URL (`<public-url>`); the issuer is `<base>/<poolId>`.
+    pub issuer_base: &'a str,
+    pub delivery: &'a Delivery,
+    pub now: time::OffsetDateTime,
+    /// The signed caller's account, for administrative operations.
+    pub account: Option<&'a str>,
+}
+
+impl UserPools<'_> {
+    fn now(&self) -> i64 {
+        self.now.unix_timestamp()
+    }
+
+    fn random_string(&self, len: usize, alphabet: &[u8]) -> Result<String, ApiError> {
+        let mut bytes = vec![0u8; len];
+        self.rng
+            .fill(&mut bytes)
+            .map_err(|_| ApiError::internal())?;
+        Ok(bytes
+            .iter()
+            .map(|b| {
+                let i = usize::from(*b) % alphabet.len();
+                char::from(alphabet.get(i).copied().unwrap_or(b'a'))
+            })
+            .collect())
+    }
+
+    fn account(&self) -> Result<&str, ApiError> {
+        self.account.ok_or_else(ApiError::internal)
+    }
+
+    /// Runs one operation.
+    pub async fn call(&self, operation: &str, input: &Value) -> Result<Value, ApiError> {
+        match operation {
+            "CreateUserPool" => self.create_pool(input).await,
+            "DescribeUserPool" => self.describe_pool(input).await,
+            "DeleteUserPool" => self.delete_pool(input).await,
+            "ListUserPools" => self.list_pools(input).await,
+            "CreateUserPoolClient" => self.create_client(input).await,
+            "DescribeUserPoolClient" => self.describe_client(input).await,
+            "DeleteUserPoolClient" => self.delete_client(input).await,
+            "ListUserPoolClients" => self.list_clients(input).await,
+            "AdminCreateUser" => self.admin_create_user(input).await,
+            "AdminGetUser" => self.admin_get_user(input).await,
+            "AdminDeleteUser" => self.admin_delete_user(input).await,
+            "AdminSetUserPassword" => self.admin_set_password(input).await,
+            "AdminConfirmSignUp" => self.admin_confirm(input).await,
+            "AdminDisableUser" => self.admin_set_enabled(input, false).await,
+            "AdminEnableUser" => self.admin_set_enabled(input, true).await,
+            "AdminUserGlobalSignOut" => self.admin_sign_out(input).await,
+            "AdminInitiateAuth" => self.initiate_auth(input, true).await,
+            "AdminRespondToAuthChallenge" => self.respond_to_challenge(input, true).await,
+            "SignUp" => self.sign_up(input).await,
+            "ConfirmSignUp" => self.confirm_sign_up(input).await,
+            "InitiateAuth" => self.initiate_auth(input, false).await,
+            "RespondToAuthChallenge" => self.respond_to_challenge(input, false).await,
+            "GetUser" => self.get_user(input).await,
+            "GlobalSignOut" => self.global_sign_out(input).await,
+            "RevokeToken" => self.revoke_token(input).await,
+            _ => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "UnknownOperationException",
+                "",
+            )),
+        }
+    }
+
+    // ---- pools -------------------------------------------------------------------------
+
+    fn pool_arn(&self, pool: &PoolRow) -> String {
+        format!(
+            "arn:aws:cognito-idp:{}:{}:userpool/{}",
+            self.region, pool.account_id, pool.pool_id
+        )
+    }
+
+    /// A pool of the caller's account (administrative operations) or any pool (public ones,
+    /// which name a client of it).
+    async fn pool(&self, pool_id: &str) -> Result<(PoolRow, PoolConfig), ApiError> {
+        let not_found = || {
+            err(
+                "ResourceNotFoundException",
+                format!("User pool {pool_id} does not exist."),
+            )
+        };
+        let row = self
+            .store
+            .user_pool(pool_id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(not_found)?;
+        if self.account.is_some_and(|a| a != row.account_id) {
+            return Err(not_found());
+        }
+        let config: PoolConfig = serde_json::from_str(&row.config).map_err(internal)?;
+        Ok((row, config))
+    }
+
+    async fn create_pool(&self, input: &Value) -> Result<Value, ApiError> {
+        let name = required(input, "PoolName")?;
+        let policy = match input.pointer("/Policies/PasswordPolicy") {
+            Some(p) => PasswordPolicy::from_input(p)?,
+            None => PasswordPolicy::default(),
+        };
+        let strings = |key: &str| -> Vec<String> {
+            input
+                .get(key)
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let username_attributes = strings("UsernameAttributes");
+        let alias_attributes = strings("AliasAttributes");
+        if !username_attributes.is_empty() && !alias_attributes.is_empty() {
+            return Err(invalid(
+                "Only one of the aliasAttributes or usernameAttributes can be set in a User Pool.",
+            ));
+        }
+        let mut extra = input.as_object().cloned().unwrap_or_default();
+        for k in [
+            "PoolName",
+            "Policies",
+            "UsernameAttributes",
+            "AliasAttributes",
+            "AutoVerifiedAttributes",
+            "MfaConfiguration",
+            "UsernameConfiguration",
+        ] {
+            extra.remove(k);
+        }
+        let config = PoolConfig {
+            password_policy: policy,
+            username_attributes,
+            alias_attributes,
+            auto_verified_attributes: strings("AutoVerifiedAttributes"),
+            case_sensitive: input
+                .pointer("/UsernameConfiguration/CaseSensitive")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            mfa_configuration: str_of(input, "MfaConfiguration")
+                .unwrap_or("OFF")
+                .to_owned(),
+            extra,
+        };
+        let alnum = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let pool_id = format!("{}_{}", self.region, self.random_string(9, alnum)?);
+        let (kid, der) = keys::generate(self.rng).map_err(internal)?;
+        let key_sealed = self
+            .master
+            .seal(&format!("userpool-key:{pool_id}:{kid}"), &der, self.rng)
+            .map_err(internal)?;
+        let row = PoolRow {
+            pool_id: pool_id.clone(),
+            account_id: self.account()?.to_owned(),
+            name: name.to_owned(),
+            config: serde_json::to_string(&config).map_err(internal)?,
+            created_at: self.now(),
+            updated_at: self.now(),
+        };
+        let key = SigningKeyRow {
+            pool_id: pool_id.clone(),
+            kid,
+            key_sealed,
+            created_at: self.now(),
+        };
+        self.store.create_pool(&row, &key).await.map_err(internal)?;
+        Ok(json!({ "UserPool": self.pool_json(&row, &config) }))
+    }
+
+    fn pool_json(&self, row: &PoolRow, config: &PoolConfig) -> Value {
+        let mut out = config.extra.clone();
+        out.insert("Id".into(), json!(row.pool_id));
+        out.insert("Name".into(), json!(row.name));
+        out.insert("Arn".into(), json!(self.pool_arn(row)));
+        out.insert(
+            "Policies".into(),
+            json!({ "PasswordPolicy": config.password_policy.to_output() }),
+        );
+        if !config.username_attributes.is_empty() {
+            out.insert(
+                "UsernameAttributes".into(),
+                json!(config.username_attributes),
+            );
+        }
+        if !config.alias_attributes.is_empty() {
+            out.insert("AliasAttributes".into(), json!(config.alias_attributes));
+        }
+        if !config.auto_verified_attributes.is_empty() {
+            out.insert(
+                "AutoVerifiedAttributes".into(),
+                json!(config.auto_verified_attributes),
+            );
+        }
+        out.insert("MfaConfiguration".into(), json!(config.mfa_configuration));
+        out.insert(
+            "UsernameConfiguration".into(),
+            json!({ "CaseSensitive": config.case_sensitive }),
+        );
+        out.insert("CreationDate".into(), json!(row.created_at));
+        out.insert("LastModifiedDate".into(), json!(row.updated_at));
+        Value::Object(out)
+    }
+
+    async fn describe_pool(&self, input: &Value) -> Result<Value, ApiError> {
+        let (row, config) = self.pool(required(input, "UserPoolId")?).await?;
+        Ok(json!({ "UserPool": self.pool_json(&row, &config) }))
+    }
+
+    async fn delete_pool(&self, input: &Value) -> Result<Value, ApiError> {
+        let (row, _) = self.pool(required(input, "UserPoolId")?).await?;
+        self.store
+            .delete_user_pool(&row.pool_id)
+            .await
+            .map_err(internal)?;
+        Ok(json!({}))
+    }
+
+    async fn list_pools(&self, input: &Value) -> Result<Value, ApiError> {
+        let max = input
+            .get("MaxResults")
+            .and_then(Value::as_i64)
+            .unwrap_or(60);
+        let after = str_of(input, "NextToken").unwrap_or("");
+        let mut rows = self
+            .store
+            .user_pools_of(self.account()?, after, max + 1)
+            .await
+            .map_err(internal)?;
+        let more = rows.len() > usize::try_from(max).unwrap_or(0);
+        rows.truncate(usize::try_from(max).unwrap_or(0));
+        let pools: Vec<Value> = rows
+            .iter()
+            .map(|r| {
+                json!({ "Id": r.pool_id, "Name": r.name, "CreationDate": r.created_at, "LastModifiedDate": r.updated_at })
+            })
+            .collect();
+        let mut out = json!({ "UserPools": pools });
+        if more && let (Some(last), Some(obj)) = (rows.last(), out.as_object_mut()) {
+            obj.insert("NextToken".into(), json!(last.pool_id));
+        }
+        Ok(out)
+    }
+
+    // ---- app clients -------------------------------------------------------------------
+
+    async fn client(&self, client_id: &str) -> Result<(ClientRow, ClientConfig), ApiError> {
+        let row = self
+            .store
+            .app_client(client_id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| {
+                err(
+                    "ResourceNotFoundException",
+                    format!("User pool client {client_id} does not exist."),
+                )
+            })?;
+        let config: ClientConfig = serde_json::from_str(&row.config).map_err(internal)?;
+        Ok((row, config))
+    }
+
+    fn client_secret(&self, row: &ClientRow) -> Result<Option<String>, ApiError> {
+        match &row.secret_sealed {
+            None => Ok(None),
+            Some(sealed) => {
+                let plain = self
+                    .master
+                    .open(&format!("userpool-client:{}", row.client_id), sealed)
+                    .map_err(internal)?;
+                Ok(Some(String::from_utf8_lossy(&plain).into_owned()))
+            }
+        }
+    }
+
+    fn client_json(&self, row: &ClientRow, config: &ClientConfig, secret: Option<&str>) -> Value {
+        let mut out = config.extra.clone();
+        out.insert("UserPoolId".into(), json!(row.pool_id));
+        out.insert("ClientName".into(), json!(config.name));
+        out.insert("ClientId".into(), json!(row.client_id));
+        if let Some(s) = secret {
+            out.insert("ClientSecret".into(), json!(s));
+        }
+        out.insert(
+            "ExplicitAuthFlows".into(),
+            json!(config.explicit_auth_flows),
+        );
+        out.insert(
+            "PreventUserExistenceErrors".into(),
+            json!(if config.prevent_user_existence_errors {
+                "ENABLED"
+            } else {
+                "LEGACY"
+            }),
+        );
+        out.insert(
+            "AccessTokenValidity".into(),
+            json!(config.access_token_minutes),
+        );
+        out.insert("IdTokenValidity".into(), json!(config.id_token_minutes));
+        out.insert(
+            "RefreshTokenValidity".into(),
+            json!(config.refresh_token_minutes / (24 * 60)),
+        );
+        out.insert(
+            "TokenValidityUnits".into(),
+            json!({ "AccessToken": "minutes", "IdToken": "minutes", "RefreshToken": "days" }),
+        );
+        out.insert("CreationDate".into(), json!(row.created_at));
+        out.insert("LastModifiedDate".into(), json!(row.updated_at));
+        Value::Object(out)
+    }
+
+    async fn create_client(&self, input: &Value) -> Result<Value, ApiError> {
+        let (pool, _) = self.pool(required(input, "UserPoolId")?).await?;
+        let name = required(input, "ClientName")?;
+        let unit = |key: &str, default: &str| -> String {
+            input
+                .pointer(&format!("/TokenValidityUnits/{key}"))
+                .and_then(Value::as_str)
+                .unwrap_or(default)
+                .to_owned()
+        };
+        let minutes = |value: Option<i64>, unit: &str, default_minutes: i64| -> i64 {
+            match value {
+                None => default_minutes,
+                Some(v) => match unit {
+                    "seconds" => v / 60,
+                    "minutes" => v,
+                    "hours" => v * 60,
+                    _ => v * 24 * 60,
+                },
+            }
+        };
+        let access = minutes(
+            input.get("AccessTokenValidity").and_then(Value::as_i64),
+            &unit("AccessToken", "hours"),
+            60,
+        );
+        let id = minutes(
+            input.get("IdTokenValidity").and_then(Value::as_i64),
+            &unit("IdToken", "hours"),
+            60,
+        );
+        let refresh = minutes(
+            input.get("RefreshTokenValidity").and_then(Value::as_i64),
+            &unit("RefreshToken", "days"),
+            30 * 24 * 60,
+        );
+        if !(5..=24 * 60).contains(&access) || !(5..=24 * 60).contains(&id) {
+            return Err(invalid(
+                "Access and ID token validity must be between 5 minutes and 1 day.",
+            ));
+        }
+        if !(60..=3650 * 24 * 60).contains(&refresh) {
+            return Err(invalid(
+                "Refresh token validity must be between 60 minutes and 10 years.",
+            ));
+        }
+        let flows: Vec<String> = input
+            .get("ExplicitAuthFlows")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_else(|| {
+                vec![
+                    "ALLOW_REFRESH_TOKEN_AUTH".into(),
+                    "ALLOW_USER_SRP_AUTH".into(),
+                    "ALLOW_CUSTOM_AUTH".into(),
+                ]
+            });
+        let mut extra = input.as_object().cloned().unwrap_or_default();
+        for k in [
+            "UserPoolId",
+            "ClientName",
+            "GenerateSecret",
+            "ExplicitAuthFlows",
+            "PreventUserExistenceErrors",
+            "AccessTokenValidity",
+            "IdTokenValidity",
+            "RefreshTokenValidity",
+            "TokenValidityUnits",
+        ] {
+            extra.remove(k);
+        }
+        let config = ClientConfig {
+            name: name.to_owned(),
+            explicit_auth_flows: flows,
+            prevent_user_existence_errors: str_of(input, "PreventUserExistenceErrors")
+                == Some("ENABLED"),
+            access_token_minutes: access,
+            id_token_minutes: id,
+            refresh_token_minutes: refresh,
+            extra,
+        };
+        let client_id = self.random_string(26, b"abcdefghijklmnopqrstuvwxyz0123456789")?;
+        let secret = if input.get("GenerateSecret").and_then(Value::as_bool) == Some(true) {
+            Some(self.random_string(51, b"abcdefghijklmnopqrstuvwxyz0123456789")?)
+        } else {
+            None
+        };
+        let secret_sealed = match &secret {
+            Some(s) => Some(
+                self.master
+                    .seal(
+                        &format!("userpool-client:{client_id}"),
+                        s.as_bytes(),
+                        self.rng,
+                    )
+                    .map_err(internal)?,
+            ),
+            None => None,
+        };
+        let row = ClientRow {
+            client_id,
+            pool_id: pool.pool_id,
+            secret_sealed,
+            config: serde_json::to_string(&config).map_err(internal)?,
+            created_at: self.now(),
+            updated_at: self.now(),
+        };
+        if !self.store.create_app_client(&row).await.map_err(internal)? {
+            return Err(err(
+                "ResourceNotFoundException",
+                "User pool does not exist.",
+            ));
+        }
+        Ok(json!({ "UserPoolClient": self.client_json(&row, &config, secret.as_deref()) }))
+    }
+
+    /// A client of a pool of the caller's account.
+    async fn owned_client(&self, input: &Value) -> Result<(ClientRow, ClientConfig), ApiError> {
+        let (pool, _) = self.pool(required(input, "UserPoolId")?).await?;
+        let (row, config) = self.client(required(input, "ClientId")?).await?;
+        if row.pool_id != pool.pool_id {
+            return Err(err(
+                "ResourceNotFoundException",
+                "User pool client does not exist.",
+            ));
+        }
+        Ok((row, config))
+    }
+
+    async fn describe_client(&self, input: &Value) -> Result<Value, ApiError> {
+        let (row, config) = self.owned_client(input).await?;
+        let secret = self.client_secret(&row)?;
+        Ok(json!({ "UserPoolClient": self.client_json(&row, &config, secret.as_deref()) }))
+    }
+
+    async fn delete_client(&self, input: &Value) -> Result<Value, ApiError> {
+        let (row, _) = self.owned_client(input).await?;
+        self.store
+            .delete_app_client(&row.client_id)
+            .await
+            .map_err(internal)?;
+        Ok(json!({}))
+    }
+
+    async fn list_clients(&self, input: &Value) -> Result<Value, ApiError> {
+        let (pool, _) = self.pool(required(input, "UserPoolId")?).await?;
+        let max = input
+            .get("MaxResults")
+            .and_then(Value::as_i64)
+            .unwrap_or(60);
+        let after = str_of(input, "NextToken").unwrap_or("");
+        let mut rows = self
+            .store
+            .app_clients_of(&pool.pool_id, after, max + 1)
+            .await
+            .map_err(internal)?;
+        let more = rows.len() > usize::try_from(max).unwrap_or(0);
+        rows.truncate(usize::try_from(max).unwrap_or(0));
+        let mut clients = Vec::new();
+        for r in &rows {
+            let config: ClientConfig = serde_json::from_str(&r.config).map_err(internal)?;
+            clients.push(json!({ "ClientId": r.client_id, "UserPoolId": r.pool_id, "ClientName": config.name }));
+        }
+        let mut out = json!({ "UserPoolClients": clients });
+        if more && let (Some(last), Some(obj)) = (rows.last(), out.as_object_mut()) {
+            obj.insert("NextToken".into(), json!(last.client_id));
+        }
+        Ok(out)
+    }
+
+    // ---- users -------------------------------------------------------------------------
+
+    fn username_key(config: &PoolConfig, username: &str) -> String {
+        if config.case_sensitive {
+            username.to_owned()
+        } else {
+            username.to_lowercase()
+        }
+    }
+
+    fn aliases(config: &PoolConfig, record: &UserRecord) -> Vec<String> {
+        let mut out = Vec::new();
+        for name in config
+            .username_attributes
+            .iter()
+            .chain(config.alias_attributes.iter())
+        {
+            if name == "preferred_username" || name == "email" || name == "phone_number" {
+                let verified = name == "preferred_username"
+                    || config.username_attributes.contains(name)
+                    || attribute(record, &format!("{name}_verified")) == Some("true");
+                if verified && let Some(v) = attribute(record, name) {
+                    out.push(format!("{name}:{}", v.to_lowercase()));
+                }
+            }
+        }
+        out
+    }
+
+    fn seal_secrets(
+        &self,
+        pool_id: &str,
+        sub: &str,
+        secrets: &UserSecrets,
+    ) -> Result<Vec<u8>, ApiError> {
+        let plain = zeroize::Zeroizing::new(serde_json::to_vec(secrets).map_err(internal)?);
+        self.master
+            .seal(&format!("userpool-user:{pool_id}:{sub}"), &plain, self.rng)
+            .map_err(internal)
+    }
+
+    fn open_secrets(&self, row: &UserRow) -> Result<UserSecrets, ApiError> {
+        let plain = self
+            .master
+            .open(
+                &format!("userpool-user:{}:{}", row.pool_id, row.sub),
+                &row.secrets_sealed,
+            )
+            .map_err(internal)?;
+        serde_json::from_slice(&plain).map_err(internal)
+    }
+
+    /// Finds a user by the name a caller gave: the username, or an email / phone number the
+    /// pool uses as username or alias.
+    async fn find_user(
+        &self,
+        pool_id: &str,
+        config: &PoolConfig,
+        name: &str,
+    ) -> Result<Option<(UserRow, UserRecord)>, ApiError> {
+        let row = match self
+            .store
+            .pool_user(pool_id, &Self::username_key(config, name))
+            .await
+            .map_err(internal)?
+        {
+            Some(r) => Some(r),
+            None => {
+                let mut found = None;
+                for attr in ["email", "phone_number", "preferred_username"] {
+                    let used = config
+                        .username_attributes
+                        .iter()
+                        .chain(config.alias_attributes.iter())
+                        .any(|a| a == attr);
+                    if used
+                        && let Some(r) = self
+                            .store
+                            .pool_user_by_alias(pool_id, &format!("{attr}:{}", name.to_lowercase()))
+                            .await
+                            .map_err(internal)?
+                    {
+                        found = Some(r);
+                        break;
+                    }
+                }
+                found
+            }
+        };
+        match row {
+            Some(row) => {
+                let record: UserRecord = serde_json::from_str(&row.record).map_err(internal)?;
+                Ok(Some((row, record)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn user_or_error(
+        &self,
+        pool_id: &str,
+        config: &PoolConfig,
+        name: &str,
+    ) -> Result<(UserRow, UserRecord), ApiError> {
+        self.find_user(pool_id, config, name)
+            .await?
+            .ok_or_else(|| err("UserNotFoundException", "User does not exist."))
+    }
+
+    async fn save_user(
+        &self,
+        config: &PoolConfig,
+        row: &UserRow,
+        record: &UserRecord,
+        secrets: &UserSecrets,
+    ) -> Result<(), ApiError> {
+        let mut row = row.clone();
+        row.record = serde_json::to_string(record).map_err(internal)?;
+        row.secrets_sealed = self.seal_secrets(&row.pool_id, &row.sub, secrets)?;
+        row.updated_at = self.now();
+        match self
+            .store
+            .update_pool_user(&row, &Self::aliases(config, record))
+            .await
+            .map_err(internal)?
+        {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(err("UserNotFoundException", "User does not exist.")),
+            Err(_) => Err(err(
+                "AliasExistsException",
+                "An account with the given email already exists.",
+            )),
+        }
+    }
+
+    /// Builds a new user: validates attributes, derives the username and `sub`.
+    fn new_user(
+        &self,
+        config: &PoolConfig,
+        username: &str,
+        attributes: &[(String, String)],
+        status: &str,
+    ) -> Result<(String, UserRecord), ApiError> {
+        let mut attrs: Vec<(String, String)> = Vec::new();
+        for (name, value) in attributes {
+            if name == "sub" {
+                return Err(invalid("Cannot modify the non-mutable attribute sub"));
+            }
+            if !is_known_attribute(name) {
+                return Err(invalid(format!(
+                    "Attributes did not conform to the schema: {name}: Attribute does not exist in the schema."
+                )));
+            }
+            attrs.retain(|(n, _)| n != name);
+            attrs.push((name.clone(), value.clone()));
+        }
+        // A pool that signs users in by email or phone takes that as the username and
+        // generates the username itself.
+        let mut display = username.to_owned();
+        if !config.username_attributes.is_empty() {
+            let looks_like = |attr: &str| match attr {
+                "email" => username.contains('@'),
+                "phone_number" => username.starts_with('+'),
+                _ => false,
+            };
+            let Some(attr) = config.username_attributes.iter().find(|a| looks_like(a)) else {
+                return Err(invalid(
+                    "Username should be either an email or a phone number.",
+                ));
+            };
+            attrs.retain(|(n, _)| n != attr);
+            attrs.push((attr.clone(), username.to_owned()));
+            display = uuid::Uuid::new_v4().to_string();
+        } else if username.contains('@') && config.alias_attributes.iter().any(|a| a == "email") {
+            return Err(invalid(
+                "Username cannot be of email format, since user pool is configured for email alias.",
+            ));
+        }
+        let sub = uuid::Uuid::new_v4().to_string();
+        attrs.insert(0, ("sub".into(), sub.clone()));
+        Ok((
+            sub,
+            UserRecord {
+                username: display,
+                attributes: attrs,
+                status: status.to_owned(),
+                enabled: true,
+                tokens_valid_after: 0,
+            },
+        ))
+    }
+
+    async fn insert_user(
+        &self,
+        pool_id: &str,
+        config: &PoolConfig,
+        sub: &str,
+        record: &UserRecord,
+        secrets: &UserSecrets,
+    ) -> Result<UserRow, ApiError> {
+        let row = UserRow {
+            pool_id: pool_id.to_owned(),
+            username_key: Self::username_key(config, &record.username),
+            sub: sub.to_owned(),
+            record: serde_json::to_string(record).map_err(internal)?,
+            secrets_sealed: self.seal_secrets(pool_id, sub, secrets)?,
+            created_at: self.now(),
+            updated_at: self.now(),
+        };
+        match self
+            .store
+            .create_pool_user(&row, &Self::aliases(config, record))
+            .await
+            .map_err(internal)?
+        {
+            Ok(()) => Ok(row),
+            Err(UserConflict::Username) => {
+                Err(err("UsernameExistsException", "User already exists"))
+            }
+            Err(UserConflict::Alias(_)) => Err(err(
+                "UsernameExistsException",
+                "An account with the given email already exists.",
+            )),
+        }
+    }
+
+    fn user_json(row: &UserRow, record: &UserRecord, attributes_key: &str) -> Value {
+        let attrs: Vec<Value> = record
+            .attributes
+            .iter()
+            .map(|(n, v)| json!({ "Name": n, "Value": v }))
+            .collect();
+        json!({
+            "Username": record.username,
+            attributes_key: attrs,
+            "UserCreateDate": row.created_at,
+            "UserLastModifiedDate": row.updated_at,
+            "Enabled": record.enabled,
+            "UserStatus": record.status,
+        })
+    }
+
+    fn attributes_of(input: &Value, key: &str) -> Vec<(String, String)> {
+        input
+            .get(key)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| {
+                        Some((
+                            str_of(v, "Name")?.to_owned(),
+                            str_of(v, "Value").unwrap_or("").to_owned(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Writes a message (a code or a temporary password) for the user.
+    fn deliver(
+        &self,
+        pool_id: &str,
+        record: &UserRecord,
+        purpose: &str,
+        field: &str,
+        secret: &str,
+    ) -> Result<Value, ApiError> {
+        let (medium, attr) = match attribute(record, "email") {
+            Some(_) => ("EMAIL", "email"),
+            None => ("SMS", "phone_number"),
+        };
+        let destination = attribute(record, attr).unwrap_or("").to_owned();
+        let message = json!({
+            "pool_id": pool_id,
+            "username": record.username,
+            "purpose": purpose,
+            "delivery_medium": medium,
+            "destination": destination,
+            field: secret,
+            "created_at": self.now(),
+        });
+        match self.delivery {
+            Delivery::Log => {
+                tracing::info!(target: "cognate::delivery", pool_id, username = %record.username, purpose, %message, "message to a user");
+            }
+            Delivery::Outbox(dir) => {
+                std::fs::create_dir_all(dir).map_err(internal)?;
+                let name = format!(
+                    "{}-{}.json",
+                    self.now.unix_timestamp_nanos(),
+                    uuid::Uuid::new_v4().simple()
+                );
+                let tmp = dir.join(format!(".{name}.tmp"));
+                std::fs::write(&tmp, serde_json::to_vec_pretty(&message).map_err(internal)?)
+                    .map_err(internal)?;
+                std::fs::rename(&tmp, dir.join(name)).map_err(internal)?;
+            }
+        }
+        Ok(json!({
+            "Destination": mask(&destination),
+            "DeliveryMedium": medium,
+            "AttributeName": attr,
+        }))
+    }
+
+    fn new_code(&self, purpose: &str) -> Result<(String, PendingCode), ApiError> {
+        let code = self.random_string(6, b"0123456789")?;
+        Ok((
+            code.clone(),
+            PendingCode {
+                purpose: purpose.to_owned(),
+                hash: hex::encode(ring::digest::digest(&ring::digest::SHA256, code.as_bytes())),
+                expires_at: self.now() + CODE_LIFETIME_SECS,
+                attempts: 0,
+            },
+        ))
+    }
+
+    /// Checks a code; on a mismatch counts the attempt (the caller saves the secrets).
+    fn check_code(
+        &self,
+        secrets: &mut UserSecrets,
+        purpose: &str,
+        code: &str,
+    ) -> Result<(), ApiError> {
+        let mismatch = || {
+            err(
+                "CodeMismatchException",
+                "Invalid verification code provided, please try again.",
+            )
+        };
+        let Some(pending) = secrets.code.as_mut().filter(|c| c.purpose == purpose) else {
+            return Err(mismatch());
+        };
+        if pending.attempts >= MAX_CODE_ATTEMPTS {
+            return Err(err(
+                "LimitExceededException",
+                "Attempt limit exceeded, please try after some time.",
+            ));
+        }
+        let given = hex::encode(ring::digest::digest(&ring::digest::SHA256, code.as_bytes()));
+        // Compared without an early exit, so timing does not reveal a matching prefix.
+        let differs = given.len() != pending.hash.len()
+            || given
+                .bytes()
+                .zip(pending.hash.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                != 0;
+        if differs {
+            pending.attempts += 1;
+            return Err(mismatch());
+        }
+        if pending.expires_at < self.now() {
+            return Err(err(
+                "ExpiredCodeException",
+                "Invalid code provided, please request a code again.",
+            ));
+        }
+        secrets.code = None;
+        Ok(())
+    }
+
+    async fn admin_create_user(&self, input: &Value) -> Result<Value, ApiError> {
+        let (pool, config) = self.pool(required(input, "UserPoolId")?).await?;
+        let username = required(input, "Username")?;
+        let attributes = Self::attributes_of(input, "UserAttributes");
+        let temporary = match str_of(input, "TemporaryPassword") {
+            Some(p) => {
+                config.password_policy.check(p)?;
+                p.to_owned()
+            }
+            None => config.password_policy.generate(self.rng)?,
+        };
+        let (sub, record) =
+            self.new_user(&config, username, &attributes, "FORCE_CHANGE_PASSWORD")?;
+        let secrets = UserSecrets {
+            password_hash: Some(password::hash(&temporary, self.rng)?),
+            code: None,
+        };
+        let row = self
+            .insert_user(&pool.pool_id, &config, &sub, &record, &secrets)
+            .await?;
+        if str_of(input, "MessageAction") != Some("SUPPRESS") {
+            self.deliver(
+                &pool.pool_id,
+                &record,
+                "AdminCreateUser",
+                "temporary_password",
+                &temporary,
+            )?;
+        }
+        Ok(json!({ "User": Self::user_json(&row, &record, "Attributes") }))
+    }
+
+    async fn admin_get_user(&self, input: &Value) -> Result<Value, ApiError> {
+        let (pool, config) = self.pool(required(input, "UserPoolId")?).await?;
+        let (row, record) = self
+            .user_or_error(&pool.pool_id, &config, required(input, "Username")?)
+            .await?;
+        let mut out = Self::user_json(&row, &record, "UserAttributes");
+        if let Some(o) = out.as_object_mut() {
+            o.insert("MFAOptions".into(), json!([]));
+        }
+        Ok(out)
+    }
+
+    async fn admin_delete_user(&self, input: &Value) -> Result<Value, ApiError> {
+        let (pool, config) = self.pool(required(input, "UserPoolId")?).await?;
+        let (row, _) = self
+            .user_or_error(&pool.pool_id, &config, required(input, "Username")?)
+            .await?;
+        self.store
+            .delete_pool_user(&pool.pool_id, &row.username_key)
+            .await
+            .map_err(internal)?;
+        Ok(json!({}))
+    }
+
+    async fn admin_set_password(&self, input: &Value) -> Result<Value, ApiError> {
+        let (pool, config) = self.pool(required(input, "UserPoolId")?).await?;
+        let (row, mut record) = self
+            .user_or_error(&pool.pool_id, &config, required(input, "Username")?)
+            .await?;
+        let password = required(input, "Password")?;
+        config.password_policy.check(password)?;
+        let mut secrets = self.open_secrets(&row)?;
+        secrets.password_hash = Some(password::hash(password, self.rng)?);
+        record.status = if input.get("Permanent").and_then(Value::as_bool) == Some(true) {
+            "CONFIRMED".into()
+        } else {
+            "FORCE_CHANGE_PASSWORD".into()
+        };
+        self.save_user(&config, &row, &record, &secrets).await?;
+        Ok(json!({}))
+    }
+
+    async fn admin_confirm(&self, input: &Value) -> Result<Value, ApiError> {
+        let (pool, config) = self.pool(required(input, "UserPoolId")?).await?;
+        let (row, mut record) = self
+            .user_or_error(&pool.pool_id, &config, required(input, "Username")?)
+            .await?;
+        if record.status != "UNCONFIRMED" {
+            return Err(not_authorized(&format!(
+                "User cannot be confirmed. Current status is {}",
+                record.status
+            )));
+        }
+        let mut secrets = self.open_secrets(&row)?;
+        secrets.code = None;
+        record.status = "CONFIRMED".into();
+        self.save_user(&config, &row, &record, &secrets).await?;
+        Ok(json!({}))
+    }
+
+    async fn admin_set_enabled(&self, input: &Value, enabled: bool) -> Result<Value, ApiError> {
+        let (pool, config) = self.pool(required(input, "UserPoolId")?).await?;
+        let (row, mut record) = self
+            .user_or_error(&pool.pool_id, &config, required(input, "Username")?)
+            .await?;
+        let secrets = self.open_secrets(&row)?;
+        record.enabled = enabled;
+        if !enabled {
+            record.tokens_valid_after = self.now();
+            self.store
+                .revoke_user_refresh_tokens(&pool.pool_id, &row.username_key)
+                .await
+                .map_err(internal)?;
+        }
+        self.save_user(&config, &row, &record, &secrets).await?;
+        Ok(json!({}))
+    }
+
+    async fn sign_out_user(
+        &self,
+        config: &PoolConfig,
+        row: &UserRow,
+        mut record: UserRecord,
+    ) -> Result<(), ApiError> {
+        let secrets = self.open_secrets(row)?;
+        // Every sign-in's refresh token goes, so its access tokens fail the liveness check;
+        // the time also refuses any token issued before this second.
+        record.tokens_valid_after = self.now();
+        self.store
+            .revoke_user_refresh_tokens(&row.pool_id, &row.username_key)
+            .await
+            .map_err(internal)?;
+        self.save_user(config, row, &record, &secrets).await
+    }
+
+    async fn admin_sign_out(&self, input: &Value) -> Result<Value, ApiError> {
+        let (pool, config) = self.pool(required(input, "UserPoolId")?).await?;
+        let (row, record) = self
+            .user_or_error(&pool.pool_id, &config, required(input, "Username")?)
+            .await?;
+        self.sign_out_user(&config, &row, record).await?;
+        Ok(json!({}))
+    }
+
+    /// Checks `SECRET_HASH` when the client has a secret.
+    fn check_secret_hash(
+        &self,
+        client: &ClientRow,
+        username: &str,
+        given: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let Some(secret) = self.client_secret(client)? else {
+            return Ok(());
+        };
+        let Some(given) = given else {
+            return Err(not_authorized(&format!(
+                "Client {} is configured with secret but SECRET_HASH was not received",
+                client.client_id
+            )));
+        };
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+        let message = format!("{username}{}", client.client_id);
+        let given = base64::engine::general_purpose::STANDARD
+            .decode(given)
+            .map_err(|_| {
+                not_authorized(&format!(
+                    "Unable to verify secret hash for client {}",
+                    client.client_id
+                ))
+            })?;
+        ring::hmac::verify(&key, message.as_bytes(), &given).map_err(|_| {
+            not_authorized(&format!(
+                "Unable to verify secret hash for client {}",
+                client.client_id
+            ))
+        })
+    }
+
+    async fn sign_up(&self, input: &Value) -> Result<Value, ApiError> {
+        let (client, _) = self.client(required(input, "ClientId")?).await?;
+        let (pool, config) = self.pool(&client.pool_id).await?;
+        let username = required(input, "Username")?;
+        self.check_secret_hash(&client, username, str_of(input, "SecretHash"))?;
+        let password = required(input, "Password")?;
+        config.password_policy.check(password)?;
+        let attributes = Self::attributes_of(input, "UserAttributes");
+        let (sub, record) = self.new_user(&config, username, &attributes, "UNCONFIRMED")?;
+        let (code, pending) = self.new_code("SignUp")?;
+        let secrets = UserSecrets {
+            password_hash: Some(password::hash(password, self.rng)?),
+            code: Some(pending),
+        };
+        self.insert_user(&pool.pool_id, &config, &sub, &record, &secrets)
+            .await?;
+        let details = self.deliver(&pool.pool_id, &record, "SignUp", "code", &code)?;
+        Ok(json!({ "UserConfirmed": false, "UserSub": sub, "CodeDeliveryDetails": details }))
+    }
+
+    async fn confirm_sign_up(&self, input: &Value) -> Result<Value, ApiError> {
+        let (client, _) = self.client(required(input, "ClientId")?).await?;
+        let (pool, config) = self.pool(&client.pool_id).await?;
+        let username = required(input, "Username")?;
+        self.check_secret_hash(&client, username, str_of(input, "SecretHash"))?;
+        let (row, mut record) = self.user_or_error(&pool.pool_id, &config, username).await?;
+        if record.status != "UNCONFIRMED" {
+            return Err(not_authorized(&format!(
+                "User cannot be confirmed. Current status is {}",
+                record.status
+            )));
+        }
+        let mut secrets = self.open_secrets(&row)?;
+        if let Err(e) =
+            self.check_code(&mut secrets, "SignUp", required(input, "ConfirmationCode")?)
+        {
+            self.save_user(&config, &row, &record, &secrets).await?;
+            return Err(e);
+        }
+        record.status = "CONFIRMED".into();
+        for attr in &config.auto_verified_attributes {
+            let flag = format!("{attr}_verified");
+            if attribute(&record, attr).is_some() {
+                record.attributes.retain(|(n, _)| *n != flag);
+                record.attributes.push((flag, "true".into()));
+            }
+        }
+        self.save_user(&config, &row, &record, &secrets).await?;
+        Ok(json!({}))
+    }
+
+    // ---- authentication ----------------------------------------------------------------
+
+    async fn initiate_auth(&self, input: &Value, admin: bool) -> Result<Value, ApiError> {
+        let (client, client_config) = self.client(required(input, "ClientId")?).await?;
+        if admin {
+            let pool_id = required(input, "UserPoolId")?;
+            if pool_id != client.pool_id {
+                return Err(err(
+                    "ResourceNotFoundException",
+                    "User pool client does not exist.",
+                ));
+            }
+        }
+        let (pool, config) = self.pool(&client.pool_id).await?;
+        let flow = required(input, "AuthFlow")?;
+        let params = input
+            .get("AuthParameters")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        let param = |k: &str| str_of(&params, k);
+        let allowed = |name: &str| client_config.explicit_auth_flows.iter().any(|f| f == name);
+        match flow {
+            "USER_PASSWORD_AUTH" | "ADMIN_USER_PASSWORD_AUTH" | "ADMIN_NO_SRP_AUTH" => {
+                let flag = match flow {
+                    "USER_PASSWORD_AUTH" => "ALLOW_USER_PASSWORD_AUTH",
+                    _ => "ALLOW_ADMIN_USER_PASSWORD_AUTH",
+                };
+                if (flow == "USER_PASSWORD_AUTH") == admin || !allowed(flag) {
+                    return Err(invalid(format!("{flow} flow not enabled for this client")));
+                }
+                let username = param("USERNAME")
+                    .ok_or_else(|| invalid("Missing required parameter USERNAME"))?;
+                let password = param("PASSWORD")
+                    .ok_or_else(|| invalid("Missing required parameter PASSWORD"))?;
+                self.check_secret_hash(&client, username, param("SECRET_HASH"))?;
+                let user = self.find_user(&pool.pool_id, &config, username).await?;
+                let wrong = || not_authorized("Incorrect username or password.");
+                let Some((row, record)) = user else {
+                    // Same work as a wrong password, so timing does not reveal the user.
+                    password::verify_dummy(password);
+                    return Err(if client_config.prevent_user_existence_errors {
+                        wrong()
+                    } else {
+                        err("UserNotFoundException", "User does not exist.")
+                    });
+                };
+                let secrets = self.open_secrets(&row)?;
+                let ok = secrets
+                    .password_hash
+                    .as_deref()
+                    .is_some_and(|h| password::verify(password, h));
+                if !ok {
+                    return Err(wrong());
+                }
+                if !record.enabled {
+                    return Err(not_authorized("User is disabled."));
+                }
+                match record.status.as_str() {
+                    "UNCONFIRMED" => {
+                        Err(err("UserNotConfirmedException", "User is not confirmed."))
+                    }
+                    "RESET_REQUIRED" => Err(err(
+                        "PasswordResetRequiredException",
+                        "Password reset required for the user",
+                    )),
+                    "FORCE_CHANGE_PASSWORD" => {
+                        let session = self.seal_session(&ChallengeSession {
+                            pool_id: pool.pool_id.clone(),
+                            client_id: client.client_id.clone(),
+                            username_key: row.username_key.clone(),
+                            challenge: "NEW_PASSWORD_REQUIRED".into(),
+                            expires_at: self.now() + SESSION_LIFETIME_SECS,
+                        })?;
+                        let attrs: Map<String, Value> = record
+                            .attributes
+                            .iter()
+                            .filter(|(n, _)| n != "sub")
+                            .map(|(n, v)| (n.clone(), json!(v)))
+                            .collect();
+                        Ok(json!({
+                            "ChallengeName": "NEW_PASSWORD_REQUIRED",
+                            "Session": session,
+                            "ChallengeParameters": {
+                                "USER_ID_FOR_SRP": record.username,
+                                "requiredAttributes": "[]",
+                                "userAttributes": Value::Object(attrs).to_string(),
+                            },
+                        }))
+                    }
+                    _ => {
+                        let result = self
+                            .issue_tokens(&pool, &client, &client_config, &row, &record, None)
+                            .await?;
+                        Ok(json!({ "AuthenticationResult": result, "ChallengeParameters": {} }))
+                    }
+                }
+            }
+            "REFRESH_TOKEN_AUTH" | "REFRESH_TOKEN" => {
+                if !allowed("ALLOW_REFRESH_TOKEN_AUTH") {
+                    return Err(invalid("Refresh Token flow not enabled for this client"));
+                }
+                let token = param("REFRESH_TOKEN")
+                    .ok_or_else(|| invalid("Missing required parameter REFRESH_TOKEN"))?;
+                let invalid_token = || not_authorized("Invalid Refresh Token");
+                let stored = self
+                    .store
+                    .refresh_token(&token_hash(token))
+                    .await
+                    .map_err(internal)?
+                    .filter(|r| r.client_id == client.client_id && r.expires_at > self.now())
+                    .ok_or_else(invalid_token)?;
+                let row = self
+                    .store
+                    .pool_user(&pool.pool_id, &stored.username_key)
+                    .await
+                    .map_err(internal)?
+                    .ok_or_else(invalid_token)?;
+                let record: UserRecord = serde_json::from_str(&row.record).map_err(internal)?;
+                if client.secret_sealed.is_some() {
+                    self.check_secret_hash(
+                        &client,
+                        param("USERNAME").unwrap_or(&record.username),
+                        param("SECRET_HASH"),
+                    )?;
+                }
+                if !record.enabled {
+                    return Err(not_authorized("User is disabled."));
+                }
+                let result = self
+                    .issue_tokens(&pool, &client, &client_config, &row, &record, Some(&stored))
+                    .await?;
+                Ok(json!({ "AuthenticationResult": result, "ChallengeParameters": {} }))
+            }
+            "USER_SRP_AUTH" | "CUSTOM_AUTH" | "USER_AUTH" => Err(invalid(format!(
+                "{flow} is not supported by this server yet"
+            ))),
+            other => Err(invalid(format!(
+                "1 validation error detected: Value '{other}' at 'authFlow' failed to satisfy constraint"
+            ))),
+        }
+    }
+
+    fn seal_session(&self, session: &ChallengeSession) -> Result<String, ApiError> {
+        let plain = serde_json::to_vec(session).map_err(internal)?;
+        let sealed = self
+            .master
+            .seal("userpool-session", &plain, self.rng)
+            .map_err(internal)?;
+        Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed))
+    }
+
+    fn open_session(&self, session: &str) -> Result<ChallengeSession, ApiError> {
+        let invalid_session =
+            || not_authorized("Invalid session for the user, session is expired.");
+        let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(session)
+            .map_err(|_| invalid_session())?;
+        let plain = self
+            .master
+            .open("userpool-session", &sealed)
+            .map_err(|_| invalid_session())?;
+        let session: ChallengeSession =
+            serde_json::from_slice(&plain).map_err(|_| invalid_session())?;
+        if session.expires_at < self.now() {
+            return Err(invalid_session());
+        }
+        Ok(session)
+    }
+
+    async fn respond_to_challenge(&self, input: &Value, admin: bool) -> Result<Value, ApiError> {
+        let (client, client_config) = self.client(required(input, "ClientId")?).await?;
+        if admin && required(input, "UserPoolId")? != client.pool_id {
+            return Err(err(
+                "ResourceNotFoundException",
+                "User pool client does not exist.",
+            ));
+        }
+        let (pool, config) = self.pool(&client.pool_id).await?;
+        let challenge = required(input, "ChallengeName")?;
+        let session = self.open_session(required(input, "Session")?)?;
+        if session.client_id != client.client_id
+            || session.pool_id != pool.pool_id
+            || session.challenge != challenge
+        {
+            return Err(not_authorized("Invalid session for the user."));
+        }
+        let responses = input
+            .get("ChallengeResponses")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        let (row, mut record) = self
+            .store
+            .pool_user(&pool.pool_id, &session.username_key)
+            .await
+            .map_err(internal)?
+            .map(|r| {
+                let rec: Result<UserRecord, _> = serde_json::from_str(&r.record);
+                rec.map(|rec| (r, rec))
+            })
+            .transpose()
+            .map_err(internal)?
+            .ok_or_else(|| err("UserNotFoundException", "User does not exist."))?;
+        self.check_secret_hash(
+            &client,
+            str_of(&responses, "USERNAME").unwrap_or(&record.username),
+            str_of(&responses, "SECRET_HASH"),
+        )?;
+        match challenge {
+            "NEW_PASSWORD_REQUIRED" => {
+                let password = str_of(&responses, "NEW_PASSWORD")
+                    .ok_or_else(|| invalid("Missing required parameter NEW_PASSWORD"))?;
+                config.password_policy.check(password)?;
+                let mut secrets = self.open_secrets(&row)?;
+                secrets.password_hash = Some(password::hash(password, self.rng)?);
+                record.status = "CONFIRMED".into();
+                for (k, v) in responses.as_object().into_iter().flatten() {
+                    if let (Some(name), Some(v)) = (k.strip_prefix("userAttributes."), v.as_str()) {
+                        record.attributes.retain(|(n, _)| n != name);
+                        record.attributes.push((name.to_owned(), v.to_owned()));
+                    }
+                }
+                self.save_user(&config, &row, &record, &secrets).await?;
+                let result = self
+                    .issue_tokens(&pool, &client, &client_config, &row, &record, None)
+                    .await?;
+                Ok(json!({ "AuthenticationResult": result, "ChallengeParameters": {} }))
+            }
+            other => Err(invalid(format!(
+                "{other} is not supported by this server yet"
+            ))),
+        }
+    }
+
+    /// The pool's current signing key, opened.
+    async fn signing_key(&self, pool_id: &str) -> Result<SigningKey, ApiError> {
+        let rows = self.store.signing_keys(pool_id).await.map_err(internal)?;
+        let row = rows.last().ok_or_else(ApiError::internal)?;
+        let der = self
+            .master
+            .open(
+                &format!("userpool-key:{pool_id}:{}", row.kid),
+                &row.key_sealed,
+            )
+            .map_err(internal)?;
+        SigningKey::from_pkcs8(&row.kid, &der).map_err(internal)
+    }
+
+    /// Mints ID and access tokens (and, on a fresh sign-in, a refresh token).
+    async fn issue_tokens(
+        &self,
+        pool: &PoolRow,
+        client: &ClientRow,
+        config: &ClientConfig,
+        row: &UserRow,
+        record: &UserRecord,
+        refreshed: Option<&RefreshTokenRow>,
+    ) -> Result<Value, ApiError> {
+        let key = self.signing_key(&pool.pool_id).await?;
+        let now = self.now();
+        let issuer = format!(
+            "{}/{}",
+            self.issuer_base.trim_end_matches('/'),
+            pool.pool_id
+        );
+        let origin_jti = match refreshed {
+            Some(r) => r.origin_jti.clone(),
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        let auth_time = refreshed.map_or(now, |r| r.issued_at);
+        let event_id = uuid::Uuid::new_v4().to_string();
+        let mut id_claims = Map::new();
+        for (name, value) in &record.attributes {
+            let v = match name.as_str() {
+                "email_verified" | "phone_number_verified" => json!(value == "true"),
+                _ => json!(value),
+            };
+            id_claims.insert(name.clone(), v);
+        }
+        for (k, v) in [
+            ("iss", json!(issuer)),
+            ("cognito:username", json!(record.username)),
+            ("origin_jti", json!(origin_jti)),
+            ("aud", json!(client.client_id)),
+            ("event_id", json!(event_id)),
+            ("token_use", json!("id")),
+            ("auth_time", json!(auth_time)),
+            ("exp", json!(now + config.id_token_minutes * 60)),
+            ("iat", json!(now)),
+            ("jti", json!(uuid::Uuid::new_v4().to_string())),
+        ] {
+            id_claims.insert(k.into(), v);
+        }
+        let access_claims = json!({
+            "sub": row.sub,
+            "iss": issuer,
+            "client_id": client.client_id,
+            "origin_jti": origin_jti,
+            "event_id": event_id,
+            "token_use": "access",
+            "scope": "aws.cognito.signin.user.admin",
+            "auth_time": auth_time,
+            "exp": now + config.access_token_minutes * 60,
+            "iat": now,
+            "jti": uuid::Uuid::new_v4().to_string(),
+            "username": record.username,
+        });
+        let id_token = key.sign(&Value::Object(id_claims)).map_err(internal)?;
+        let access_token = key.sign(&access_claims).map_err(internal)?;
+        let mut out = json!({
+            "AccessToken": access_token,
+            "ExpiresIn": config.access_token_minutes * 60,
+            "TokenType": "Bearer",
+            "IdToken": id_token,
+        });
+        if refreshed.is_none() {
+            let mut raw = [0u8; 48];
+            self.rng.fill(&mut raw).map_err(|_| ApiError::internal())?;
+            let refresh = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+            self.store
+                .insert_refresh_token(&RefreshTokenRow {
+                    token_hash: token_hash(&refresh),
+                    pool_id: pool.pool_id.clone(),
+                    username_key: row.username_key.clone(),
+                    client_id: client.client_id.clone(),
+                    origin_jti,
+                    issued_at: now,
+                    expires_at: now + config.refresh_token_minutes * 60,
+                })
+                .await
+                .map_err(internal)?;
+            if let Some(o) = out.as_object_mut() {
+                o.insert("RefreshToken".into(), json!(refresh));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Verifies an access token and returns its user: signature under one of the pool's keys,
+    /// issuer, `token_use`, expiry, the user's sign-out time and the sign-in still live.
+    async fn access_token_user(
+        &self,
+        token: &str,
+    ) -> Result<(PoolConfig, UserRow, UserRecord), ApiError> {
+        let invalid_token = || not_authorized("Invalid Access Token");
+        let claims = jsonwebtoken::dangerous::insecure_decode::<Value>(token)
+            .map_err(|_| invalid_token())?
+            .claims;
+        let issuer = str_of(&claims, "iss").ok_or_else(invalid_token)?;
+        let pool_id = issuer
+            .strip_prefix(self.issuer_base.trim_end_matches('/'))
+            .and_then(|p| p.strip_prefix('/'))
+            .ok_or_else(invalid_token)?;
+        let (_, config) = self.pool(pool_id).await.map_err(|_| invalid_token())?;
+        let kid = keys::kid_of(token).ok_or_else(invalid_token)?;
+        let rows = self.store.signing_keys(pool_id).await.map_err(internal)?;
+        let key_row = rows
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or_else(invalid_token)?;
+        let der = self
+            .master
+            .open(
+                &format!("userpool-key:{pool_id}:{kid}"),
+                &key_row.key_sealed,
+            )
+            .map_err(internal)?;
+        let key = SigningKey::from_pkcs8(&kid, &der).map_err(internal)?;
+        let claims = key.verify(token).ok_or_else(invalid_token)?;
+        if str_of(&claims, "token_use") != Some("access") {
+            return Err(invalid_token());
+        }
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .ok_or_else(invalid_token)?;
+        if exp <= self.now() {
+            return Err(not_authorized("Access Token has expired"));
+        }
+        let iat = claims.get("iat").and_then(Value::as_i64).unwrap_or(0);
+        let sub = str_of(&claims, "sub").ok_or_else(invalid_token)?;
+        let row = self
+            .store
+            .pool_user_by_alias(pool_id, &format!("sub:{sub}"))
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| not_authorized("Access Token has been revoked"))?;
+        let record: UserRecord = serde_json::from_str(&row.record).map_err(internal)?;
+        if iat < record.tokens_valid_after {
+            return Err(not_authorized("Access Token has been revoked"));
+        }
+        let origin = str_of(&claims, "origin_jti").ok_or_else(invalid_token)?;
+        if !self.store.sign_in_live(origin).await.map_err(internal)? {
+            return Err(not_authorized("Access Token has been revoked"));
+        }
+        if !record.enabled {
+            return Err(not_authorized("User is disabled."));
+        }
+        Ok((config, row, record))
+    }
+
+    async fn get_user(&self, input: &Value) -> Result<Value, ApiError> {
+        let (_, row, record) = self
+            .access_token_user(required(input, "AccessToken")?)
+            .await?;
+        let mut out = Self::user_json(&row, &record, "UserAttributes");
+        if let Some(o) = out.as_object_mut() {
+            o.remove("Enabled");
+            o.remove("UserStatus");
+            o.remove("UserCreateDate");
+            o.remove("UserLastModifiedDate");
+            o.insert("MFAOptions".into(), json!([]));
+        }
+        Ok(out)
+    }
+
+    async fn global_sign_out(&self, input: &Value) -> Result<Value, ApiError> {
+        let (config, row, record) = self
+            .access_token_user(required(input, "AccessToken")?)
+            .await?;
+        self.sign_out_user(&config, &row, record).await?;
+        Ok(json!({}))
+    }
+
+    async fn revoke_token(&self, input: &Value) -> Result<Value, ApiError> {
+        let (client, _) = self.client(required(input, "ClientId")?).await?;
+        let token = required(input, "Token")?;
+        if let Some(stored) = self
+            .store
+            .refresh_token(&token_hash(token))
+            .await
+            .map_err(internal)?
+        {
+            if stored.client_id != client.client_id {
+                return Err(err(
+                    "UnauthorizedException",
+                    "Client is not authorized to revoke this token.",
+                ));
+            }
+            if client.secret_sealed.is_some() {
+                let secret = self.client_secret(&client)?;
+                if secret.as_deref() != str_of(input, "ClientSecret") {
+                    return Err(not_authorized("Client secret does not match."));
+                }
+            }
+            self.store
+                .revoke_refresh_token(&stored.token_hash)
+                .await
+                .map_err(internal)?;
+        }
+        Ok(json!({}))
+    }
+
+    /// The JWKS of a pool: every key whose tokens may still be valid.
+    pub async fn jwks(&self, pool_id: &str) -> Result<Value, ApiError> {
+        let rows = self.store.signing_keys(pool_id).await.map_err(internal)?;
+        if rows.is_empty() {
+            return Err(err(
+                "ResourceNotFoundException",
+                "User pool does not exist.",
+            ));
+        }
+        let mut keys = Vec::new();
+        for row in rows {
+            let der = self
+                .master
+                .open(
+                    &format!("userpool-key:{pool_id}:{}", row.kid),
+                    &row.key_sealed,
+                )
+                .map_err(internal)?;
+            keys.push(
+                SigningKey::from_pkcs8(&row.kid, &der)
+                    .map_err(internal)?
+                    .jwk,
+            );
+        }
+        Ok(json!({ "keys": keys }))
+    }
+
+    /// The OpenID Connect discovery document of a pool.
+    pub async fn openid_configuration(&self, pool_id: &str) -> Result<Value, ApiError> {
+        self.store
+            .user_pool(pool_id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| err("ResourceNotFoundException", "User pool does not exist."))?;
+        let issuer = format!("{}/{}", self.issuer_base.trim_end_matches('/'), pool_id);
+        Ok(json!({
+            "issuer": issuer,
+            "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["code", "token"],
+            "subject_types_supported": ["public"],
+            "scopes_supported": ["openid", "email", "phone", "profile"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "claims_supported": ["sub", "email", "email_verified", "phone_number", "phone_number_verified", "cognito:username", "cognito:groups"],
+        }))
+    }
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        token.as_bytes(),
+    ))
+}
+
+fn attribute<'a>(record: &'a UserRecord, name: &str) -> Option<&'a str> {
+    record
+        .attributes
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Standard attributes, and custom ones (`custom:…`).
+fn is_known_attribute(name: &str) -> bool {
+    const STANDARD: &[&str] = &[
+        "address",
+        "birthdate",
+        "email",
+        "email_verified",
+        "family_name",
+        "gender",
+        "given_name",
+        "locale",
+        "middle_name",
+        "name",
+        "nickname",
+        "phone_number",
+        "phone_number_verified",
+        "picture",
+        "preferred_username",
+        "profile",
+        "updated_at",
+        "website",
+        "zoneinfo",
+    ];
+    STANDARD.contains(&name) || name.starts_with("custom:")
+}
+
+/// `a***@e***` as Cognito shows a delivery destination.
+fn mask(destination: &str) -> String {
+    match destination.split_once('@') {
+        Some((user, domain)) => format!(
+            "{}***@{}***",
+            user.chars().next().map(String::from).unwrap_or_default(),
+            domain.chars().next().map(String::from).unwrap_or_default()
+        ),
+        None => {
+            let tail: String = destination
+                .chars()
+                .rev()
+                .take(4)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            format!("+*******{tail}")
+        }
+    }
+}

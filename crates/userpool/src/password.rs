@@ -1,0 +1,205 @@
+//! Password policies and password hashing (Argon2id; the password itself is never stored).
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use cognate_protocol::ApiError;
+use http::StatusCode;
+use ring::rand::SecureRandom;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// Argon2id with OWASP's recommended minimum (19 MiB, 2 passes, 1 lane).
+fn hasher() -> argon2::Argon2<'static> {
+    let params = argon2::Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+}
+
+/// Hashes a password as a PHC string.
+pub(crate) fn hash(password: &str, rng: &dyn SecureRandom) -> Result<String, ApiError> {
+    let mut salt = [0u8; 16];
+    rng.fill(&mut salt).map_err(|_| ApiError::internal())?;
+    let salt = SaltString::encode_b64(&salt).map_err(|_| ApiError::internal())?;
+    hasher()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|_| ApiError::internal())
+}
+
+pub(crate) fn verify(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|h| hasher().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// Spends the time of one verification, for unknown users.
+pub(crate) fn verify_dummy(password: &str) {
+    const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let _ = verify(password, DUMMY);
+}
+
+/// A pool's password policy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PasswordPolicy {
+    pub minimum_length: usize,
+    pub require_uppercase: bool,
+    pub require_lowercase: bool,
+    pub require_numbers: bool,
+    pub require_symbols: bool,
+    pub temporary_password_validity_days: i64,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        PasswordPolicy {
+            minimum_length: 8,
+            require_uppercase: true,
+            require_lowercase: true,
+            require_numbers: true,
+            require_symbols: true,
+            temporary_password_validity_days: 7,
+        }
+    }
+}
+
+/// Cognito's special characters.
+const SYMBOLS: &str = "^$*.[]{}()?\"!@#%&/\\,><':;|_~`=+-";
+
+fn invalid_password(message: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "InvalidPasswordException",
+        format!("Password did not conform with policy: {message}"),
+    )
+}
+
+impl PasswordPolicy {
+    pub(crate) fn from_input(v: &Value) -> Result<Self, ApiError> {
+        let d = PasswordPolicy::default();
+        let flag = |k: &str, default: bool| v.get(k).and_then(Value::as_bool).unwrap_or(default);
+        let min = v
+            .get("MinimumLength")
+            .and_then(Value::as_u64)
+            .map_or(d.minimum_length, |n| {
+                usize::try_from(n).unwrap_or(usize::MAX)
+            });
+        if !(6..=99).contains(&min) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameterException",
+                "Password policy MinimumLength must be between 6 and 99",
+            ));
+        }
+        Ok(PasswordPolicy {
+            minimum_length: min,
+            require_uppercase: flag("RequireUppercase", d.require_uppercase),
+            require_lowercase: flag("RequireLowercase", d.require_lowercase),
+            require_numbers: flag("RequireNumbers", d.require_numbers),
+            require_symbols: flag("RequireSymbols", d.require_symbols),
+            temporary_password_validity_days: v
+                .get("TemporaryPasswordValidityDays")
+                .and_then(Value::as_i64)
+                .unwrap_or(d.temporary_password_validity_days),
+        })
+    }
+
+    pub(crate) fn to_output(&self) -> Value {
+        json!({
+            "MinimumLength": self.minimum_length,
+            "RequireUppercase": self.require_uppercase,
+            "RequireLowercase": self.require_lowercase,
+            "RequireNumbers": self.require_numbers,
+            "RequireSymbols": self.require_symbols,
+            "TemporaryPasswordValidityDays": self.temporary_password_validity_days,
+        })
+    }
+
+    /// Checks a password with Cognito's messages.
+    pub fn check(&self, password: &str) -> Result<(), ApiError> {
+        if password.chars().count() < self.minimum_length {
+            return Err(invalid_password("Password not long enough"));
+        }
+        if self.require_lowercase && !password.chars().any(|c| c.is_lowercase()) {
+            return Err(invalid_password("Password must have lowercase characters"));
+        }
+        if self.require_uppercase && !password.chars().any(|c| c.is_uppercase()) {
+            return Err(invalid_password("Password must have uppercase characters"));
+        }
+        if self.require_numbers && !password.chars().any(|c| c.is_ascii_digit()) {
+            return Err(invalid_password("Password must have numeric characters"));
+        }
+        if self.require_symbols && !password.chars().any(|c| SYMBOLS.contains(c)) {
+            return Err(invalid_password("Password must have symbol characters"));
+        }
+        Ok(())
+    }
+
+    /// A random temporary password that satisfies the policy.
+    pub(crate) fn generate(&self, rng: &dyn SecureRandom) -> Result<String, ApiError> {
+        let classes: [&[u8]; 4] = [
+            b"ABCDEFGHJKLMNPQRSTUVWXYZ",
+            b"abcdefghijkmnopqrstuvwxyz",
+            b"23456789",
+            b"^$*.!@#%&",
+        ];
+        let len = self.minimum_length.max(12);
+        let mut bytes = vec![0u8; len];
+        rng.fill(&mut bytes).map_err(|_| ApiError::internal())?;
+        let out: String = bytes
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let class = classes.get(i % 4).copied().unwrap_or(b"a");
+                char::from(
+                    class
+                        .get(usize::from(*b) % class.len())
+                        .copied()
+                        .unwrap_or(b'a'),
+                )
+            })
+            .collect();
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn policy_messages_and_generated_passwords() {
+        let p = PasswordPolicy::default();
+        assert!(p.check("Sh0rt!").is_err());
+        assert!(
+            p.check("alllowercase1!")
+                .unwrap_err()
+                .message
+                .contains("uppercase")
+        );
+        assert!(
+            p.check("NoNumbers!!")
+                .unwrap_err()
+                .message
+                .contains("numeric")
+        );
+        assert!(
+            p.check("NoSymbols123")
+                .unwrap_err()
+                .message
+                .contains("symbol")
+        );
+        assert!(p.check("Correct-Horse-9").is_ok());
+        let rng = ring::rand::SystemRandom::new();
+        for _ in 0..20 {
+            assert!(p.check(&p.generate(&rng).unwrap()).is_ok());
+        }
+    }
+
+    #[test]
+    fn hashes_verify_only_the_right_password() {
+        let rng = ring::rand::SystemRandom::new();
+        let h = hash("Correct-Horse-9", &rng).unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(!h.contains("Correct-Horse-9"));
+        assert!(verify("Correct-Horse-9", &h));
+        assert!(!verify("correct-horse-9", &h));
+        verify_dummy("anything");
+    }
+}
