@@ -237,3 +237,44 @@ def test_forged_and_foreign_tokens_are_refused(server):
         app.admin_get_user(UserPoolId=pool["Id"], Username="dave")
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] in (400, 403)
     assert requests.get(f"{server.url}/us-east-1_nope123/.well-known/jwks.json").status_code == 404
+
+
+def test_user_srp_auth_with_pycognito(server):
+    from pycognito.aws_srp import AWSSRP
+
+    idp, pool, client = pool_and_client(server)
+    idp.admin_create_user(UserPoolId=pool["Id"], Username="erin", TemporaryPassword="Temp-Pass-1", MessageAction="SUPPRESS",
+                          UserAttributes=[{"Name": "email", "Value": "erin@example.com"}])
+    idp.admin_set_user_password(UserPoolId=pool["Id"], Username="erin", Password=PASSWORD, Permanent=True)
+    app = public_client(server)
+    tokens = AWSSRP(username="erin", password=PASSWORD, pool_id=pool["Id"], client_id=client["ClientId"],
+                    client=app).authenticate_user()["AuthenticationResult"]
+    claims = verify(server, pool["Id"], tokens["IdToken"], audience=client["ClientId"])
+    assert claims["cognito:username"] == "erin"
+    assert app.get_user(AccessToken=tokens["AccessToken"])["Username"] == "erin"
+    # The wrong password fails the claim.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        AWSSRP(username="erin", password="Wrong-Horse-9", pool_id=pool["Id"], client_id=client["ClientId"],
+               client=app).authenticate_user()
+    assert error_of(e) == ("NotAuthorizedException", 400)
+    # A new user's temporary password leads to NEW_PASSWORD_REQUIRED through SRP too.
+    idp.admin_create_user(UserPoolId=pool["Id"], Username="fred", TemporaryPassword="Temp-Pass-1", MessageAction="SUPPRESS")
+    srp = AWSSRP(username="fred", password="Temp-Pass-1", pool_id=pool["Id"], client_id=client["ClientId"], client=app)
+    done = srp.set_new_password_challenge(PASSWORD)
+    assert "AccessToken" in done["AuthenticationResult"]
+    # With a client secret, pycognito sends SECRET_HASH on both legs.
+    secret_client = idp.create_user_pool_client(
+        UserPoolId=pool["Id"], ClientName="srp-secret", GenerateSecret=True,
+        ExplicitAuthFlows=["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"])["UserPoolClient"]
+    out = AWSSRP(username="erin", password=PASSWORD, pool_id=pool["Id"], client_id=secret_client["ClientId"],
+                 client_secret=secret_client["ClientSecret"], client=app).authenticate_user()
+    assert "IdToken" in out["AuthenticationResult"]
+    # A tampered secret block is refused.
+    challenge = app.initiate_auth(ClientId=client["ClientId"], AuthFlow="USER_SRP_AUTH",
+                                  AuthParameters={"USERNAME": "erin", "SRP_A": "1" * 700})
+    assert challenge["ChallengeName"] == "PASSWORD_VERIFIER"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        app.respond_to_auth_challenge(ClientId=client["ClientId"], ChallengeName="PASSWORD_VERIFIER", ChallengeResponses={
+            "USERNAME": "erin", "PASSWORD_CLAIM_SECRET_BLOCK": challenge["ChallengeParameters"]["SECRET_BLOCK"][:-4] + "AAAA",
+            "PASSWORD_CLAIM_SIGNATURE": "AAAA", "TIMESTAMP": "Mon Nov 23 10:00:00 UTC 2026"})
+    assert error_of(e) == ("NotAuthorizedException", 400)

@@ -5,6 +5,7 @@
 
 pub mod keys;
 mod password;
+pub mod srp;
 
 use std::path::PathBuf;
 
@@ -126,6 +127,9 @@ struct PendingCode {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct UserSecrets {
     password_hash: Option<String>,
+    /// The SRP salt and verifier for the same password.
+    #[serde(default)]
+    srp: Option<srp::Verifier>,
     code: Option<PendingCode>,
 }
 
@@ -166,6 +170,25 @@ struct ClientConfig {
     refresh_token_minutes: i64,
     #[serde(default)]
     extra: Map<String, Value>,
+}
+
+/// An SRP challenge in progress, sealed into `SECRET_BLOCK` (the client returns it).
+#[derive(Debug, Serialize, Deserialize)]
+struct SrpBlock {
+    pool_id: String,
+    client_id: String,
+    /// Empty for an unknown user (PreventUserExistenceErrors): no claim can succeed.
+    username_key: String,
+    user_id: String,
+    a: String,
+    b: String,
+    big_b: String,
+    expires_at: i64,
+}
+
+/// The part of a pool id after the region, which SRP mixes into its hashes.
+fn pool_suffix(pool_id: &str) -> &str {
+    pool_id.split_once('_').map_or(pool_id, |(_, s)| s)
 }
 
 /// A challenge in progress (sealed into the `Session` string).
@@ -984,6 +1007,23 @@ impl UserPools<'_> {
         }))
     }
 
+    /// Stores what verifies `password`: an Argon2id hash (password sign-in) and an SRP salt
+    /// and verifier (SRP sign-in). The password itself is never kept.
+    fn set_password(
+        &self,
+        secrets: &mut UserSecrets,
+        pool_id: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<(), ApiError> {
+        secrets.password_hash = Some(password::hash(password, self.rng)?);
+        secrets.srp = Some(
+            srp::verifier(pool_suffix(pool_id), username, password, self.rng)
+                .ok_or_else(ApiError::internal)?,
+        );
+        Ok(())
+    }
+
     fn new_code(&self, purpose: &str) -> Result<(String, PendingCode), ApiError> {
         let code = self.random_string(6, b"0123456789")?;
         Ok((
@@ -1054,10 +1094,8 @@ impl UserPools<'_> {
         };
         let (sub, record) =
             self.new_user(&config, username, &attributes, "FORCE_CHANGE_PASSWORD")?;
-        let secrets = UserSecrets {
-            password_hash: Some(password::hash(&temporary, self.rng)?),
-            code: None,
-        };
+        let mut secrets = UserSecrets::default();
+        self.set_password(&mut secrets, &pool.pool_id, &record.username, &temporary)?;
         let row = self
             .insert_user(&pool.pool_id, &config, &sub, &record, &secrets)
             .await?;
@@ -1105,7 +1143,7 @@ impl UserPools<'_> {
         let password = required(input, "Password")?;
         config.password_policy.check(password)?;
         let mut secrets = self.open_secrets(&row)?;
-        secrets.password_hash = Some(password::hash(password, self.rng)?);
+        self.set_password(&mut secrets, &pool.pool_id, &record.username, password)?;
         record.status = if input.get("Permanent").and_then(Value::as_bool) == Some(true) {
             "CONFIRMED".into()
         } else {
@@ -1221,10 +1259,11 @@ impl UserPools<'_> {
         let attributes = Self::attributes_of(input, "UserAttributes");
         let (sub, record) = self.new_user(&config, username, &attributes, "UNCONFIRMED")?;
         let (code, pending) = self.new_code("SignUp")?;
-        let secrets = UserSecrets {
-            password_hash: Some(password::hash(password, self.rng)?),
+        let mut secrets = UserSecrets {
             code: Some(pending),
+            ..UserSecrets::default()
         };
+        self.set_password(&mut secrets, &pool.pool_id, &record.username, password)?;
         self.insert_user(&pool.pool_id, &config, &sub, &record, &secrets)
             .await?;
         let details = self.deliver(&pool.pool_id, &record, "SignUp", "code", &code)?;
@@ -1316,48 +1355,8 @@ impl UserPools<'_> {
                 if !ok {
                     return Err(wrong());
                 }
-                if !record.enabled {
-                    return Err(not_authorized("User is disabled."));
-                }
-                match record.status.as_str() {
-                    "UNCONFIRMED" => {
-                        Err(err("UserNotConfirmedException", "User is not confirmed."))
-                    }
-                    "RESET_REQUIRED" => Err(err(
-                        "PasswordResetRequiredException",
-                        "Password reset required for the user",
-                    )),
-                    "FORCE_CHANGE_PASSWORD" => {
-                        let session = self.seal_session(&ChallengeSession {
-                            pool_id: pool.pool_id.clone(),
-                            client_id: client.client_id.clone(),
-                            username_key: row.username_key.clone(),
-                            challenge: "NEW_PASSWORD_REQUIRED".into(),
-                            expires_at: self.now() + SESSION_LIFETIME_SECS,
-                        })?;
-                        let attrs: Map<String, Value> = record
-                            .attributes
-                            .iter()
-                            .filter(|(n, _)| n != "sub")
-                            .map(|(n, v)| (n.clone(), json!(v)))
-                            .collect();
-                        Ok(json!({
-                            "ChallengeName": "NEW_PASSWORD_REQUIRED",
-                            "Session": session,
-                            "ChallengeParameters": {
-                                "USER_ID_FOR_SRP": record.username,
-                                "requiredAttributes": "[]",
-                                "userAttributes": Value::Object(attrs).to_string(),
-                            },
-                        }))
-                    }
-                    _ => {
-                        let result = self
-                            .issue_tokens(&pool, &client, &client_config, &row, &record, None)
-                            .await?;
-                        Ok(json!({ "AuthenticationResult": result, "ChallengeParameters": {} }))
-                    }
-                }
+                self.signed_in(&pool, &client, &client_config, &row, &record)
+                    .await
             }
             "REFRESH_TOKEN_AUTH" | "REFRESH_TOKEN" => {
                 if !allowed("ALLOW_REFRESH_TOKEN_AUTH") {
@@ -1395,13 +1394,186 @@ impl UserPools<'_> {
                     .await?;
                 Ok(json!({ "AuthenticationResult": result, "ChallengeParameters": {} }))
             }
-            "USER_SRP_AUTH" | "CUSTOM_AUTH" | "USER_AUTH" => Err(invalid(format!(
+            "USER_SRP_AUTH" => {
+                if !allowed("ALLOW_USER_SRP_AUTH") {
+                    return Err(invalid("USER_SRP_AUTH flow not enabled for this client"));
+                }
+                let username = param("USERNAME")
+                    .ok_or_else(|| invalid("Missing required parameter USERNAME"))?;
+                let big_a =
+                    param("SRP_A").ok_or_else(|| invalid("Missing required parameter SRP_A"))?;
+                self.check_secret_hash(&client, username, param("SECRET_HASH"))?;
+                let user = self.find_user(&pool.pool_id, &config, username).await?;
+                let (username_key, user_id, verifier) = match &user {
+                    Some((row, record)) => {
+                        let secrets = self.open_secrets(row)?;
+                        let verifier = secrets
+                            .srp
+                            .ok_or_else(|| not_authorized("Incorrect username or password."))?;
+                        (row.username_key.clone(), record.username.clone(), verifier)
+                    }
+                    None if client_config.prevent_user_existence_errors => {
+                        // A challenge like any other, which no password can answer.
+                        let fake = srp::verifier(
+                            pool_suffix(&pool.pool_id),
+                            username,
+                            &uuid::Uuid::new_v4().to_string(),
+                            self.rng,
+                        )
+                        .ok_or_else(ApiError::internal)?;
+                        (String::new(), username.to_owned(), fake)
+                    }
+                    None => return Err(err("UserNotFoundException", "User does not exist.")),
+                };
+                let (b, big_b) = srp::server_ephemeral(&verifier.verifier_hex, self.rng)
+                    .ok_or_else(ApiError::internal)?;
+                let block = SrpBlock {
+                    pool_id: pool.pool_id.clone(),
+                    client_id: client.client_id.clone(),
+                    username_key,
+                    user_id: user_id.clone(),
+                    a: big_a.to_owned(),
+                    b,
+                    big_b: big_b.clone(),
+                    expires_at: self.now() + SESSION_LIFETIME_SECS,
+                };
+                let plain = zeroize::Zeroizing::new(serde_json::to_vec(&block).map_err(internal)?);
+                let sealed = self
+                    .master
+                    .seal("userpool-srp", &plain, self.rng)
+                    .map_err(internal)?;
+                Ok(json!({
+                    "ChallengeName": "PASSWORD_VERIFIER",
+                    "ChallengeParameters": {
+                        "SALT": verifier.salt_hex,
+                        "SRP_B": big_b,
+                        "SECRET_BLOCK": base64::engine::general_purpose::STANDARD.encode(sealed),
+                        "USERNAME": user_id,
+                        "USER_ID_FOR_SRP": user_id,
+                    },
+                }))
+            }
+            "CUSTOM_AUTH" | "USER_AUTH" => Err(invalid(format!(
                 "{flow} is not supported by this server yet"
             ))),
             other => Err(invalid(format!(
                 "1 validation error detected: Value '{other}' at 'authFlow' failed to satisfy constraint"
             ))),
         }
+    }
+
+    /// After the password (or SRP claim) checked out: the user's state decides between
+    /// tokens, a challenge, or an error.
+    async fn signed_in(
+        &self,
+        pool: &PoolRow,
+        client: &ClientRow,
+        client_config: &ClientConfig,
+        row: &UserRow,
+        record: &UserRecord,
+    ) -> Result<Value, ApiError> {
+        if !record.enabled {
+            return Err(not_authorized("User is disabled."));
+        }
+        match record.status.as_str() {
+            "UNCONFIRMED" => Err(err("UserNotConfirmedException", "User is not confirmed.")),
+            "RESET_REQUIRED" => Err(err(
+                "PasswordResetRequiredException",
+                "Password reset required for the user",
+            )),
+            "FORCE_CHANGE_PASSWORD" => {
+                let session = self.seal_session(&ChallengeSession {
+                    pool_id: pool.pool_id.clone(),
+                    client_id: client.client_id.clone(),
+                    username_key: row.username_key.clone(),
+                    challenge: "NEW_PASSWORD_REQUIRED".into(),
+                    expires_at: self.now() + SESSION_LIFETIME_SECS,
+                })?;
+                let attrs: Map<String, Value> = record
+                    .attributes
+                    .iter()
+                    .filter(|(n, _)| n != "sub")
+                    .map(|(n, v)| (n.clone(), json!(v)))
+                    .collect();
+                Ok(json!({
+                    "ChallengeName": "NEW_PASSWORD_REQUIRED",
+                    "Session": session,
+                    "ChallengeParameters": {
+                        "USER_ID_FOR_SRP": record.username,
+                        "requiredAttributes": "[]",
+                        "userAttributes": Value::Object(attrs).to_string(),
+                    },
+                }))
+            }
+            _ => {
+                let result = self
+                    .issue_tokens(pool, client, client_config, row, record, None)
+                    .await?;
+                Ok(json!({ "AuthenticationResult": result, "ChallengeParameters": {} }))
+            }
+        }
+    }
+
+    /// `PASSWORD_VERIFIER`: checks the SRP claim against the secret block sealed at the
+    /// challenge.
+    async fn password_verifier(
+        &self,
+        pool: &PoolRow,
+        client: &ClientRow,
+        client_config: &ClientConfig,
+        responses: &Value,
+    ) -> Result<Value, ApiError> {
+        let wrong = || not_authorized("Incorrect username or password.");
+        let block_b64 = str_of(responses, "PASSWORD_CLAIM_SECRET_BLOCK")
+            .ok_or_else(|| invalid("Missing required parameter PASSWORD_CLAIM_SECRET_BLOCK"))?;
+        let signature = str_of(responses, "PASSWORD_CLAIM_SIGNATURE")
+            .ok_or_else(|| invalid("Missing required parameter PASSWORD_CLAIM_SIGNATURE"))?;
+        let timestamp = str_of(responses, "TIMESTAMP")
+            .ok_or_else(|| invalid("Missing required parameter TIMESTAMP"))?;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let block_bytes = b64.decode(block_b64).map_err(|_| wrong())?;
+        let plain = self
+            .master
+            .open("userpool-srp", &block_bytes)
+            .map_err(|_| wrong())?;
+        let block: SrpBlock = serde_json::from_slice(&plain).map_err(|_| wrong())?;
+        if block.pool_id != pool.pool_id
+            || block.client_id != client.client_id
+            || block.expires_at < self.now()
+        {
+            return Err(wrong());
+        }
+        self.check_secret_hash(
+            client,
+            str_of(responses, "USERNAME").unwrap_or(&block.user_id),
+            str_of(responses, "SECRET_HASH"),
+        )?;
+        let user = self
+            .store
+            .pool_user(&pool.pool_id, &block.username_key)
+            .await
+            .map_err(internal)?;
+        let Some(row) = user.filter(|_| !block.username_key.is_empty()) else {
+            return Err(wrong());
+        };
+        let record: UserRecord = serde_json::from_str(&row.record).map_err(internal)?;
+        let secrets = self.open_secrets(&row)?;
+        let verifier = secrets.srp.ok_or_else(wrong)?;
+        let key = srp::password_key(&block.a, &block.b, &block.big_b, &verifier.verifier_hex)
+            .ok_or_else(wrong)?;
+        let signature = b64.decode(signature).map_err(|_| wrong())?;
+        if !srp::verify_claim(
+            &key,
+            pool_suffix(&pool.pool_id),
+            &block.user_id,
+            &block_bytes,
+            timestamp,
+            &signature,
+        ) {
+            return Err(wrong());
+        }
+        self.signed_in(pool, client, client_config, &row, &record)
+            .await
     }
 
     fn seal_session(&self, session: &ChallengeSession) -> Result<String, ApiError> {
@@ -1441,6 +1613,15 @@ impl UserPools<'_> {
         }
         let (pool, config) = self.pool(&client.pool_id).await?;
         let challenge = required(input, "ChallengeName")?;
+        let responses = input
+            .get("ChallengeResponses")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        if challenge == "PASSWORD_VERIFIER" {
+            return self
+                .password_verifier(&pool, &client, &client_config, &responses)
+                .await;
+        }
         let session = self.open_session(required(input, "Session")?)?;
         if session.client_id != client.client_id
             || session.pool_id != pool.pool_id
@@ -1475,7 +1656,7 @@ impl UserPools<'_> {
                     .ok_or_else(|| invalid("Missing required parameter NEW_PASSWORD"))?;
                 config.password_policy.check(password)?;
                 let mut secrets = self.open_secrets(&row)?;
-                secrets.password_hash = Some(password::hash(password, self.rng)?);
+                self.set_password(&mut secrets, &pool.pool_id, &record.username, password)?;
                 record.status = "CONFIRMED".into();
                 for (k, v) in responses.as_object().into_iter().flatten() {
                     if let (Some(name), Some(v)) = (k.strip_prefix("userAttributes."), v.as_str()) {
