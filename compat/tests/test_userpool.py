@@ -278,3 +278,42 @@ def test_user_srp_auth_with_pycognito(server):
             "USERNAME": "erin", "PASSWORD_CLAIM_SECRET_BLOCK": challenge["ChallengeParameters"]["SECRET_BLOCK"][:-4] + "AAAA",
             "PASSWORD_CLAIM_SIGNATURE": "AAAA", "TIMESTAMP": "Mon Nov 23 10:00:00 UTC 2026"})
     assert error_of(e) == ("NotAuthorizedException", 400)
+
+
+def test_groups_appear_in_tokens_by_precedence(server):
+    idp, pool, client = pool_and_client(server)
+    pid = pool["Id"]
+    role = f"arn:aws:iam::{server.account_id}:role/"
+    idp.create_group(UserPoolId=pid, GroupName="readers", Precedence=10, RoleArn=role + "Read", Description="read")
+    idp.create_group(UserPoolId=pid, GroupName="admins", Precedence=1, RoleArn=role + "Admin")
+    idp.create_group(UserPoolId=pid, GroupName="plain")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        idp.create_group(UserPoolId=pid, GroupName="plain")
+    assert error_of(e) == ("GroupExistsException", 400)
+    assert idp.get_group(UserPoolId=pid, GroupName="readers")["Group"]["Description"] == "read"
+    assert [g["GroupName"] for g in idp.list_groups(UserPoolId=pid)["Groups"]] == ["admins", "plain", "readers"]
+    idp.admin_create_user(UserPoolId=pid, Username="gina", TemporaryPassword="Temp-Pass-1", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pid, Username="gina", Password=PASSWORD, Permanent=True)
+    for group in ["readers", "admins", "plain"]:
+        idp.admin_add_user_to_group(UserPoolId=pid, Username="gina", GroupName=group)
+    assert [u["Username"] for u in idp.list_users_in_group(UserPoolId=pid, GroupName="admins")["Users"]] == ["gina"]
+    assert len(idp.admin_list_groups_for_user(UserPoolId=pid, Username="gina")["Groups"]) == 3
+
+    def id_claims():
+        tokens = public_client(server).initiate_auth(
+            ClientId=client["ClientId"], AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": "gina", "PASSWORD": PASSWORD})["AuthenticationResult"]
+        return verify(server, pid, tokens["IdToken"], audience=client["ClientId"]), verify(server, pid, tokens["AccessToken"])
+
+    claims, access = id_claims()
+    assert claims["cognito:groups"] == ["admins", "readers", "plain"]
+    assert access["cognito:groups"] == ["admins", "readers", "plain"]
+    assert claims["cognito:roles"] == [role + "Admin", role + "Read"]
+    assert claims["cognito:preferred_role"] == role + "Admin"
+    idp.update_group(UserPoolId=pid, GroupName="readers", Precedence=0)
+    assert id_claims()[0]["cognito:preferred_role"] == role + "Read"
+    idp.admin_remove_user_from_group(UserPoolId=pid, Username="gina", GroupName="readers")
+    idp.delete_group(UserPoolId=pid, GroupName="admins")
+    claims, _ = id_claims()
+    assert claims["cognito:groups"] == ["plain"]
+    assert "cognito:roles" not in claims and "cognito:preferred_role" not in claims

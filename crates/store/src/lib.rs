@@ -13,7 +13,9 @@ mod userpool;
 pub use iam::{EntityRow, InlinePolicyRow, PolicyVersionRow};
 pub use organizations::{CreateAccountRequestRow, MemberRow, OrganizationRow};
 pub use s3::{BucketDeletion, BucketRow, ObjectRow, PartRow, UploadRow};
-pub use userpool::{ClientRow, PoolRow, RefreshTokenRow, SigningKeyRow, UserConflict, UserRow};
+pub use userpool::{
+    ClientRow, GroupRow, PoolRow, RefreshTokenRow, SigningKeyRow, UserConflict, UserRow,
+};
 
 use std::path::Path;
 use std::str::FromStr as _;

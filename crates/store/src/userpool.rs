@@ -61,6 +61,26 @@ pub struct RefreshTokenRow {
     pub expires_at: i64,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRow {
+    pub pool_id: String,
+    pub name: String,
+    /// Description, precedence and role as JSON.
+    pub record: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+fn group(r: &AnyRow) -> Result<GroupRow> {
+    Ok(GroupRow {
+        pool_id: r.try_get("pool_id")?,
+        name: r.try_get("name")?,
+        record: r.try_get("record")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
 /// Why a user could not be stored.
 #[derive(Debug, PartialEq, Eq)]
 pub enum UserConflict {
@@ -421,6 +441,7 @@ impl Store {
         for table in [
             "DELETE FROM userpool_aliases WHERE pool_id = $1 AND username_key = $2",
             "DELETE FROM userpool_refresh_tokens WHERE pool_id = $1 AND username_key = $2",
+            "DELETE FROM userpool_group_members WHERE pool_id = $1 AND username_key = $2",
         ] {
             sqlx::query(table)
                 .bind(pool_id)
@@ -491,5 +512,145 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    /// Creates a group; `Conflict` when the name is taken in the pool.
+    pub async fn create_pool_group(&self, row: &GroupRow) -> Result<()> {
+        sqlx::query("INSERT INTO userpool_groups (pool_id, name, record, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&row.pool_id)
+            .bind(&row.name)
+            .bind(&row.record)
+            .bind(row.created_at)
+            .bind(row.updated_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn pool_group(&self, pool_id: &str, name: &str) -> Result<Option<GroupRow>> {
+        sqlx::query("SELECT pool_id, name, record, created_at, updated_at FROM userpool_groups WHERE pool_id = $1 AND name = $2")
+            .bind(pool_id)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(group)
+            .transpose()
+    }
+
+    pub async fn pool_groups(
+        &self,
+        pool_id: &str,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<GroupRow>> {
+        sqlx::query("SELECT pool_id, name, record, created_at, updated_at FROM userpool_groups WHERE pool_id = $1 AND name > $2 ORDER BY name LIMIT $3")
+            .bind(pool_id)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(group)
+            .collect()
+    }
+
+    pub async fn update_pool_group(&self, row: &GroupRow) -> Result<bool> {
+        let done = sqlx::query("UPDATE userpool_groups SET record = $3, updated_at = $4 WHERE pool_id = $1 AND name = $2")
+            .bind(&row.pool_id)
+            .bind(&row.name)
+            .bind(&row.record)
+            .bind(row.updated_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes a group and its memberships; false when there was none.
+    pub async fn delete_pool_group(&self, pool_id: &str, name: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("DELETE FROM userpool_groups WHERE pool_id = $1 AND name = $2")
+            .bind(pool_id)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM userpool_group_members WHERE pool_id = $1 AND group_name = $2")
+            .bind(pool_id)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Adds a user to a group (idempotent).
+    pub async fn add_pool_group_member(
+        &self,
+        pool_id: &str,
+        name: &str,
+        username_key: &str,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO userpool_group_members (pool_id, group_name, username_key) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(pool_id)
+            .bind(name)
+            .bind(username_key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn remove_pool_group_member(
+        &self,
+        pool_id: &str,
+        name: &str,
+        username_key: &str,
+    ) -> Result<()> {
+        sqlx::query("DELETE FROM userpool_group_members WHERE pool_id = $1 AND group_name = $2 AND username_key = $3")
+            .bind(pool_id)
+            .bind(name)
+            .bind(username_key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The groups a user belongs to, by name.
+    pub async fn pool_groups_of_user(
+        &self,
+        pool_id: &str,
+        username_key: &str,
+    ) -> Result<Vec<GroupRow>> {
+        sqlx::query("SELECT g.pool_id, g.name, g.record, g.created_at, g.updated_at FROM userpool_groups g \
+                     JOIN userpool_group_members m ON m.pool_id = g.pool_id AND m.group_name = g.name \
+                     WHERE m.pool_id = $1 AND m.username_key = $2 ORDER BY g.name")
+            .bind(pool_id)
+            .bind(username_key)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(group)
+            .collect()
+    }
+
+    /// A group's members after `after` (by username key), at most `limit`.
+    pub async fn pool_group_members(
+        &self,
+        pool_id: &str,
+        name: &str,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<UserRow>> {
+        sqlx::query("SELECT u.pool_id, u.username_key, u.sub, u.record, u.secrets_sealed, u.created_at, u.updated_at \
+                     FROM userpool_users u JOIN userpool_group_members m ON m.pool_id = u.pool_id AND m.username_key = u.username_key \
+                     WHERE m.pool_id = $1 AND m.group_name = $2 AND u.username_key > $3 ORDER BY u.username_key LIMIT $4")
+            .bind(pool_id)
+            .bind(name)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(user)
+            .collect()
     }
 }

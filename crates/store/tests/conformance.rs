@@ -12,7 +12,9 @@ use cognate_store::{
     EntityRow, InlinePolicyRow, ObjectRow, OrganizationRow, PartRow, PolicyVersionRow,
     SessionKeyRow, Store, StoreError, UploadRow,
 };
-use cognate_store::{ClientRow, PoolRow, RefreshTokenRow, SigningKeyRow, UserConflict, UserRow};
+use cognate_store::{
+    ClientRow, GroupRow, PoolRow, RefreshTokenRow, SigningKeyRow, UserConflict, UserRow,
+};
 
 async fn suite(open: impl AsyncFn() -> Store) {
     let store = open().await;
@@ -933,6 +935,39 @@ async fn user_pool_rows(store: &Store) {
         1
     );
     assert!(!store.sign_in_live("o1").await.unwrap());
+    let group = GroupRow {
+        pool_id: pool.pool_id.clone(),
+        name: "admins".into(),
+        record: "{}".into(),
+        created_at: 1,
+        updated_at: 1,
+    };
+    store.create_pool_group(&group).await.unwrap();
+    assert!(matches!(
+        store.create_pool_group(&group).await,
+        Err(StoreError::Conflict)
+    ));
+    for _ in 0..2 {
+        store
+            .add_pool_group_member("us-east-1_conf", "admins", "alice")
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store
+            .pool_groups_of_user("us-east-1_conf", "alice")
+            .await
+            .unwrap(),
+        vec![group.clone()]
+    );
+    assert_eq!(
+        store
+            .pool_group_members("us-east-1_conf", "admins", "", 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert!(
         store
             .delete_pool_user("us-east-1_conf", "alice")
@@ -942,6 +977,20 @@ async fn user_pool_rows(store: &Store) {
     assert_eq!(
         store.pool_users("us-east-1_conf", "", 10).await.unwrap(),
         vec![]
+    );
+    // Deleting the user ended its memberships.
+    assert!(
+        store
+            .pool_group_members("us-east-1_conf", "admins", "", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .delete_pool_group("us-east-1_conf", "admins")
+            .await
+            .unwrap()
     );
     // Deleting the pool takes its clients and keys with it.
     assert!(store.delete_user_pool("us-east-1_conf").await.unwrap());

@@ -50,6 +50,15 @@ pub const OPERATIONS: &[&str] = &[
     "GetUser",
     "GlobalSignOut",
     "RevokeToken",
+    "CreateGroup",
+    "GetGroup",
+    "UpdateGroup",
+    "DeleteGroup",
+    "ListGroups",
+    "AdminAddUserToGroup",
+    "AdminRemoveUserFromGroup",
+    "ListUsersInGroup",
+    "AdminListGroupsForUser",
 ];
 
 /// Operations that need no SigV4 signature: the caller proves itself with a client id,
@@ -186,6 +195,46 @@ struct SrpBlock {
     expires_at: i64,
 }
 
+/// A group's settings (stored as JSON).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct GroupRecord {
+    description: Option<String>,
+    precedence: Option<i64>,
+    role_arn: Option<String>,
+}
+
+/// `cognito:groups`, `cognito:roles` and `cognito:preferred_role` for a user's groups: groups
+/// ordered by precedence (unset last), the preferred role that of the group with the lowest
+/// precedence, unless two groups with roles share it.
+fn group_claims(groups: &[(String, GroupRecord)]) -> (Vec<String>, Vec<String>, Option<String>) {
+    let mut ordered: Vec<&(String, GroupRecord)> = groups.iter().collect();
+    ordered.sort_by_key(|(name, g)| (g.precedence.unwrap_or(i64::MAX), name.clone()));
+    let names = ordered.iter().map(|(n, _)| n.clone()).collect();
+    let mut roles: Vec<String> = Vec::new();
+    for (_, g) in &ordered {
+        if let Some(r) = &g.role_arn
+            && !roles.contains(r)
+        {
+            roles.push(r.clone());
+        }
+    }
+    let with_roles: Vec<&GroupRecord> = ordered
+        .iter()
+        .map(|(_, g)| g)
+        .filter(|g| g.role_arn.is_some())
+        .collect();
+    let preferred = match with_roles.as_slice() {
+        [first, second, ..]
+            if first.precedence == second.precedence && first.role_arn != second.role_arn =>
+        {
+            None
+        }
+        [first, ..] => first.role_arn.clone(),
+        [] => None,
+    };
+    (names, roles, preferred)
+}
+
 /// The part of a pool id after the region, which SRP mixes into its hashes.
 fn pool_suffix(pool_id: &str) -> &str {
     pool_id.split_once('_').map_or(pool_id, |(_, s)| s)
@@ -270,6 +319,15 @@ impl UserPools<'_> {
             "GetUser" => self.get_user(input).await,
             "GlobalSignOut" => self.global_sign_out(input).await,
             "RevokeToken" => self.revoke_token(input).await,
+            "CreateGroup" => self.create_group(input).await,
+            "GetGroup" => self.get_group(input).await,
+            "UpdateGroup" => self.update_group(input).await,
+            "DeleteGroup" => self.delete_group(input).await,
+            "ListGroups" => self.list_groups(input).await,
+            "AdminAddUserToGroup" => self.set_membership(input, true).await,
+            "AdminRemoveUserFromGroup" => self.set_membership(input, false).await,
+            "ListUsersInGroup" => self.list_users_in_group(input).await,
+            "AdminListGroupsForUser" => self.groups_for_user(input).await,
             _ => Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "UnknownOperationException",
@@ -1712,6 +1770,17 @@ impl UserPools<'_> {
             None => uuid::Uuid::new_v4().to_string(),
         };
         let auth_time = refreshed.map_or(now, |r| r.issued_at);
+        let mut groups = Vec::new();
+        for g in self
+            .store
+            .pool_groups_of_user(&pool.pool_id, &row.username_key)
+            .await
+            .map_err(internal)?
+        {
+            let record: GroupRecord = serde_json::from_str(&g.record).map_err(internal)?;
+            groups.push((g.name, record));
+        }
+        let (group_names, roles, preferred_role) = group_claims(&groups);
         let event_id = uuid::Uuid::new_v4().to_string();
         let mut id_claims = Map::new();
         for (name, value) in &record.attributes {
@@ -1749,6 +1818,19 @@ impl UserPools<'_> {
             "jti": uuid::Uuid::new_v4().to_string(),
             "username": record.username,
         });
+        let mut access_claims = access_claims;
+        if !group_names.is_empty() {
+            id_claims.insert("cognito:groups".into(), json!(group_names));
+            if let Some(o) = access_claims.as_object_mut() {
+                o.insert("cognito:groups".into(), json!(group_names));
+            }
+        }
+        if !roles.is_empty() {
+            id_claims.insert("cognito:roles".into(), json!(roles));
+        }
+        if let Some(r) = preferred_role {
+            id_claims.insert("cognito:preferred_role".into(), json!(r));
+        }
         let id_token = key.sign(&Value::Object(id_claims)).map_err(internal)?;
         let access_token = key.sign(&access_claims).map_err(internal)?;
         let mut out = json!({
@@ -1895,6 +1977,204 @@ impl UserPools<'_> {
         Ok(json!({}))
     }
 
+    // ---- groups ------------------------------------------------------------------------
+
+    fn group_json(row: &cognate_store::GroupRow, record: &GroupRecord) -> Value {
+        let mut out = json!({
+            "GroupName": row.name,
+            "UserPoolId": row.pool_id,
+            "CreationDate": row.created_at,
+            "LastModifiedDate": row.updated_at,
+        });
+        if let Some(o) = out.as_object_mut() {
+            if let Some(d) = &record.description {
+                o.insert("Description".into(), json!(d));
+            }
+            if let Some(p) = record.precedence {
+                o.insert("Precedence".into(), json!(p));
+            }
+            if let Some(r) = &record.role_arn {
+                o.insert("RoleArn".into(), json!(r));
+            }
+        }
+        out
+    }
+
+    async fn group_or_error(
+        &self,
+        pool_id: &str,
+        name: &str,
+    ) -> Result<(cognate_store::GroupRow, GroupRecord), ApiError> {
+        let row = self
+            .store
+            .pool_group(pool_id, name)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| err("ResourceNotFoundException", "Group not found."))?;
+        let record: GroupRecord = serde_json::from_str(&row.record).map_err(internal)?;
+        Ok((row, record))
+    }
+
+    async fn create_group(&self, input: &Value) -> Result<Value, ApiError> {
+        let (pool, _) = self.pool(required(input, "UserPoolId")?).await?;
+        let record = GroupRecord {
+            description: str_of(input, "Description").map(str::to_owned),
+            precedence: input.get("Precedence").and_then(Value::as_i64),
+            role_arn: str_of(input, "RoleArn").map(str::to_owned),
+        };
+        let row = cognate_store::GroupRow {
+            pool_id: pool.pool_id.clone(),
+            name: required(input, "GroupName")?.to_owned(),
+            record: serde_json::to_string(&record).map_err(internal)?,
+            created_at: self.now(),
+            updated_at: self.now(),
+        };
+        match self.store.create_pool_group(&row).await {
+            Ok(()) => Ok(json!({ "Group": Self::group_json(&row, &record) })),
+            Err(cognate_store::StoreError::Conflict) => Err(err(
+                "GroupExistsException",
+                "A group with the name already exists.",
+            )),
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    async fn get_group(&self, input: &Value) -> Result<Value, ApiError> {
+        let (pool, _) = self.pool(required(input, "UserPoolId")?).await?;
+        let (row, record) = self
+            .group_or_error(&pool.pool_id, required(input, "GroupName")?)
+            .await?;
+        Ok(json!({ "Group": Self::group_json(&row, &record) }))
+    }
+
+    async fn update_group(&self, input: &Value) -> Result<Value, ApiError> {
+        let (pool, _) = self.pool(required(input, "UserPoolId")?).await?;
+        let (mut row, mut record) = self
+            .group_or_error(&pool.pool_id, required(input, "GroupName")?)
+            .await?;
+        if let Some(d) = str_of(input, "Description") {
+            record.description = Some(d.to_owned());
+        }
+        if let Some(p) = input.get("Precedence").and_then(Value::as_i64) {
+            record.precedence = Some(p);
+        }
+        if let Some(r) = str_of(input, "RoleArn") {
+            record.role_arn = Some(r.to_owned());
+        }
+        row.record = serde_json::to_string(&record).map_err(internal)?;
+        row.updated_at = self.now();
+        self.store.update_pool_group(&row).await.map_err(internal)?;
+        Ok(json!({ "Group": Self::group_json(&row, &record) }))
+    }
+
+    async fn delete_group(&self, input: &Value) -> Result<Value, ApiError> {
+        let (pool, _) = self.pool(required(input, "UserPoolId")?).await?;
+        if !self
+            .store
+            .delete_pool_group(&pool.pool_id, required(input, "GroupName")?)
+            .await
+            .map_err(internal)?
+        {
+            return Err(err("ResourceNotFoundException", "Group not found."));
+        }
+        Ok(json!({}))
+    }
+
+    async fn list_groups(&self, input: &Value) -> Result<Value, ApiError> {
+        let (pool, _) = self.pool(required(input, "UserPoolId")?).await?;
+        let max = input.get("Limit").and_then(Value::as_i64).unwrap_or(60);
+        let mut rows = self
+            .store
+            .pool_groups(
+                &pool.pool_id,
+                str_of(input, "NextToken").unwrap_or(""),
+                max + 1,
+            )
+            .await
+            .map_err(internal)?;
+        let more = rows.len() > usize::try_from(max).unwrap_or(0);
+        rows.truncate(usize::try_from(max).unwrap_or(0));
+        let mut groups = Vec::new();
+        for r in &rows {
+            let record: GroupRecord = serde_json::from_str(&r.record).map_err(internal)?;
+            groups.push(Self::group_json(r, &record));
+        }
+        let mut out = json!({ "Groups": groups });
+        if more && let (Some(last), Some(o)) = (rows.last(), out.as_object_mut()) {
+            o.insert("NextToken".into(), json!(last.name));
+        }
+        Ok(out)
+    }
+
+    async fn set_membership(&self, input: &Value, add: bool) -> Result<Value, ApiError> {
+        let (pool, config) = self.pool(required(input, "UserPoolId")?).await?;
+        let (row, _) = self
+            .user_or_error(&pool.pool_id, &config, required(input, "Username")?)
+            .await?;
+        let (group, _) = self
+            .group_or_error(&pool.pool_id, required(input, "GroupName")?)
+            .await?;
+        if add {
+            self.store
+                .add_pool_group_member(&pool.pool_id, &group.name, &row.username_key)
+                .await
+        } else {
+            self.store
+                .remove_pool_group_member(&pool.pool_id, &group.name, &row.username_key)
+                .await
+        }
+        .map_err(internal)?;
+        Ok(json!({}))
+    }
+
+    async fn list_users_in_group(&self, input: &Value) -> Result<Value, ApiError> {
+        let (pool, _) = self.pool(required(input, "UserPoolId")?).await?;
+        let (group, _) = self
+            .group_or_error(&pool.pool_id, required(input, "GroupName")?)
+            .await?;
+        let max = input.get("Limit").and_then(Value::as_i64).unwrap_or(60);
+        let mut rows = self
+            .store
+            .pool_group_members(
+                &pool.pool_id,
+                &group.name,
+                str_of(input, "NextToken").unwrap_or(""),
+                max + 1,
+            )
+            .await
+            .map_err(internal)?;
+        let more = rows.len() > usize::try_from(max).unwrap_or(0);
+        rows.truncate(usize::try_from(max).unwrap_or(0));
+        let mut users = Vec::new();
+        for r in &rows {
+            let record: UserRecord = serde_json::from_str(&r.record).map_err(internal)?;
+            users.push(Self::user_json(r, &record, "Attributes"));
+        }
+        let mut out = json!({ "Users": users });
+        if more && let (Some(last), Some(o)) = (rows.last(), out.as_object_mut()) {
+            o.insert("NextToken".into(), json!(last.username_key));
+        }
+        Ok(out)
+    }
+
+    async fn groups_for_user(&self, input: &Value) -> Result<Value, ApiError> {
+        let (pool, config) = self.pool(required(input, "UserPoolId")?).await?;
+        let (row, _) = self
+            .user_or_error(&pool.pool_id, &config, required(input, "Username")?)
+            .await?;
+        let rows = self
+            .store
+            .pool_groups_of_user(&pool.pool_id, &row.username_key)
+            .await
+            .map_err(internal)?;
+        let mut groups = Vec::new();
+        for r in &rows {
+            let record: GroupRecord = serde_json::from_str(&r.record).map_err(internal)?;
+            groups.push(Self::group_json(r, &record));
+        }
+        Ok(json!({ "Groups": groups }))
+    }
+
     /// The JWKS of a pool: every key whose tokens may still be valid.
     pub async fn jwks(&self, pool_id: &str) -> Result<Value, ApiError> {
         let rows = self.store.signing_keys(pool_id).await.map_err(internal)?;
@@ -2003,5 +2283,42 @@ fn mask(destination: &str) -> String {
                 .collect();
             format!("+*******{tail}")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(name: &str, precedence: Option<i64>, role: Option<&str>) -> (String, GroupRecord) {
+        (
+            name.to_owned(),
+            GroupRecord {
+                description: None,
+                precedence,
+                role_arn: role.map(str::to_owned),
+            },
+        )
+    }
+
+    #[test]
+    fn preferred_role_is_the_lowest_precedence_unless_tied() {
+        let (names, roles, preferred) = group_claims(&[
+            g("readers", Some(10), Some("arn:aws:iam::1:role/Read")),
+            g("admins", Some(1), Some("arn:aws:iam::1:role/Admin")),
+            g("plain", None, None),
+        ]);
+        assert_eq!(names, ["admins", "readers", "plain"]);
+        assert_eq!(
+            roles,
+            ["arn:aws:iam::1:role/Admin", "arn:aws:iam::1:role/Read"]
+        );
+        assert_eq!(preferred.as_deref(), Some("arn:aws:iam::1:role/Admin"));
+        let (_, _, tied) = group_claims(&[
+            g("a", Some(1), Some("arn:aws:iam::1:role/A")),
+            g("b", Some(1), Some("arn:aws:iam::1:role/B")),
+        ]);
+        assert_eq!(tied, None);
+        assert_eq!(group_claims(&[]), (vec![], vec![], None));
     }
 }

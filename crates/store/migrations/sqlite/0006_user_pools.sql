@@ -58,3 +58,20 @@ CREATE TABLE userpool_refresh_tokens (
 );
 CREATE INDEX userpool_refresh_tokens_by_user ON userpool_refresh_tokens (pool_id, username_key);
 CREATE INDEX userpool_refresh_tokens_by_origin ON userpool_refresh_tokens (origin_jti);
+
+CREATE TABLE userpool_groups (
+    pool_id    TEXT NOT NULL REFERENCES userpool_pools (pool_id) ON DELETE CASCADE,
+    name       TEXT NOT NULL,
+    record     TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (pool_id, name)
+);
+
+CREATE TABLE userpool_group_members (
+    pool_id      TEXT NOT NULL REFERENCES userpool_pools (pool_id) ON DELETE CASCADE,
+    group_name   TEXT NOT NULL,
+    username_key TEXT NOT NULL,
+    PRIMARY KEY (pool_id, group_name, username_key)
+);
+CREATE INDEX userpool_group_members_by_user ON userpool_group_members (pool_id, username_key);
