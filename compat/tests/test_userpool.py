@@ -317,3 +317,83 @@ def test_groups_appear_in_tokens_by_precedence(server):
     claims, _ = id_claims()
     assert claims["cognito:groups"] == ["plain"]
     assert "cognito:roles" not in claims and "cognito:preferred_role" not in claims
+
+
+def test_forgot_change_attributes_and_list_users(server):
+    idp, pool, client = pool_and_client(server)
+    pid, cid = pool["Id"], client["ClientId"]
+    app = public_client(server)
+    for name in ["hank", "hannah", "ivan"]:
+        idp.admin_create_user(UserPoolId=pid, Username=name, TemporaryPassword="Temp-Pass-1", MessageAction="SUPPRESS",
+                              UserAttributes=[{"Name": "email", "Value": f"{name}@example.com"},
+                                              {"Name": "email_verified", "Value": "true"}])
+        idp.admin_set_user_password(UserPoolId=pid, Username=name, Password=PASSWORD, Permanent=True)
+    listed = idp.list_users(UserPoolId=pid, Filter='username ^= "han"')["Users"]
+    assert sorted(u["Username"] for u in listed) == ["hank", "hannah"]
+    assert [u["Username"] for u in idp.list_users(UserPoolId=pid, Filter='email = "ivan@example.com"')["Users"]] == ["ivan"]
+    page = idp.list_users(UserPoolId=pid, Limit=2)
+    rest = idp.list_users(UserPoolId=pid, Limit=2, PaginationToken=page["PaginationToken"])
+    assert [u["Username"] for u in page["Users"] + rest["Users"]] == ["hank", "hannah", "ivan"]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        idp.list_users(UserPoolId=pid, Filter="shoe_size = \"9\"")
+    assert error_of(e) == ("InvalidParameterException", 400)
+
+    # Forgot password: a code to the outbox, a new password.
+    app.forgot_password(ClientId=cid, Username="hank")
+    code = outbox(server, "hank")["code"]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        app.confirm_forgot_password(ClientId=cid, Username="hank", ConfirmationCode=code, Password="weak")
+    assert error_of(e) == ("InvalidPasswordException", 400)
+    app.confirm_forgot_password(ClientId=cid, Username="hank", ConfirmationCode=code, Password="New-Horse-77")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        app.confirm_forgot_password(ClientId=cid, Username="hank", ConfirmationCode=code, Password="New-Horse-78")
+    assert error_of(e) == ("CodeMismatchException", 400)
+    tokens = app.initiate_auth(ClientId=cid, AuthFlow="USER_PASSWORD_AUTH",
+                               AuthParameters={"USERNAME": "hank", "PASSWORD": "New-Horse-77"})["AuthenticationResult"]
+
+    # Change password with the access token.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        app.change_password(AccessToken=tokens["AccessToken"], PreviousPassword="nope", ProposedPassword="Other-Horse-1")
+    assert error_of(e) == ("NotAuthorizedException", 400)
+    app.change_password(AccessToken=tokens["AccessToken"], PreviousPassword="New-Horse-77", ProposedPassword="Other-Horse-1")
+    app.initiate_auth(ClientId=cid, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "hank", "PASSWORD": "Other-Horse-1"})
+
+    # A new email is unverified until its code comes back.
+    out = app.update_user_attributes(AccessToken=tokens["AccessToken"],
+                                     UserAttributes=[{"Name": "email", "Value": "hank@new.example.com"}, {"Name": "name", "Value": "Hank"}])
+    assert out["CodeDeliveryDetailsList"][0]["AttributeName"] == "email"
+    attrs = {a["Name"]: a["Value"] for a in app.get_user(AccessToken=tokens["AccessToken"])["UserAttributes"]}
+    assert (attrs["email"], attrs["email_verified"], attrs["name"]) == ("hank@new.example.com", "false", "Hank")
+    app.verify_user_attribute(AccessToken=tokens["AccessToken"], AttributeName="email", Code=outbox(server, "hank")["code"])
+    attrs = {a["Name"]: a["Value"] for a in app.get_user(AccessToken=tokens["AccessToken"])["UserAttributes"]}
+    assert attrs["email_verified"] == "true"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        app.update_user_attributes(AccessToken=tokens["AccessToken"], UserAttributes=[{"Name": "sub", "Value": "x"}])
+    assert error_of(e) == ("InvalidParameterException", 400)
+
+    # Admin reset: sign-in is refused until the code sets a new password.
+    idp.admin_reset_user_password(UserPoolId=pid, Username="ivan")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        app.initiate_auth(ClientId=cid, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "ivan", "PASSWORD": PASSWORD})
+    assert error_of(e) == ("PasswordResetRequiredException", 400)
+    app.confirm_forgot_password(ClientId=cid, Username="ivan", ConfirmationCode=outbox(server, "ivan")["code"], Password="Ivan-Horse-2")
+    assert idp.admin_get_user(UserPoolId=pid, Username="ivan")["UserStatus"] == "CONFIRMED"
+    idp.admin_update_user_attributes(UserPoolId=pid, Username="ivan", UserAttributes=[{"Name": "custom:team", "Value": "blue"}])
+    attrs = {a["Name"]: a["Value"] for a in idp.admin_get_user(UserPoolId=pid, Username="ivan")["UserAttributes"]}
+    assert attrs["custom:team"] == "blue"
+
+    # Resending a sign-up code works only for unconfirmed users; DeleteUser removes oneself.
+    app.sign_up(ClientId=cid, Username="jo", Password=PASSWORD, UserAttributes=[{"Name": "email", "Value": "jo@example.com"}])
+    first = outbox(server, "jo")["code"]
+    app.resend_confirmation_code(ClientId=cid, Username="jo")
+    second = outbox(server, "jo")["code"]
+    app.confirm_sign_up(ClientId=cid, Username="jo", ConfirmationCode=second)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        app.resend_confirmation_code(ClientId=cid, Username="jo")
+    assert error_of(e) == ("InvalidParameterException", 400)
+    assert first  # the first code was superseded by the second
+    jo = app.initiate_auth(ClientId=cid, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "jo", "PASSWORD": PASSWORD})
+    app.delete_user(AccessToken=jo["AuthenticationResult"]["AccessToken"])
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        idp.admin_get_user(UserPoolId=pid, Username="jo")
+    assert error_of(e) == ("UserNotFoundException", 400)

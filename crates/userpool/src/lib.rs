@@ -59,6 +59,17 @@ pub const OPERATIONS: &[&str] = &[
     "AdminRemoveUserFromGroup",
     "ListUsersInGroup",
     "AdminListGroupsForUser",
+    "ForgotPassword",
+    "ConfirmForgotPassword",
+    "ChangePassword",
+    "ResendConfirmationCode",
+    "UpdateUserAttributes",
+    "GetUserAttributeVerificationCode",
+    "VerifyUserAttribute",
+    "DeleteUser",
+    "AdminUpdateUserAttributes",
+    "AdminResetUserPassword",
+    "ListUsers",
 ];
 
 /// Operations that need no SigV4 signature: the caller proves itself with a client id,
@@ -73,6 +84,14 @@ pub fn is_public(operation: &str) -> bool {
             | "GetUser"
             | "GlobalSignOut"
             | "RevokeToken"
+            | "ForgotPassword"
+            | "ConfirmForgotPassword"
+            | "ChangePassword"
+            | "ResendConfirmationCode"
+            | "UpdateUserAttributes"
+            | "GetUserAttributeVerificationCode"
+            | "VerifyUserAttribute"
+            | "DeleteUser"
     )
 }
 
@@ -193,6 +212,75 @@ struct SrpBlock {
     b: String,
     big_b: String,
     expires_at: i64,
+}
+
+/// A ListUsers `Filter`: `attribute = "value"` (exact) or `attribute ^= "value"` (prefix).
+#[derive(Debug, PartialEq, Eq)]
+struct UserFilter {
+    attribute: String,
+    prefix: bool,
+    value: String,
+}
+
+impl UserFilter {
+    const ATTRIBUTES: [&'static str; 10] = [
+        "username",
+        "email",
+        "phone_number",
+        "name",
+        "given_name",
+        "family_name",
+        "preferred_username",
+        "cognito:user_status",
+        "status",
+        "sub",
+    ];
+
+    fn parse(text: &str) -> Result<UserFilter, ApiError> {
+        let bad = || invalid("Error while parsing filter.");
+        let (attribute, rest, prefix) = match text.split_once("^=") {
+            Some((a, r)) => (a, r, true),
+            None => {
+                let (a, r) = text.split_once('=').ok_or_else(bad)?;
+                (a, r, false)
+            }
+        };
+        let attribute = attribute.trim().trim_matches('"').to_owned();
+        let value = rest.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .ok_or_else(bad)?
+            .replace("\\\"", "\"");
+        if !Self::ATTRIBUTES.contains(&attribute.as_str()) {
+            return Err(invalid(format!("Invalid search attribute: {attribute}")));
+        }
+        Ok(UserFilter {
+            attribute,
+            prefix,
+            value,
+        })
+    }
+
+    fn matches(&self, record: &UserRecord) -> bool {
+        let actual = match self.attribute.as_str() {
+            "username" => Some(record.username.as_str()),
+            "cognito:user_status" => Some(record.status.as_str()),
+            "status" => Some(if record.enabled {
+                "Enabled"
+            } else {
+                "Disabled"
+            }),
+            other => attribute(record, other),
+        };
+        actual.is_some_and(|a| {
+            if self.prefix {
+                a.starts_with(&self.value)
+            } else {
+                a == self.value
+            }
+        })
+    }
 }
 
 /// A group's settings (stored as JSON).
@@ -328,6 +416,17 @@ impl UserPools<'_> {
             "AdminRemoveUserFromGroup" => self.set_membership(input, false).await,
             "ListUsersInGroup" => self.list_users_in_group(input).await,
             "AdminListGroupsForUser" => self.groups_for_user(input).await,
+            "ForgotPassword" => self.forgot_password(input).await,
+            "ConfirmForgotPassword" => self.confirm_forgot_password(input).await,
+            "ChangePassword" => self.change_password(input).await,
+            "ResendConfirmationCode" => self.resend_code(input).await,
+            "UpdateUserAttributes" => self.update_attributes(input).await,
+            "GetUserAttributeVerificationCode" => self.attribute_code(input).await,
+            "VerifyUserAttribute" => self.verify_attribute(input).await,
+            "DeleteUser" => self.delete_self(input).await,
+            "AdminUpdateUserAttributes" => self.admin_update_attributes(input).await,
+            "AdminResetUserPassword" => self.admin_reset_password(input).await,
+            "ListUsers" => self.list_users(input).await,
             _ => Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "UnknownOperationException",
@@ -1977,6 +2076,312 @@ impl UserPools<'_> {
         Ok(json!({}))
     }
 
+    // ---- self-service and attributes ---------------------------------------------------
+
+    /// A public call's client, pool and named user (checking `SecretHash`).
+    async fn client_user(
+        &self,
+        input: &Value,
+    ) -> Result<
+        (
+            PoolRow,
+            PoolConfig,
+            ClientConfig,
+            Option<(UserRow, UserRecord)>,
+        ),
+        ApiError,
+    > {
+        let (client, client_config) = self.client(required(input, "ClientId")?).await?;
+        let (pool, config) = self.pool(&client.pool_id).await?;
+        let username = required(input, "Username")?;
+        self.check_secret_hash(&client, username, str_of(input, "SecretHash"))?;
+        let user = self.find_user(&pool.pool_id, &config, username).await?;
+        Ok((pool, config, client_config, user))
+    }
+
+    async fn forgot_password(&self, input: &Value) -> Result<Value, ApiError> {
+        let (pool, config, client_config, user) = self.client_user(input).await?;
+        let Some((row, record)) = user else {
+            if client_config.prevent_user_existence_errors {
+                return Ok(
+                    json!({ "CodeDeliveryDetails": { "Destination": "+*******0000", "DeliveryMedium": "SMS", "AttributeName": "phone_number" } }),
+                );
+            }
+            return Err(err("UserNotFoundException", "User does not exist."));
+        };
+        if attribute(&record, "email").is_none() && attribute(&record, "phone_number").is_none() {
+            return Err(invalid(
+                "Cannot reset password for the user as there is no registered/verified email or phone_number",
+            ));
+        }
+        let mut secrets = self.open_secrets(&row)?;
+        let (code, pending) = self.new_code("ForgotPassword")?;
+        secrets.code = Some(pending);
+        self.save_user(&config, &row, &record, &secrets).await?;
+        let details = self.deliver(&pool.pool_id, &record, "ForgotPassword", "code", &code)?;
+        Ok(json!({ "CodeDeliveryDetails": details }))
+    }
+
+    async fn confirm_forgot_password(&self, input: &Value) -> Result<Value, ApiError> {
+        let (pool, config, _, user) = self.client_user(input).await?;
+        let (row, mut record) =
+            user.ok_or_else(|| err("UserNotFoundException", "User does not exist."))?;
+        let mut secrets = self.open_secrets(&row)?;
+        if let Err(e) = self.check_code(
+            &mut secrets,
+            "ForgotPassword",
+            required(input, "ConfirmationCode")?,
+        ) {
+            self.save_user(&config, &row, &record, &secrets).await?;
+            return Err(e);
+        }
+        let password = required(input, "Password")?;
+        config.password_policy.check(password)?;
+        self.set_password(&mut secrets, &pool.pool_id, &record.username, password)?;
+        if record.status == "RESET_REQUIRED" || record.status == "FORCE_CHANGE_PASSWORD" {
+            record.status = "CONFIRMED".into();
+        }
+        self.save_user(&config, &row, &record, &secrets).await?;
+        Ok(json!({}))
+    }
+
+    async fn change_password(&self, input: &Value) -> Result<Value, ApiError> {
+        let (config, row, record) = self
+            .access_token_user(required(input, "AccessToken")?)
+            .await?;
+        let mut secrets = self.open_secrets(&row)?;
+        let previous = required(input, "PreviousPassword")?;
+        if !secrets
+            .password_hash
+            .as_deref()
+            .is_some_and(|h| password::verify(previous, h))
+        {
+            return Err(not_authorized("Incorrect username or password."));
+        }
+        let proposed = required(input, "ProposedPassword")?;
+        config.password_policy.check(proposed)?;
+        self.set_password(&mut secrets, &row.pool_id, &record.username, proposed)?;
+        self.save_user(&config, &row, &record, &secrets).await?;
+        Ok(json!({}))
+    }
+
+    async fn resend_code(&self, input: &Value) -> Result<Value, ApiError> {
+        let (pool, config, _, user) = self.client_user(input).await?;
+        let (row, record) =
+            user.ok_or_else(|| err("UserNotFoundException", "User does not exist."))?;
+        if record.status != "UNCONFIRMED" {
+            return Err(invalid("User is already confirmed."));
+        }
+        let mut secrets = self.open_secrets(&row)?;
+        let (code, pending) = self.new_code("SignUp")?;
+        secrets.code = Some(pending);
+        self.save_user(&config, &row, &record, &secrets).await?;
+        let details = self.deliver(&pool.pool_id, &record, "SignUp", "code", &code)?;
+        Ok(json!({ "CodeDeliveryDetails": details }))
+    }
+
+    /// Applies attribute changes; a changed email or phone number becomes unverified.
+    /// Returns the attributes that now need verification.
+    fn apply_attributes(
+        record: &mut UserRecord,
+        changes: &[(String, String)],
+        admin: bool,
+    ) -> Result<Vec<String>, ApiError> {
+        let mut to_verify = Vec::new();
+        for (name, value) in changes {
+            if name == "sub" {
+                return Err(invalid("Cannot modify the non-mutable attribute sub"));
+            }
+            if !is_known_attribute(name) {
+                return Err(invalid(format!(
+                    "Attribute does not exist in the schema: {name}"
+                )));
+            }
+            if !admin && name.ends_with("_verified") {
+                return Err(not_authorized(&format!(
+                    "Cannot modify the attribute {name}"
+                )));
+            }
+            let changed = attribute(record, name) != Some(value.as_str());
+            record.attributes.retain(|(n, _)| n != name);
+            record.attributes.push((name.clone(), value.clone()));
+            let explicit_flag = changes
+                .iter()
+                .any(|(n, _)| *n == format!("{name}_verified"));
+            if changed && (name == "email" || name == "phone_number") && !explicit_flag {
+                let flag = format!("{name}_verified");
+                record.attributes.retain(|(n, _)| *n != flag);
+                record.attributes.push((flag, "false".into()));
+                to_verify.push(name.clone());
+            }
+        }
+        Ok(to_verify)
+    }
+
+    async fn update_attributes(&self, input: &Value) -> Result<Value, ApiError> {
+        let (config, row, mut record) = self
+            .access_token_user(required(input, "AccessToken")?)
+            .await?;
+        let changes = Self::attributes_of(input, "UserAttributes");
+        let to_verify = Self::apply_attributes(&mut record, &changes, false)?;
+        let mut secrets = self.open_secrets(&row)?;
+        let mut details = Vec::new();
+        for name in to_verify
+            .iter()
+            .filter(|n| config.auto_verified_attributes.contains(n))
+        {
+            let (code, pending) = self.new_code(&format!("VerifyAttribute:{name}"))?;
+            secrets.code = Some(pending);
+            details.push(self.deliver(
+                &row.pool_id,
+                &record,
+                &format!("VerifyAttribute:{name}"),
+                "code",
+                &code,
+            )?);
+        }
+        self.save_user(&config, &row, &record, &secrets).await?;
+        Ok(json!({ "CodeDeliveryDetailsList": details }))
+    }
+
+    async fn attribute_code(&self, input: &Value) -> Result<Value, ApiError> {
+        let (config, row, record) = self
+            .access_token_user(required(input, "AccessToken")?)
+            .await?;
+        let name = required(input, "AttributeName")?;
+        if name != "email" && name != "phone_number" {
+            return Err(invalid(format!("{name} cannot be verified")));
+        }
+        if attribute(&record, name).is_none() {
+            return Err(invalid(format!("The user has no {name}")));
+        }
+        let mut secrets = self.open_secrets(&row)?;
+        let purpose = format!("VerifyAttribute:{name}");
+        let (code, pending) = self.new_code(&purpose)?;
+        secrets.code = Some(pending);
+        self.save_user(&config, &row, &record, &secrets).await?;
+        let details = self.deliver(&row.pool_id, &record, &purpose, "code", &code)?;
+        Ok(json!({ "CodeDeliveryDetails": details }))
+    }
+
+    async fn verify_attribute(&self, input: &Value) -> Result<Value, ApiError> {
+        let (config, row, mut record) = self
+            .access_token_user(required(input, "AccessToken")?)
+            .await?;
+        let name = required(input, "AttributeName")?;
+        let mut secrets = self.open_secrets(&row)?;
+        if let Err(e) = self.check_code(
+            &mut secrets,
+            &format!("VerifyAttribute:{name}"),
+            required(input, "Code")?,
+        ) {
+            self.save_user(&config, &row, &record, &secrets).await?;
+            return Err(e);
+        }
+        let flag = format!("{name}_verified");
+        record.attributes.retain(|(n, _)| *n != flag);
+        record.attributes.push((flag, "true".into()));
+        self.save_user(&config, &row, &record, &secrets).await?;
+        Ok(json!({}))
+    }
+
+    async fn delete_self(&self, input: &Value) -> Result<Value, ApiError> {
+        let (_, row, _) = self
+            .access_token_user(required(input, "AccessToken")?)
+            .await?;
+        self.store
+            .delete_pool_user(&row.pool_id, &row.username_key)
+            .await
+            .map_err(internal)?;
+        Ok(json!({}))
+    }
+
+    async fn admin_update_attributes(&self, input: &Value) -> Result<Value, ApiError> {
+        let (pool, config) = self.pool(required(input, "UserPoolId")?).await?;
+        let (row, mut record) = self
+            .user_or_error(&pool.pool_id, &config, required(input, "Username")?)
+            .await?;
+        let changes = Self::attributes_of(input, "UserAttributes");
+        Self::apply_attributes(&mut record, &changes, true)?;
+        let secrets = self.open_secrets(&row)?;
+        self.save_user(&config, &row, &record, &secrets).await?;
+        Ok(json!({}))
+    }
+
+    async fn admin_reset_password(&self, input: &Value) -> Result<Value, ApiError> {
+        let (pool, config) = self.pool(required(input, "UserPoolId")?).await?;
+        let (row, mut record) = self
+            .user_or_error(&pool.pool_id, &config, required(input, "Username")?)
+            .await?;
+        let mut secrets = self.open_secrets(&row)?;
+        let (code, pending) = self.new_code("ForgotPassword")?;
+        secrets.code = Some(pending);
+        record.status = "RESET_REQUIRED".into();
+        self.save_user(&config, &row, &record, &secrets).await?;
+        self.deliver(&pool.pool_id, &record, "ForgotPassword", "code", &code)?;
+        Ok(json!({}))
+    }
+
+    async fn list_users(&self, input: &Value) -> Result<Value, ApiError> {
+        let (pool, _) = self.pool(required(input, "UserPoolId")?).await?;
+        let filter = match str_of(input, "Filter").filter(|f| !f.trim().is_empty()) {
+            Some(f) => Some(UserFilter::parse(f)?),
+            None => None,
+        };
+        let limit =
+            usize::try_from(input.get("Limit").and_then(Value::as_i64).unwrap_or(60)).unwrap_or(60);
+        let mut after = str_of(input, "PaginationToken").unwrap_or("").to_owned();
+        let mut users = Vec::new();
+        let mut next = None;
+        'pages: loop {
+            let rows = self
+                .store
+                .pool_users(&pool.pool_id, &after, 500)
+                .await
+                .map_err(internal)?;
+            let fetched = rows.len();
+            for row in rows {
+                after = row.username_key.clone();
+                let record: UserRecord = serde_json::from_str(&row.record).map_err(internal)?;
+                if filter.as_ref().is_none_or(|f| f.matches(&record)) {
+                    if users.len() == limit {
+                        next = users
+                            .last()
+                            .map(|(r, _): &(UserRow, UserRecord)| r.username_key.clone());
+                        break 'pages;
+                    }
+                    users.push((row, record));
+                }
+            }
+            if fetched < 500 {
+                break;
+            }
+        }
+        let wanted: Option<Vec<String>> = input
+            .get("AttributesToGet")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            });
+        let out: Vec<Value> = users
+            .iter()
+            .map(|(row, record)| {
+                let mut record = record.clone();
+                if let Some(w) = &wanted {
+                    record.attributes.retain(|(n, _)| w.contains(n));
+                }
+                Self::user_json(row, &record, "Attributes")
+            })
+            .collect();
+        let mut result = json!({ "Users": out });
+        if let (Some(token), Some(o)) = (next, result.as_object_mut()) {
+            o.insert("PaginationToken".into(), json!(token));
+        }
+        Ok(result)
+    }
+
     // ---- groups ------------------------------------------------------------------------
 
     fn group_json(row: &cognate_store::GroupRow, record: &GroupRecord) -> Value {
@@ -2299,6 +2704,22 @@ mod tests {
                 role_arn: role.map(str::to_owned),
             },
         )
+    }
+
+    #[test]
+    fn list_users_filters() {
+        let f = UserFilter::parse("email ^= \"ali\"").unwrap();
+        assert_eq!(
+            (f.attribute.as_str(), f.prefix, f.value.as_str()),
+            ("email", true, "ali")
+        );
+        let f = UserFilter::parse("\"cognito:user_status\" = \"CONFIRMED\"").unwrap();
+        assert_eq!(
+            (f.attribute.as_str(), f.prefix),
+            ("cognito:user_status", false)
+        );
+        assert!(UserFilter::parse("email = ali").is_err());
+        assert!(UserFilter::parse("shoe_size = \"9\"").is_err());
     }
 
     #[test]
