@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 
 import botocore.exceptions
 import jwt
@@ -397,3 +398,66 @@ def test_forgot_change_attributes_and_list_users(server):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         idp.admin_get_user(UserPoolId=pid, Username="jo")
     assert error_of(e) == ("UserNotFoundException", 400)
+
+
+def totp(secret_b32, at=None):
+    """RFC 6238 code, computed here as an authenticator app would."""
+    import struct
+    key = base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8))
+    step = int((at or time.time()) // 30)
+    mac = hmac.new(key, struct.pack(">q", step), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    return "%06d" % ((struct.unpack(">I", mac[offset:offset + 4])[0] & 0x7FFFFFFF) % 1000000)
+
+
+def test_software_token_mfa(server):
+    idp, pool, client = pool_and_client(server, MfaConfiguration="OPTIONAL")
+    pid, cid = pool["Id"], client["ClientId"]
+    app = public_client(server)
+    idp.admin_create_user(UserPoolId=pid, Username="kim", TemporaryPassword="Temp-Pass-1", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pid, Username="kim", Password=PASSWORD, Permanent=True)
+    sign_in = lambda: app.initiate_auth(ClientId=cid, AuthFlow="USER_PASSWORD_AUTH",
+                                        AuthParameters={"USERNAME": "kim", "PASSWORD": PASSWORD})
+    access = sign_in()["AuthenticationResult"]["AccessToken"]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        app.set_user_mfa_preference(AccessToken=access, SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True})
+    assert error_of(e) == ("InvalidParameterException", 400)
+    secret = app.associate_software_token(AccessToken=access)["SecretCode"]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        app.verify_software_token(AccessToken=access, UserCode="000000" if totp(secret) != "000000" else "111111")
+    assert error_of(e) == ("EnableSoftwareTokenMFAException", 400)
+    assert app.verify_software_token(AccessToken=access, UserCode=totp(secret))["Status"] == "SUCCESS"
+    app.set_user_mfa_preference(AccessToken=access, SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True})
+    me = app.get_user(AccessToken=access)
+    assert me["UserMFASettingList"] == ["SOFTWARE_TOKEN_MFA"] and me["PreferredMfaSetting"] == "SOFTWARE_TOKEN_MFA"
+
+    challenge = sign_in()
+    assert challenge["ChallengeName"] == "SOFTWARE_TOKEN_MFA"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        app.respond_to_auth_challenge(ClientId=cid, ChallengeName="SOFTWARE_TOKEN_MFA", Session=challenge["Session"],
+                                      ChallengeResponses={"USERNAME": "kim", "SOFTWARE_TOKEN_MFA_CODE": "12345x"})
+    assert error_of(e) == ("CodeMismatchException", 400)
+    # The code of the next 30-second step (allowed for clock drift, and not yet used).
+    code = totp(secret, time.time() + 30)
+    tokens = app.respond_to_auth_challenge(ClientId=cid, ChallengeName="SOFTWARE_TOKEN_MFA", Session=challenge["Session"],
+                                           ChallengeResponses={"USERNAME": "kim", "SOFTWARE_TOKEN_MFA_CODE": code})
+    assert "IdToken" in tokens["AuthenticationResult"]
+    # A code works once.
+    again = sign_in()
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        app.respond_to_auth_challenge(ClientId=cid, ChallengeName="SOFTWARE_TOKEN_MFA", Session=again["Session"],
+                                      ChallengeResponses={"USERNAME": "kim", "SOFTWARE_TOKEN_MFA_CODE": code})
+    assert error_of(e) == ("CodeMismatchException", 400)
+
+    # A pool with MFA required makes a new user set it up during sign-in.
+    idp2, strict, strict_client = pool_and_client(server, MfaConfiguration="ON")
+    idp2.admin_create_user(UserPoolId=strict["Id"], Username="lee", TemporaryPassword="Temp-Pass-1", MessageAction="SUPPRESS")
+    idp2.admin_set_user_password(UserPoolId=strict["Id"], Username="lee", Password=PASSWORD, Permanent=True)
+    setup = app.initiate_auth(ClientId=strict_client["ClientId"], AuthFlow="USER_PASSWORD_AUTH",
+                              AuthParameters={"USERNAME": "lee", "PASSWORD": PASSWORD})
+    assert setup["ChallengeName"] == "MFA_SETUP"
+    associated = app.associate_software_token(Session=setup["Session"])
+    verified = app.verify_software_token(Session=associated["Session"], UserCode=totp(associated["SecretCode"]))
+    done = app.respond_to_auth_challenge(ClientId=strict_client["ClientId"], ChallengeName="MFA_SETUP",
+                                         Session=verified["Session"], ChallengeResponses={"USERNAME": "lee"})
+    assert "AccessToken" in done["AuthenticationResult"]

@@ -6,6 +6,7 @@
 pub mod keys;
 mod password;
 pub mod srp;
+mod totp;
 
 use std::path::PathBuf;
 
@@ -70,6 +71,10 @@ pub const OPERATIONS: &[&str] = &[
     "AdminUpdateUserAttributes",
     "AdminResetUserPassword",
     "ListUsers",
+    "AssociateSoftwareToken",
+    "VerifySoftwareToken",
+    "SetUserMFAPreference",
+    "AdminSetUserMFAPreference",
 ];
 
 /// Operations that need no SigV4 signature: the caller proves itself with a client id,
@@ -92,6 +97,9 @@ pub fn is_public(operation: &str) -> bool {
             | "GetUserAttributeVerificationCode"
             | "VerifyUserAttribute"
             | "DeleteUser"
+            | "AssociateSoftwareToken"
+            | "VerifySoftwareToken"
+            | "SetUserMFAPreference"
     )
 }
 
@@ -139,6 +147,11 @@ struct UserRecord {
     /// Tokens issued before this (unix seconds) are refused: global sign-out.
     #[serde(default)]
     tokens_valid_after: i64,
+    /// Software-token (TOTP) MFA is enabled for sign-in.
+    #[serde(default)]
+    software_token_mfa: bool,
+    #[serde(default)]
+    preferred_mfa: bool,
 }
 
 /// A pending confirmation code.
@@ -159,6 +172,14 @@ struct UserSecrets {
     #[serde(default)]
     srp: Option<srp::Verifier>,
     code: Option<PendingCode>,
+    /// A TOTP secret being set up, and the verified one.
+    #[serde(default)]
+    totp_pending: Option<Vec<u8>>,
+    #[serde(default)]
+    totp_secret: Option<Vec<u8>>,
+    /// The last TOTP time step used (each code works once).
+    #[serde(default)]
+    totp_last_step: i64,
 }
 
 /// A pool's settings as stored (the parts of CreateUserPool's input that shape behaviour).
@@ -427,6 +448,10 @@ impl UserPools<'_> {
             "AdminUpdateUserAttributes" => self.admin_update_attributes(input).await,
             "AdminResetUserPassword" => self.admin_reset_password(input).await,
             "ListUsers" => self.list_users(input).await,
+            "AssociateSoftwareToken" => self.associate_software_token(input).await,
+            "VerifySoftwareToken" => self.verify_software_token(input).await,
+            "SetUserMFAPreference" => self.set_mfa_preference(input, false).await,
+            "AdminSetUserMFAPreference" => self.set_mfa_preference(input, true).await,
             _ => Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "UnknownOperationException",
@@ -1046,6 +1071,8 @@ impl UserPools<'_> {
                 status: status.to_owned(),
                 enabled: true,
                 tokens_valid_after: 0,
+                software_token_mfa: false,
+                preferred_mfa: false,
             },
         ))
     }
@@ -1098,6 +1125,15 @@ impl UserPools<'_> {
             "Enabled": record.enabled,
             "UserStatus": record.status,
         })
+    }
+
+    fn mfa_json(record: &UserRecord, out: &mut Map<String, Value>) {
+        if record.software_token_mfa {
+            out.insert("UserMFASettingList".into(), json!(["SOFTWARE_TOKEN_MFA"]));
+            if record.preferred_mfa {
+                out.insert("PreferredMfaSetting".into(), json!("SOFTWARE_TOKEN_MFA"));
+            }
+        }
     }
 
     fn attributes_of(input: &Value, key: &str) -> Vec<(String, String)> {
@@ -1276,6 +1312,7 @@ impl UserPools<'_> {
         let mut out = Self::user_json(&row, &record, "UserAttributes");
         if let Some(o) = out.as_object_mut() {
             o.insert("MFAOptions".into(), json!([]));
+            Self::mfa_json(&record, o);
         }
         Ok(out)
     }
@@ -1663,12 +1700,149 @@ impl UserPools<'_> {
                 }))
             }
             _ => {
+                let config: PoolConfig = serde_json::from_str(&pool.config).map_err(internal)?;
+                let mfa = config.mfa_configuration.as_str();
+                let challenge = if record.software_token_mfa && (mfa == "ON" || mfa == "OPTIONAL") {
+                    Some("SOFTWARE_TOKEN_MFA")
+                } else if mfa == "ON" {
+                    Some("MFA_SETUP")
+                } else {
+                    None
+                };
+                if let Some(challenge) = challenge {
+                    let session = self.seal_session(&ChallengeSession {
+                        pool_id: pool.pool_id.clone(),
+                        client_id: client.client_id.clone(),
+                        username_key: row.username_key.clone(),
+                        challenge: challenge.into(),
+                        expires_at: self.now() + SESSION_LIFETIME_SECS,
+                    })?;
+                    let parameters = if challenge == "MFA_SETUP" {
+                        json!({ "MFAS_CAN_SETUP": "[\"SOFTWARE_TOKEN_MFA\"]" })
+                    } else {
+                        json!({ "USER_ID_FOR_SRP": record.username })
+                    };
+                    return Ok(json!({
+                        "ChallengeName": challenge,
+                        "Session": session,
+                        "ChallengeParameters": parameters,
+                    }));
+                }
                 let result = self
                     .issue_tokens(pool, client, client_config, row, record, None)
                     .await?;
                 Ok(json!({ "AuthenticationResult": result, "ChallengeParameters": {} }))
             }
         }
+    }
+
+    /// The user an MFA setup call names: by access token, or by an `MFA_SETUP` session.
+    async fn mfa_setup_user(
+        &self,
+        input: &Value,
+    ) -> Result<(PoolConfig, UserRow, UserRecord, Option<String>), ApiError> {
+        if let Some(token) = str_of(input, "AccessToken") {
+            let (config, row, record) = self.access_token_user(token).await?;
+            return Ok((config, row, record, None));
+        }
+        let session_text = required(input, "Session")?;
+        let session = self.open_session(session_text)?;
+        if session.challenge != "MFA_SETUP" {
+            return Err(not_authorized("Invalid session for the user."));
+        }
+        let (_, config) = self.pool(&session.pool_id).await?;
+        let row = self
+            .store
+            .pool_user(&session.pool_id, &session.username_key)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| err("UserNotFoundException", "User does not exist."))?;
+        let record: UserRecord = serde_json::from_str(&row.record).map_err(internal)?;
+        Ok((config, row, record, Some(session_text.to_owned())))
+    }
+
+    async fn associate_software_token(&self, input: &Value) -> Result<Value, ApiError> {
+        let (config, row, record, session) = self.mfa_setup_user(input).await?;
+        let mut secrets = self.open_secrets(&row)?;
+        let mut secret = vec![0u8; 20];
+        self.rng
+            .fill(&mut secret)
+            .map_err(|_| ApiError::internal())?;
+        let code = totp::base32(&secret);
+        secrets.totp_pending = Some(secret);
+        self.save_user(&config, &row, &record, &secrets).await?;
+        let mut out = json!({ "SecretCode": code });
+        if let (Some(s), Some(o)) = (session, out.as_object_mut()) {
+            o.insert("Session".into(), json!(s));
+        }
+        Ok(out)
+    }
+
+    async fn verify_software_token(&self, input: &Value) -> Result<Value, ApiError> {
+        let (config, row, mut record, session) = self.mfa_setup_user(input).await?;
+        let mut secrets = self.open_secrets(&row)?;
+        let pending = secrets.totp_pending.clone().ok_or_else(|| {
+            err(
+                "InvalidParameterException",
+                "User has not associated a software token.",
+            )
+        })?;
+        let Some(step) = totp::verify(&pending, required(input, "UserCode")?, self.now(), i64::MIN)
+        else {
+            return Err(err("EnableSoftwareTokenMFAException", "Code mismatch"));
+        };
+        secrets.totp_secret = Some(pending);
+        secrets.totp_pending = None;
+        secrets.totp_last_step = step;
+        if session.is_some() {
+            // Set up during sign-in: it is the user's MFA from now on.
+            record.software_token_mfa = true;
+            record.preferred_mfa = true;
+        }
+        self.save_user(&config, &row, &record, &secrets).await?;
+        let mut out = json!({ "Status": "SUCCESS" });
+        if let (Some(s), Some(o)) = (session, out.as_object_mut()) {
+            o.insert("Session".into(), json!(s));
+        }
+        Ok(out)
+    }
+
+    async fn set_mfa_preference(&self, input: &Value, admin: bool) -> Result<Value, ApiError> {
+        let (config, row, mut record) = if admin {
+            let (pool, config) = self.pool(required(input, "UserPoolId")?).await?;
+            let (row, record) = self
+                .user_or_error(&pool.pool_id, &config, required(input, "Username")?)
+                .await?;
+            (config, row, record)
+        } else {
+            self.access_token_user(required(input, "AccessToken")?)
+                .await?
+        };
+        let secrets = self.open_secrets(&row)?;
+        if let Some(settings) = input.get("SoftwareTokenMfaSettings") {
+            let enabled = settings
+                .get("Enabled")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            if enabled && secrets.totp_secret.is_none() {
+                return Err(invalid("User has not verified software token mfa"));
+            }
+            record.software_token_mfa = enabled;
+            record.preferred_mfa = enabled
+                && settings
+                    .get("PreferredMfa")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+        }
+        if input
+            .pointer("/SMSMfaSettings/Enabled")
+            .and_then(Value::as_bool)
+            == Some(true)
+        {
+            return Err(invalid("SMS MFA is not supported by this server"));
+        }
+        self.save_user(&config, &row, &record, &secrets).await?;
+        Ok(json!({}))
     }
 
     /// `PASSWORD_VERIFIER`: checks the SRP claim against the secret block sealed at the
@@ -1822,6 +1996,37 @@ impl UserPools<'_> {
                     }
                 }
                 self.save_user(&config, &row, &record, &secrets).await?;
+                self.signed_in(&pool, &client, &client_config, &row, &record)
+                    .await
+            }
+            "SOFTWARE_TOKEN_MFA" => {
+                let code = str_of(&responses, "SOFTWARE_TOKEN_MFA_CODE")
+                    .ok_or_else(|| invalid("Missing required parameter SOFTWARE_TOKEN_MFA_CODE"))?;
+                let mut secrets = self.open_secrets(&row)?;
+                let secret = secrets
+                    .totp_secret
+                    .clone()
+                    .ok_or_else(|| not_authorized("Invalid session for the user."))?;
+                let Some(step) = totp::verify(&secret, code, self.now(), secrets.totp_last_step)
+                else {
+                    return Err(err(
+                        "CodeMismatchException",
+                        "Invalid code received for user",
+                    ));
+                };
+                secrets.totp_last_step = step;
+                self.save_user(&config, &row, &record, &secrets).await?;
+                let result = self
+                    .issue_tokens(&pool, &client, &client_config, &row, &record, None)
+                    .await?;
+                Ok(json!({ "AuthenticationResult": result, "ChallengeParameters": {} }))
+            }
+            "MFA_SETUP" => {
+                if !record.software_token_mfa {
+                    return Err(invalid(
+                        "Software token MFA has not been set up for the user.",
+                    ));
+                }
                 let result = self
                     .issue_tokens(&pool, &client, &client_config, &row, &record, None)
                     .await?;
@@ -2035,6 +2240,7 @@ impl UserPools<'_> {
             o.remove("UserCreateDate");
             o.remove("UserLastModifiedDate");
             o.insert("MFAOptions".into(), json!([]));
+            Self::mfa_json(&record, o);
         }
         Ok(out)
     }
