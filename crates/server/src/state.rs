@@ -80,6 +80,8 @@ pub struct AppState {
     pub verified_tokens: Cache<([u8; 32], String), Arc<cognate_sts::web_identity::Verified>>,
     /// S3 object files.
     pub blobs: cognate_s3::Blobs,
+    /// User pools' opened token signing keys.
+    pub userpool_keys: cognate_userpool::KeyCache,
     /// How user pool messages are delivered.
     pub delivery: cognate_userpool::Delivery,
     /// This server's public base URL, known once the listener is bound (user pool issuers).
@@ -172,6 +174,7 @@ impl AppState {
             store,
             blobs,
             public_url: std::sync::OnceLock::new(),
+            userpool_keys: cognate_userpool::KeyCache::default(),
             buckets: Cache::new(),
         }
     }
@@ -287,6 +290,7 @@ impl AppState {
         self.oidc_providers.clear();
         self.verified_tokens.clear();
         self.buckets.clear();
+        self.userpool_keys.clear();
         if let Some(objects) = &self.objects {
             objects.clear();
         }

@@ -24,6 +24,7 @@ fn service<'a>(
         store: &state.store,
         master: &state.master,
         rng: &state.rng,
+        keys: &state.userpool_keys,
         region: &state.region,
         issuer_base: state.public_url(),
         delivery: &state.delivery,
@@ -88,6 +89,10 @@ pub async fn handle(
     let output = service(ctx.state, ctx.now, account.as_deref())
         .call(operation, &input)
         .await?;
+    if operation == "DeleteUserPool" {
+        // Other nodes drop the pool from their caches.
+        ctx.state.changed().await;
+    }
     render_json(&output)
 }
 

@@ -477,6 +477,33 @@ impl Store {
             .transpose()
     }
 
+    /// The user with `sub`, and whether the sign-in `origin_jti` is still live, in one query
+    /// (every request with an access token asks both).
+    pub async fn pool_user_for_token(
+        &self,
+        pool_id: &str,
+        sub: &str,
+        origin_jti: &str,
+    ) -> Result<Option<(UserRow, bool)>> {
+        let row = sqlx::query(
+            "SELECT pool_id, username_key, sub, record, secrets_sealed, created_at, updated_at, \
+             (SELECT COUNT(*) FROM userpool_refresh_tokens WHERE origin_jti = $3) AS live \
+             FROM userpool_users WHERE pool_id = $1 AND sub = $2",
+        )
+        .bind(pool_id)
+        .bind(sub)
+        .bind(origin_jti)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(r) => {
+                let live: i64 = r.try_get("live")?;
+                Ok(Some((user(&r)?, live > 0)))
+            }
+            None => Ok(None),
+        }
+    }
+
     /// Whether the sign-in that issued a token (its `origin_jti`) is still live: its refresh
     /// token has been neither revoked nor signed out.
     pub async fn sign_in_live(&self, origin_jti: &str) -> Result<bool> {

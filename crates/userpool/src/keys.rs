@@ -1,7 +1,6 @@
 //! Token signing keys (RSA-2048 per pool, sealed at rest), RS256 JWTs, and the JWKS.
 
 use base64::Engine as _;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use ring::rand::SecureRandom;
 use rsa::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
 use rsa::traits::PublicKeyParts as _;
@@ -31,11 +30,12 @@ impl rand_core::RngCore for RingRng<'_> {
 
 impl rand_core::CryptoRng for RingRng<'_> {}
 
-/// A pool's signing key, opened.
+/// A pool's signing key, opened: ring's RSA key pair (signing is ring's, about twice as
+/// fast as the `rsa` crate's) and the public components for verifying and for the JWKS.
 pub struct SigningKey {
     pub kid: String,
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    pair: ring::signature::RsaKeyPair,
+    public: ring::signature::RsaPublicKeyComponents<Vec<u8>>,
     /// The public key as a JWK.
     pub jwk: Value,
 }
@@ -69,51 +69,80 @@ pub fn generate(rng: &dyn SecureRandom) -> Result<(String, zeroize::Zeroizing<Ve
     Ok((kid, zeroize::Zeroizing::new(der.as_bytes().to_vec())))
 }
 
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 impl SigningKey {
     /// Opens a key from its PKCS#8 DER.
     pub fn from_pkcs8(kid: &str, der: &[u8]) -> Result<SigningKey, KeyError> {
+        let pair = ring::signature::RsaKeyPair::from_pkcs8(der)
+            .map_err(|e| KeyError::Rsa(e.to_string()))?;
         let key =
             rsa::RsaPrivateKey::from_pkcs8_der(der).map_err(|e| KeyError::Rsa(e.to_string()))?;
-        let public = key.to_public_key();
-        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let n = b64.encode(public.n().to_bytes_be());
-        let e = b64.encode(public.e().to_bytes_be());
-        let decoding =
-            DecodingKey::from_rsa_components(&n, &e).map_err(|e| KeyError::Rsa(e.to_string()))?;
-        let pkcs1 = rsa::pkcs1::EncodeRsaPrivateKey::to_pkcs1_der(&key)
-            .map_err(|e| KeyError::Rsa(e.to_string()))?;
+        let n = key.n().to_bytes_be();
+        let e = key.e().to_bytes_be();
+        let jwk = json!({ "alg": "RS256", "e": B64.encode(&e), "kid": kid, "kty": "RSA", "n": B64.encode(&n), "use": "sig" });
         Ok(SigningKey {
             kid: kid.to_owned(),
-            encoding: EncodingKey::from_rsa_der(pkcs1.as_bytes()),
-            decoding,
-            jwk: json!({ "alg": "RS256", "e": e, "kid": kid, "kty": "RSA", "n": n, "use": "sig" }),
+            pair,
+            public: ring::signature::RsaPublicKeyComponents { n, e },
+            jwk,
         })
     }
 
-    /// Signs claims as an RS256 JWT with this key's kid.
+    /// Signs claims as an RS256 JWT (JWS compact serialization) with this key's kid.
     pub fn sign(&self, claims: &Value) -> Result<String, KeyError> {
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.encoding)
-            .map_err(|e| KeyError::Rsa(e.to_string()))
+        let header = json!({ "alg": "RS256", "kid": self.kid, "typ": "JWT" });
+        let mut token = format!(
+            "{}.{}",
+            B64.encode(header.to_string()),
+            B64.encode(claims.to_string())
+        );
+        let mut signature = vec![0u8; self.pair.public().modulus_len()];
+        self.pair
+            .sign(
+                &ring::signature::RSA_PKCS1_SHA256,
+                &ring::rand::SystemRandom::new(),
+                token.as_bytes(),
+                &mut signature,
+            )
+            .map_err(|_| KeyError::Rsa("signing failed".into()))?;
+        token.push('.');
+        token.push_str(&B64.encode(signature));
+        Ok(token)
     }
 
-    /// Verifies an RS256 JWT's signature under this key and returns its claims. Expiry and
-    /// the issuer are the caller's to check (against its own clock).
+    /// Verifies an RS256 JWT's signature under this key and returns its claims. Any other
+    /// algorithm is refused; expiry and the issuer are the caller's to check.
     pub fn verify(&self, token: &str) -> Option<Value> {
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.validate_exp = false;
-        validation.validate_aud = false;
-        validation.required_spec_claims.clear();
-        jsonwebtoken::decode::<Value>(token, &self.decoding, &validation)
-            .ok()
-            .map(|d| d.claims)
+        let (signed, signature) = token.rsplit_once('.')?;
+        let (header, payload) = signed.split_once('.')?;
+        let header: Value = serde_json::from_slice(&B64.decode(header).ok()?).ok()?;
+        if header.get("alg").and_then(Value::as_str) != Some("RS256") {
+            return None;
+        }
+        let signature = B64.decode(signature).ok()?;
+        self.public
+            .verify(
+                &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+                signed.as_bytes(),
+                &signature,
+            )
+            .ok()?;
+        serde_json::from_slice(&B64.decode(payload).ok()?).ok()
     }
+}
+
+/// A JWT's header and claims, unverified (to find the key that must verify it).
+pub fn peek(token: &str) -> Option<(Value, Value)> {
+    let mut parts = token.split('.');
+    let header = serde_json::from_slice(&B64.decode(parts.next()?).ok()?).ok()?;
+    let claims = serde_json::from_slice(&B64.decode(parts.next()?).ok()?).ok()?;
+    Some((header, claims))
 }
 
 /// The `kid` a JWT's header names, without verifying anything.
 pub fn kid_of(token: &str) -> Option<String> {
-    jsonwebtoken::decode_header(token).ok()?.kid
+    peek(token)?.0.get("kid")?.as_str().map(str::to_owned)
 }
 
 #[cfg(test)]

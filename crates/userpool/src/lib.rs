@@ -9,6 +9,7 @@ pub mod srp;
 mod totp;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use cognate_credentials::MasterKey;
@@ -22,6 +23,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 pub use keys::SigningKey;
+
+/// Hashes a password as stored (for benchmarks and tools).
+pub fn hash_password(password: &str, rng: &dyn SecureRandom) -> Result<String, ApiError> {
+    password::hash(password, rng)
+}
+
+/// Verifies a password against a stored hash.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    password::verify(password, hash)
+}
 pub use password::PasswordPolicy;
 
 /// The operations implemented so far; every other Cognito operation is unknown to the edge.
@@ -101,6 +112,53 @@ pub fn is_public(operation: &str) -> bool {
             | "VerifySoftwareToken"
             | "SetUserMFAPreference"
     )
+}
+
+/// What the user pool service keeps in memory between calls: opened signing keys by
+/// (pool, kid) (a key is unsealed and parsed once; keys never change), and pools with their
+/// settings parsed (dropped on every pool change; `clear` on other nodes' changes).
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    keys: std::sync::RwLock<std::collections::HashMap<(String, String), Arc<SigningKey>>>,
+    pools: std::sync::RwLock<std::collections::HashMap<String, Arc<(PoolRow, PoolConfig)>>>,
+}
+
+impl KeyCache {
+    /// Forgets cached pools (after a change on another node).
+    pub fn clear(&self) {
+        if let Ok(mut pools) = self.pools.write() {
+            pools.clear();
+        }
+    }
+
+    fn pool(&self, id: &str) -> Option<Arc<(PoolRow, PoolConfig)>> {
+        self.pools.read().ok()?.get(id).cloned()
+    }
+
+    fn insert_pool(&self, pool: Arc<(PoolRow, PoolConfig)>) {
+        if let Ok(mut pools) = self.pools.write() {
+            if pools.len() >= 10_000 {
+                pools.clear();
+            }
+            pools.insert(pool.0.pool_id.clone(), pool);
+        }
+    }
+
+    fn forget_pool(&self, id: &str) {
+        if let Ok(mut pools) = self.pools.write() {
+            pools.remove(id);
+        }
+    }
+
+    fn get(&self, id: &(String, String)) -> Option<Arc<SigningKey>> {
+        self.keys.read().ok()?.get(id).cloned()
+    }
+
+    fn insert(&self, id: (String, String), key: Arc<SigningKey>) {
+        if let Ok(mut keys) = self.keys.write() {
+            keys.insert(id, key);
+        }
+    }
 }
 
 /// How verification codes and temporary passwords reach users.
@@ -368,6 +426,8 @@ pub struct UserPools<'a> {
     pub store: &'a Store,
     pub master: &'a MasterKey,
     pub rng: &'a (dyn SecureRandom + Sync),
+    /// Opened signing keys, shared by every call.
+    pub keys: &'a KeyCache,
     pub region: &'a str,
     /// Base of every pool's issuer URL (`<public-url>`); the issuer is `<base>/<poolId>`.
     pub issuer_base: &'a str,
@@ -478,17 +538,25 @@ impl UserPools<'_> {
                 format!("User pool {pool_id} does not exist."),
             )
         };
-        let row = self
-            .store
-            .user_pool(pool_id)
-            .await
-            .map_err(internal)?
-            .ok_or_else(not_found)?;
-        if self.account.is_some_and(|a| a != row.account_id) {
+        let cached = match self.keys.pool(pool_id) {
+            Some(p) => p,
+            None => {
+                let row = self
+                    .store
+                    .user_pool(pool_id)
+                    .await
+                    .map_err(internal)?
+                    .ok_or_else(not_found)?;
+                let config: PoolConfig = serde_json::from_str(&row.config).map_err(internal)?;
+                let pool = Arc::new((row, config));
+                self.keys.insert_pool(pool.clone());
+                pool
+            }
+        };
+        if self.account.is_some_and(|a| a != cached.0.account_id) {
             return Err(not_found());
         }
-        let config: PoolConfig = serde_json::from_str(&row.config).map_err(internal)?;
-        Ok((row, config))
+        Ok((cached.0.clone(), cached.1.clone()))
     }
 
     async fn create_pool(&self, input: &Value) -> Result<Value, ApiError> {
@@ -611,6 +679,7 @@ impl UserPools<'_> {
             .delete_user_pool(&row.pool_id)
             .await
             .map_err(internal)?;
+        self.keys.forget_pool(&row.pool_id);
         Ok(json!({}))
     }
 
@@ -1202,18 +1271,17 @@ impl UserPools<'_> {
 
     /// Stores what verifies `password`: an Argon2id hash (password sign-in) and an SRP salt
     /// and verifier (SRP sign-in). The password itself is never kept.
-    fn set_password(
+    async fn set_password(
         &self,
         secrets: &mut UserSecrets,
         pool_id: &str,
         username: &str,
         password: &str,
     ) -> Result<(), ApiError> {
-        secrets.password_hash = Some(password::hash(password, self.rng)?);
-        secrets.srp = Some(
-            srp::verifier(pool_suffix(pool_id), username, password, self.rng)
-                .ok_or_else(ApiError::internal)?,
-        );
+        let (hash, verifier) =
+            password::derive_off_thread(password, pool_suffix(pool_id), username).await?;
+        secrets.password_hash = Some(hash);
+        secrets.srp = Some(verifier);
         Ok(())
     }
 
@@ -1288,7 +1356,8 @@ impl UserPools<'_> {
         let (sub, record) =
             self.new_user(&config, username, &attributes, "FORCE_CHANGE_PASSWORD")?;
         let mut secrets = UserSecrets::default();
-        self.set_password(&mut secrets, &pool.pool_id, &record.username, &temporary)?;
+        self.set_password(&mut secrets, &pool.pool_id, &record.username, &temporary)
+            .await?;
         let row = self
             .insert_user(&pool.pool_id, &config, &sub, &record, &secrets)
             .await?;
@@ -1337,7 +1406,8 @@ impl UserPools<'_> {
         let password = required(input, "Password")?;
         config.password_policy.check(password)?;
         let mut secrets = self.open_secrets(&row)?;
-        self.set_password(&mut secrets, &pool.pool_id, &record.username, password)?;
+        self.set_password(&mut secrets, &pool.pool_id, &record.username, password)
+            .await?;
         record.status = if input.get("Permanent").and_then(Value::as_bool) == Some(true) {
             "CONFIRMED".into()
         } else {
@@ -1457,7 +1527,8 @@ impl UserPools<'_> {
             code: Some(pending),
             ..UserSecrets::default()
         };
-        self.set_password(&mut secrets, &pool.pool_id, &record.username, password)?;
+        self.set_password(&mut secrets, &pool.pool_id, &record.username, password)
+            .await?;
         self.insert_user(&pool.pool_id, &config, &sub, &record, &secrets)
             .await?;
         let details = self.deliver(&pool.pool_id, &record, "SignUp", "code", &code)?;
@@ -1534,7 +1605,7 @@ impl UserPools<'_> {
                 let wrong = || not_authorized("Incorrect username or password.");
                 let Some((row, record)) = user else {
                     // Same work as a wrong password, so timing does not reveal the user.
-                    password::verify_dummy(password);
+                    password::verify_off_thread(password, None).await;
                     return Err(if client_config.prevent_user_existence_errors {
                         wrong()
                     } else {
@@ -1542,10 +1613,9 @@ impl UserPools<'_> {
                     });
                 };
                 let secrets = self.open_secrets(&row)?;
-                let ok = secrets
-                    .password_hash
-                    .as_deref()
-                    .is_some_and(|h| password::verify(password, h));
+                let ok = secrets.password_hash.is_some()
+                    && password::verify_off_thread(password, secrets.password_hash.as_deref())
+                        .await;
                 if !ok {
                     return Err(wrong());
                 }
@@ -1987,7 +2057,8 @@ impl UserPools<'_> {
                     .ok_or_else(|| invalid("Missing required parameter NEW_PASSWORD"))?;
                 config.password_policy.check(password)?;
                 let mut secrets = self.open_secrets(&row)?;
-                self.set_password(&mut secrets, &pool.pool_id, &record.username, password)?;
+                self.set_password(&mut secrets, &pool.pool_id, &record.username, password)
+                    .await?;
                 record.status = "CONFIRMED".into();
                 for (k, v) in responses.as_object().into_iter().flatten() {
                     if let (Some(name), Some(v)) = (k.strip_prefix("userAttributes."), v.as_str()) {
@@ -2039,17 +2110,44 @@ impl UserPools<'_> {
     }
 
     /// The pool's current signing key, opened.
-    async fn signing_key(&self, pool_id: &str) -> Result<SigningKey, ApiError> {
+    async fn signing_key(&self, pool_id: &str) -> Result<Arc<SigningKey>, ApiError> {
         let rows = self.store.signing_keys(pool_id).await.map_err(internal)?;
         let row = rows.last().ok_or_else(ApiError::internal)?;
+        self.open_key(row)
+    }
+
+    /// Opens a stored key, once per process.
+    fn open_key(&self, row: &SigningKeyRow) -> Result<Arc<SigningKey>, ApiError> {
+        let id = (row.pool_id.clone(), row.kid.clone());
+        if let Some(key) = self.keys.get(&id) {
+            return Ok(key);
+        }
         let der = self
             .master
             .open(
-                &format!("userpool-key:{pool_id}:{}", row.kid),
+                &format!("userpool-key:{}:{}", row.pool_id, row.kid),
                 &row.key_sealed,
             )
             .map_err(internal)?;
-        SigningKey::from_pkcs8(&row.kid, &der).map_err(internal)
+        let key = Arc::new(SigningKey::from_pkcs8(&row.kid, &der).map_err(internal)?);
+        self.keys.insert(id, key.clone());
+        Ok(key)
+    }
+
+    /// The key with `kid` of a pool: from the cache, else from the store.
+    async fn verifying_key(
+        &self,
+        pool_id: &str,
+        kid: &str,
+    ) -> Result<Option<Arc<SigningKey>>, ApiError> {
+        if let Some(key) = self.keys.get(&(pool_id.to_owned(), kid.to_owned())) {
+            return Ok(Some(key));
+        }
+        let rows = self.store.signing_keys(pool_id).await.map_err(internal)?;
+        match rows.iter().find(|k| k.kid == kid) {
+            Some(row) => Ok(Some(self.open_key(row)?)),
+            None => Ok(None),
+        }
     }
 
     /// Mints ID and access tokens (and, on a fresh sign-in, a refresh token).
@@ -2173,9 +2271,7 @@ impl UserPools<'_> {
         token: &str,
     ) -> Result<(PoolConfig, UserRow, UserRecord), ApiError> {
         let invalid_token = || not_authorized("Invalid Access Token");
-        let claims = jsonwebtoken::dangerous::insecure_decode::<Value>(token)
-            .map_err(|_| invalid_token())?
-            .claims;
+        let (_, claims) = keys::peek(token).ok_or_else(invalid_token)?;
         let issuer = str_of(&claims, "iss").ok_or_else(invalid_token)?;
         let pool_id = issuer
             .strip_prefix(self.issuer_base.trim_end_matches('/'))
@@ -2183,19 +2279,10 @@ impl UserPools<'_> {
             .ok_or_else(invalid_token)?;
         let (_, config) = self.pool(pool_id).await.map_err(|_| invalid_token())?;
         let kid = keys::kid_of(token).ok_or_else(invalid_token)?;
-        let rows = self.store.signing_keys(pool_id).await.map_err(internal)?;
-        let key_row = rows
-            .iter()
-            .find(|k| k.kid == kid)
+        let key = self
+            .verifying_key(pool_id, &kid)
+            .await?
             .ok_or_else(invalid_token)?;
-        let der = self
-            .master
-            .open(
-                &format!("userpool-key:{pool_id}:{kid}"),
-                &key_row.key_sealed,
-            )
-            .map_err(internal)?;
-        let key = SigningKey::from_pkcs8(&kid, &der).map_err(internal)?;
         let claims = key.verify(token).ok_or_else(invalid_token)?;
         if str_of(&claims, "token_use") != Some("access") {
             return Err(invalid_token());
@@ -2209,19 +2296,17 @@ impl UserPools<'_> {
         }
         let iat = claims.get("iat").and_then(Value::as_i64).unwrap_or(0);
         let sub = str_of(&claims, "sub").ok_or_else(invalid_token)?;
-        let row = self
+        let origin = str_of(&claims, "origin_jti").ok_or_else(invalid_token)?;
+        let revoked = || not_authorized("Access Token has been revoked");
+        let (row, live) = self
             .store
-            .pool_user_by_alias(pool_id, &format!("sub:{sub}"))
+            .pool_user_for_token(pool_id, sub, origin)
             .await
             .map_err(internal)?
-            .ok_or_else(|| not_authorized("Access Token has been revoked"))?;
+            .ok_or_else(revoked)?;
         let record: UserRecord = serde_json::from_str(&row.record).map_err(internal)?;
-        if iat < record.tokens_valid_after {
-            return Err(not_authorized("Access Token has been revoked"));
-        }
-        let origin = str_of(&claims, "origin_jti").ok_or_else(invalid_token)?;
-        if !self.store.sign_in_live(origin).await.map_err(internal)? {
-            return Err(not_authorized("Access Token has been revoked"));
+        if iat < record.tokens_valid_after || !live {
+            return Err(revoked());
         }
         if !record.enabled {
             return Err(not_authorized("User is disabled."));
@@ -2343,7 +2428,8 @@ impl UserPools<'_> {
         }
         let password = required(input, "Password")?;
         config.password_policy.check(password)?;
-        self.set_password(&mut secrets, &pool.pool_id, &record.username, password)?;
+        self.set_password(&mut secrets, &pool.pool_id, &record.username, password)
+            .await?;
         if record.status == "RESET_REQUIRED" || record.status == "FORCE_CHANGE_PASSWORD" {
             record.status = "CONFIRMED".into();
         }
@@ -2357,16 +2443,15 @@ impl UserPools<'_> {
             .await?;
         let mut secrets = self.open_secrets(&row)?;
         let previous = required(input, "PreviousPassword")?;
-        if !secrets
-            .password_hash
-            .as_deref()
-            .is_some_and(|h| password::verify(previous, h))
+        if secrets.password_hash.is_none()
+            || !password::verify_off_thread(previous, secrets.password_hash.as_deref()).await
         {
             return Err(not_authorized("Incorrect username or password."));
         }
         let proposed = required(input, "ProposedPassword")?;
         config.password_policy.check(proposed)?;
-        self.set_password(&mut secrets, &row.pool_id, &record.username, proposed)?;
+        self.set_password(&mut secrets, &row.pool_id, &record.username, proposed)
+            .await?;
         self.save_user(&config, &row, &record, &secrets).await?;
         Ok(json!({}))
     }
@@ -2796,19 +2881,8 @@ impl UserPools<'_> {
             ));
         }
         let mut keys = Vec::new();
-        for row in rows {
-            let der = self
-                .master
-                .open(
-                    &format!("userpool-key:{pool_id}:{}", row.kid),
-                    &row.key_sealed,
-                )
-                .map_err(internal)?;
-            keys.push(
-                SigningKey::from_pkcs8(&row.kid, &der)
-                    .map_err(internal)?
-                    .jwk,
-            );
+        for row in &rows {
+            keys.push(self.open_key(row)?.jwk.clone());
         }
         Ok(json!({ "keys": keys }))
     }
