@@ -926,6 +926,25 @@ async fn user_pool_rows(store: &Store) {
     };
     store.insert_refresh_token(&refresh).await.unwrap();
     assert!(store.sign_in_live("o1").await.unwrap());
+    let (found, live) = store
+        .pool_user_for_token("us-east-1_conf", "sub-a", "o1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((found.username_key.as_str(), live), ("alice", true));
+    let (_, live) = store
+        .pool_user_for_token("us-east-1_conf", "sub-a", "other")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!live);
+    assert_eq!(
+        store
+            .pool_user_for_token("us-east-1_conf", "sub-x", "o1")
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(store.refresh_token("h1").await.unwrap(), Some(refresh));
     assert_eq!(
         store
