@@ -461,3 +461,40 @@ def test_software_token_mfa(server):
     done = app.respond_to_auth_challenge(ClientId=strict_client["ClientId"], ChallengeName="MFA_SETUP",
                                          Session=verified["Session"], ChallengeResponses={"USERNAME": "lee"})
     assert "AccessToken" in done["AuthenticationResult"]
+
+
+def test_failed_sign_ins_lock_out_and_settings_update(server):
+    idp, pool, client = pool_and_client(server)
+    pid, cid = pool["Id"], client["ClientId"]
+    app = public_client(server)
+    idp.admin_create_user(UserPoolId=pid, Username="mo", TemporaryPassword="Temp-Pass-1", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pid, Username="mo", Password=PASSWORD, Permanent=True)
+
+    def sign_in(password):
+        return app.initiate_auth(ClientId=cid, AuthFlow="USER_PASSWORD_AUTH",
+                                 AuthParameters={"USERNAME": "mo", "PASSWORD": password})
+
+    for _ in range(5):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            sign_in("Wrong-Horse-9")
+        assert e.value.response["Error"]["Message"] == "Incorrect username or password."
+    # Locked: even the right password is refused for a moment.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sign_in(PASSWORD)
+    assert error_of(e) == ("NotAuthorizedException", 400)
+    assert e.value.response["Error"]["Message"] == "Password attempts exceeded"
+    time.sleep(1.5)
+    assert "AccessToken" in sign_in(PASSWORD)["AuthenticationResult"]
+
+    # Settings changes take effect: a stricter password policy, a client without the flow.
+    idp.update_user_pool(UserPoolId=pid, Policies={"PasswordPolicy": {"MinimumLength": 20}})
+    assert idp.describe_user_pool(UserPoolId=pid)["UserPool"]["Policies"]["PasswordPolicy"]["MinimumLength"] == 20
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        idp.admin_set_user_password(UserPoolId=pid, Username="mo", Password=PASSWORD, Permanent=True)
+    assert error_of(e) == ("InvalidPasswordException", 400)
+    updated = idp.update_user_pool_client(UserPoolId=pid, ClientId=cid, ClientName="renamed",
+                                          ExplicitAuthFlows=["ALLOW_REFRESH_TOKEN_AUTH"])["UserPoolClient"]
+    assert updated["ClientName"] == "renamed"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sign_in(PASSWORD)
+    assert error_of(e) == ("InvalidParameterException", 400)

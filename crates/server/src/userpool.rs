@@ -89,7 +89,7 @@ pub async fn handle(
     let output = service(ctx.state, ctx.now, account.as_deref())
         .call(operation, &input)
         .await?;
-    if operation == "DeleteUserPool" {
+    if operation == "DeleteUserPool" || operation == "UpdateUserPool" {
         // Other nodes drop the pool from their caches.
         ctx.state.changed().await;
     }

@@ -86,6 +86,8 @@ pub const OPERATIONS: &[&str] = &[
     "VerifySoftwareToken",
     "SetUserMFAPreference",
     "AdminSetUserMFAPreference",
+    "UpdateUserPool",
+    "UpdateUserPoolClient",
 ];
 
 /// Operations that need no SigV4 signature: the caller proves itself with a client id,
@@ -210,6 +212,11 @@ struct UserRecord {
     software_token_mfa: bool,
     #[serde(default)]
     preferred_mfa: bool,
+    /// Consecutive failed sign-ins, and until when (unix seconds) sign-in is locked.
+    #[serde(default)]
+    failed_sign_ins: u32,
+    #[serde(default)]
+    locked_until: i64,
 }
 
 /// A pending confirmation code.
@@ -512,6 +519,8 @@ impl UserPools<'_> {
             "VerifySoftwareToken" => self.verify_software_token(input).await,
             "SetUserMFAPreference" => self.set_mfa_preference(input, false).await,
             "AdminSetUserMFAPreference" => self.set_mfa_preference(input, true).await,
+            "UpdateUserPool" => self.update_pool(input).await,
+            "UpdateUserPoolClient" => self.update_client(input).await,
             _ => Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "UnknownOperationException",
@@ -666,6 +675,43 @@ impl UserPools<'_> {
         out.insert("CreationDate".into(), json!(row.created_at));
         out.insert("LastModifiedDate".into(), json!(row.updated_at));
         Value::Object(out)
+    }
+
+    /// UpdateUserPool: the settings given replace the stored ones (as on AWS, an omitted
+    /// setting that has a default returns to it only where AWS says so; here omitted
+    /// settings are kept).
+    async fn update_pool(&self, input: &Value) -> Result<Value, ApiError> {
+        let (row, mut config) = self.pool(required(input, "UserPoolId")?).await?;
+        if let Some(p) = input.pointer("/Policies/PasswordPolicy") {
+            config.password_policy = PasswordPolicy::from_input(p)?;
+        }
+        if let Some(m) = str_of(input, "MfaConfiguration") {
+            config.mfa_configuration = m.to_owned();
+        }
+        if let Some(a) = input
+            .get("AutoVerifiedAttributes")
+            .and_then(Value::as_array)
+        {
+            config.auto_verified_attributes = a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect();
+        }
+        for (k, v) in input.as_object().into_iter().flatten() {
+            if !matches!(
+                k.as_str(),
+                "UserPoolId" | "Policies" | "MfaConfiguration" | "AutoVerifiedAttributes"
+            ) {
+                config.extra.insert(k.clone(), v.clone());
+            }
+        }
+        let text = serde_json::to_string(&config).map_err(internal)?;
+        self.store
+            .update_user_pool(&row.pool_id, &text, self.now())
+            .await
+            .map_err(internal)?;
+        self.keys.forget_pool(&row.pool_id);
+        Ok(json!({}))
     }
 
     async fn describe_pool(&self, input: &Value) -> Result<Value, ApiError> {
@@ -911,6 +957,56 @@ impl UserPools<'_> {
         Ok((row, config))
     }
 
+    async fn update_client(&self, input: &Value) -> Result<Value, ApiError> {
+        let (mut row, mut config) = self.owned_client(input).await?;
+        if let Some(name) = str_of(input, "ClientName") {
+            config.name = name.to_owned();
+        }
+        if let Some(flows) = input.get("ExplicitAuthFlows").and_then(Value::as_array) {
+            config.explicit_auth_flows = flows
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect();
+        }
+        if let Some(p) = str_of(input, "PreventUserExistenceErrors") {
+            config.prevent_user_existence_errors = p == "ENABLED";
+        }
+        let unit = |key: &str, default: &str| -> String {
+            input
+                .pointer(&format!("/TokenValidityUnits/{key}"))
+                .and_then(Value::as_str)
+                .unwrap_or(default)
+                .to_owned()
+        };
+        let minutes = |v: i64, unit: &str| match unit {
+            "seconds" => v / 60,
+            "minutes" => v,
+            "hours" => v * 60,
+            _ => v * 24 * 60,
+        };
+        if let Some(v) = input.get("AccessTokenValidity").and_then(Value::as_i64) {
+            config.access_token_minutes = minutes(v, &unit("AccessToken", "hours"));
+        }
+        if let Some(v) = input.get("IdTokenValidity").and_then(Value::as_i64) {
+            config.id_token_minutes = minutes(v, &unit("IdToken", "hours"));
+        }
+        if let Some(v) = input.get("RefreshTokenValidity").and_then(Value::as_i64) {
+            config.refresh_token_minutes = minutes(v, &unit("RefreshToken", "days"));
+        }
+        if !(5..=24 * 60).contains(&config.access_token_minutes)
+            || !(5..=24 * 60).contains(&config.id_token_minutes)
+        {
+            return Err(invalid(
+                "Access and ID token validity must be between 5 minutes and 1 day.",
+            ));
+        }
+        row.config = serde_json::to_string(&config).map_err(internal)?;
+        row.updated_at = self.now();
+        self.store.update_app_client(&row).await.map_err(internal)?;
+        let secret = self.client_secret(&row)?;
+        Ok(json!({ "UserPoolClient": self.client_json(&row, &config, secret.as_deref()) }))
+    }
+
     async fn describe_client(&self, input: &Value) -> Result<Value, ApiError> {
         let (row, config) = self.owned_client(input).await?;
         let secret = self.client_secret(&row)?;
@@ -1142,6 +1238,8 @@ impl UserPools<'_> {
                 tokens_valid_after: 0,
                 software_token_mfa: false,
                 preferred_mfa: false,
+                failed_sign_ins: 0,
+                locked_until: 0,
             },
         ))
     }
@@ -1612,10 +1710,12 @@ impl UserPools<'_> {
                         err("UserNotFoundException", "User does not exist.")
                     });
                 };
+                self.check_lockout(&record)?;
                 let secrets = self.open_secrets(&row)?;
                 let ok = secrets.password_hash.is_some()
                     && password::verify_off_thread(password, secrets.password_hash.as_deref())
                         .await;
+                let record = self.count_attempt(&config, &row, record, ok).await?;
                 if !ok {
                     return Err(wrong());
                 }
@@ -1724,6 +1824,41 @@ impl UserPools<'_> {
                 "1 validation error detected: Value '{other}' at 'authFlow' failed to satisfy constraint"
             ))),
         }
+    }
+
+    /// Refuses sign-in while a user is locked out after repeated failures.
+    fn check_lockout(&self, record: &UserRecord) -> Result<(), ApiError> {
+        if record.locked_until > self.now() {
+            return Err(not_authorized("Password attempts exceeded"));
+        }
+        Ok(())
+    }
+
+    /// Counts a sign-in attempt as Cognito does: after five failures in a row, each further
+    /// failure locks sign-in for 1 s, doubling up to 15 minutes; a success resets the count.
+    async fn count_attempt(
+        &self,
+        config: &PoolConfig,
+        row: &UserRow,
+        mut record: UserRecord,
+        ok: bool,
+    ) -> Result<UserRecord, ApiError> {
+        if ok {
+            if record.failed_sign_ins == 0 {
+                return Ok(record);
+            }
+            record.failed_sign_ins = 0;
+            record.locked_until = 0;
+        } else {
+            record.failed_sign_ins = record.failed_sign_ins.saturating_add(1);
+            if record.failed_sign_ins >= 5 {
+                let exponent = (record.failed_sign_ins - 5).min(10);
+                record.locked_until = self.now() + (1i64 << exponent).min(900);
+            }
+        }
+        let secrets = self.open_secrets(row)?;
+        self.save_user(config, row, &record, &secrets).await?;
+        Ok(record)
     }
 
     /// After the password (or SRP claim) checked out: the user's state decides between
@@ -1958,19 +2093,23 @@ impl UserPools<'_> {
             return Err(wrong());
         };
         let record: UserRecord = serde_json::from_str(&row.record).map_err(internal)?;
+        self.check_lockout(&record)?;
         let secrets = self.open_secrets(&row)?;
-        let verifier = secrets.srp.ok_or_else(wrong)?;
+        let verifier = secrets.srp.clone().ok_or_else(wrong)?;
         let key = srp::password_key(&block.a, &block.b, &block.big_b, &verifier.verifier_hex)
             .ok_or_else(wrong)?;
         let signature = b64.decode(signature).map_err(|_| wrong())?;
-        if !srp::verify_claim(
+        let ok = srp::verify_claim(
             &key,
             pool_suffix(&pool.pool_id),
             &block.user_id,
             &block_bytes,
             timestamp,
             &signature,
-        ) {
+        );
+        let (_, config) = self.pool(&pool.pool_id).await?;
+        let record = self.count_attempt(&config, &row, record, ok).await?;
+        if !ok {
             return Err(wrong());
         }
         self.signed_in(pool, client, client_config, &row, &record)
