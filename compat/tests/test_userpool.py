@@ -6,6 +6,8 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+import subprocess
 import time
 
 import botocore.exceptions
@@ -498,3 +500,32 @@ def test_failed_sign_ins_lock_out_and_settings_update(server):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         sign_in(PASSWORD)
     assert error_of(e) == ("InvalidParameterException", 400)
+
+
+def test_signing_key_rotation_keeps_old_tokens_verifiable(server):
+    from conftest import BINARY
+
+    idp, pool, client = pool_and_client(server)
+    pid, cid = pool["Id"], client["ClientId"]
+    app = public_client(server)
+    idp.admin_create_user(UserPoolId=pid, Username="nia", TemporaryPassword="Temp-Pass-1", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pid, Username="nia", Password=PASSWORD, Permanent=True)
+    sign_in = lambda: app.initiate_auth(ClientId=cid, AuthFlow="USER_PASSWORD_AUTH",
+                                        AuthParameters={"USERNAME": "nia", "PASSWORD": PASSWORD})["AuthenticationResult"]
+    before = sign_in()
+    out = subprocess.run([BINARY, "admin", "rotate-user-pool-key", "--data-dir", str(server.data_dir), "--pool-id", pid],
+                         capture_output=True, text=True, check=True,
+                         env={k: v for k, v in os.environ.items() if not k.startswith("COGNATE_")})
+    new_kid = out.stdout.strip().rsplit(" ", 1)[1]
+    after = sign_in()
+    assert jwt.get_unverified_header(after["IdToken"])["kid"] == new_kid
+    assert jwt.get_unverified_header(before["IdToken"])["kid"] != new_kid
+    jwks = requests.get(f"{server.url}/{pid}/.well-known/jwks.json").json()
+    assert len(jwks["keys"]) == 2
+    # Both the old and the new tokens verify against the published keys, and both work.
+    for tokens in [before, after]:
+        verify(server, pid, tokens["IdToken"], audience=cid)
+        assert app.get_user(AccessToken=tokens["AccessToken"])["Username"] == "nia"
+    bad = subprocess.run([BINARY, "admin", "rotate-user-pool-key", "--data-dir", str(server.data_dir), "--pool-id", "us-east-1_nope"],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "ResourceNotFoundException" in bad.stderr

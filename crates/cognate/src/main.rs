@@ -31,6 +31,14 @@ enum Command {
 enum AdminCommand {
     /// Add a session-token key: new sessions are sealed under it, older ones stay valid.
     RotateSessionKey(ServeArgs),
+    /// Give a user pool a new token signing key; the old one stays published until its tokens expire.
+    RotateUserPoolKey {
+        /// The user pool's id
+        #[arg(long)]
+        pool_id: String,
+        #[command(flatten)]
+        args: ServeArgs,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -229,6 +237,16 @@ fn main() -> anyhow::Result<()> {
                 .build()?;
             let id = runtime.block_on(cognate_server::rotate_session_key(&config))?;
             println!("session key {id} is now the active key");
+            Ok(())
+        }
+        Command::Admin(AdminCommand::RotateUserPoolKey { pool_id, args }) => {
+            let config = args.into_config()?;
+            init_logging(config.log_format);
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let kid = runtime.block_on(cognate_server::rotate_user_pool_key(&config, &pool_id))?;
+            println!("user pool {pool_id} now signs with key {kid}");
             Ok(())
         }
     }

@@ -49,6 +49,26 @@ pub async fn rotate_session_key(config: &Config) -> Result<u32, StartError> {
     Ok(id)
 }
 
+/// Rotates a user pool's token signing key (`cognate admin rotate-user-pool-key`): new tokens
+/// are signed with the new key; the old one stays in the pool's JWKS until its tokens have
+/// expired. Returns the new key's id.
+pub async fn rotate_user_pool_key(config: &Config, pool_id: &str) -> Result<String, StartError> {
+    let rng = ring::rand::SystemRandom::new();
+    let store = open_store(config).await?;
+    let master = bootstrap::master_key(config, &store, &rng).await?;
+    let kid = cognate_userpool::rotate_key(
+        &store,
+        &master,
+        &rng,
+        pool_id,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .map_err(|e| StartError::Config(format!("{}: {}", e.code, e.message)))?;
+    store.close().await;
+    Ok(kid)
+}
+
 /// Where a started server can be reached, reported once it is ready.
 #[derive(Debug, Clone)]
 pub struct Ready {

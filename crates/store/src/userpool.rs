@@ -46,6 +46,7 @@ pub struct SigningKeyRow {
     pub pool_id: String,
     pub kid: String,
     pub key_sealed: Vec<u8>,
+    /// Unix milliseconds: the newest key signs.
     pub created_at: i64,
 }
 
@@ -254,6 +255,30 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Adds a signing key to a pool (key rotation); false when the pool is gone.
+    pub async fn add_signing_key(&self, key: &SigningKeyRow) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO userpool_keys (pool_id, kid, key_sealed, created_at) \
+             SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM userpool_pools WHERE pool_id = $1)",
+        )
+        .bind(&key.pool_id)
+        .bind(&key.kid)
+        .bind(&key.key_sealed)
+        .bind(key.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn delete_signing_key(&self, pool_id: &str, kid: &str) -> Result<()> {
+        sqlx::query("DELETE FROM userpool_keys WHERE pool_id = $1 AND kid = $2")
+            .bind(pool_id)
+            .bind(kid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Creates an app client; false when its pool is gone.

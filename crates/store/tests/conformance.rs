@@ -825,6 +825,40 @@ async fn user_pool_rows(store: &Store) {
             .await
             .unwrap()
     );
+    let second = SigningKeyRow {
+        pool_id: pool.pool_id.clone(),
+        kid: "k2".into(),
+        key_sealed: vec![4, 5],
+        created_at: 2,
+    };
+    assert!(store.add_signing_key(&second).await.unwrap());
+    assert!(
+        !store
+            .add_signing_key(&SigningKeyRow {
+                pool_id: "us-east-1_none".into(),
+                ..second.clone()
+            })
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .signing_keys("us-east-1_conf")
+            .await
+            .unwrap()
+            .iter()
+            .map(|k| k.kid.as_str())
+            .collect::<Vec<_>>(),
+        ["k1", "k2"]
+    );
+    store
+        .delete_signing_key("us-east-1_conf", "k1")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.signing_keys("us-east-1_conf").await.unwrap(),
+        vec![second]
+    );
     let client = ClientRow {
         client_id: "client1".into(),
         pool_id: pool.pool_id.clone(),

@@ -637,7 +637,7 @@ impl UserPools<'_> {
             pool_id: pool_id.clone(),
             kid,
             key_sealed,
-            created_at: self.now(),
+            created_at: now_millis(self.now),
         };
         self.store.create_pool(&row, &key).await.map_err(internal)?;
         Ok(json!({ "UserPool": self.pool_json(&row, &config) }))
@@ -3045,6 +3045,58 @@ impl UserPools<'_> {
             "claims_supported": ["sub", "email", "email_verified", "phone_number", "phone_number_verified", "cognito:username", "cognito:groups"],
         }))
     }
+}
+
+fn now_millis(now: time::OffsetDateTime) -> i64 {
+    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// The longest an ID or access token lives: a key superseded longer ago than this signed
+/// nothing still valid.
+const MAX_TOKEN_LIFETIME_MS: i64 = 24 * 3600 * 1000;
+
+/// Rotates a pool's signing key: a new key signs from now on; older keys stay published in
+/// the JWKS until every token they signed has expired, then they are removed. Returns the
+/// new key's id.
+pub async fn rotate_key(
+    store: &Store,
+    master: &MasterKey,
+    rng: &dyn SecureRandom,
+    pool_id: &str,
+    now: time::OffsetDateTime,
+) -> Result<String, ApiError> {
+    let (kid, der) = keys::generate(rng).map_err(internal)?;
+    let key_sealed = master
+        .seal(&format!("userpool-key:{pool_id}:{kid}"), &der, rng)
+        .map_err(internal)?;
+    let now_ms = now_millis(now);
+    let added = store
+        .add_signing_key(&SigningKeyRow {
+            pool_id: pool_id.to_owned(),
+            kid: kid.clone(),
+            key_sealed,
+            created_at: now_ms,
+        })
+        .await
+        .map_err(internal)?;
+    if !added {
+        return Err(err(
+            "ResourceNotFoundException",
+            format!("User pool {pool_id} does not exist."),
+        ));
+    }
+    let rows = store.signing_keys(pool_id).await.map_err(internal)?;
+    for pair in rows.windows(2) {
+        if let [old, next] = pair
+            && next.created_at < now_ms - MAX_TOKEN_LIFETIME_MS
+        {
+            store
+                .delete_signing_key(pool_id, &old.kid)
+                .await
+                .map_err(internal)?;
+        }
+    }
+    Ok(kid)
 }
 
 fn token_hash(token: &str) -> String {
