@@ -529,3 +529,41 @@ def test_signing_key_rotation_keeps_old_tokens_verifiable(server):
     bad = subprocess.run([BINARY, "admin", "rotate-user-pool-key", "--data-dir", str(server.data_dir), "--pool-id", "us-east-1_nope"],
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "ResourceNotFoundException" in bad.stderr
+
+
+def test_webhook_delivery(tmp_path):
+    import http.server
+    import threading
+
+    from conftest import Server
+
+    received = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.headers["Content-Type"], json.loads(body)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    server = Server(tmp_path / "data", extra_args=["--message-delivery", "webhook", "--message-webhook-url",
+                                                   f"http://127.0.0.1:{hook.server_address[1]}/messages"])
+    try:
+        idp, pool, client = pool_and_client(server)
+        app = public_client(server)
+        app.sign_up(ClientId=client["ClientId"], Username="olga", Password=PASSWORD,
+                    UserAttributes=[{"Name": "email", "Value": "olga@example.com"}])
+        content_type, message = received[-1]
+        assert content_type == "application/json"
+        assert (message["username"], message["purpose"], message["destination"]) == ("olga", "SignUp", "olga@example.com")
+        app.confirm_sign_up(ClientId=client["ClientId"], Username="olga", ConfirmationCode=message["code"])
+        assert idp.admin_get_user(UserPoolId=pool["Id"], Username="olga")["UserStatus"] == "CONFIRMED"
+        assert not (server.data_dir / "outbox").exists()
+    finally:
+        server.stop()
+        hook.shutdown()

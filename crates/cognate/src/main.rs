@@ -45,6 +45,7 @@ enum AdminCommand {
 enum DeliveryArg {
     Outbox,
     Log,
+    Webhook,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -71,9 +72,12 @@ struct ServeArgs {
     /// Where S3 object bytes live; nodes sharing a database must share it [default: <data-dir>/objects]
     #[arg(long, env = "COGNATE_OBJECTS_DIR")]
     objects_dir: Option<PathBuf>,
-    /// User pool codes and temporary passwords: JSON files in <data-dir>/outbox, or log lines [default: outbox]
+    /// User pool codes and temporary passwords: JSON files in <data-dir>/outbox, log lines, or a JSON POST to --message-webhook-url [default: outbox]
     #[arg(long, env = "COGNATE_MESSAGE_DELIVERY")]
     message_delivery: Option<DeliveryArg>,
+    /// The URL webhook delivery POSTs each message to
+    #[arg(long, env = "COGNATE_MESSAGE_WEBHOOK_URL")]
+    message_webhook_url: Option<String>,
     /// Region this server is [default: us-east-1]
     #[arg(long, env = "COGNATE_REGION")]
     region: Option<String>,
@@ -133,7 +137,16 @@ impl ServeArgs {
             c.message_delivery = match d {
                 DeliveryArg::Outbox => cognate_server::MessageDelivery::Outbox,
                 DeliveryArg::Log => cognate_server::MessageDelivery::Log,
+                DeliveryArg::Webhook => cognate_server::MessageDelivery::Webhook,
             };
+        }
+        if self.message_webhook_url.is_some() {
+            c.message_webhook_url = self.message_webhook_url;
+        }
+        if c.message_delivery == cognate_server::MessageDelivery::Webhook
+            && c.message_webhook_url.is_none()
+        {
+            anyhow::bail!("--message-delivery webhook needs --message-webhook-url");
         }
         if let Some(f) = self.log_format {
             c.log_format = match f {

@@ -23,6 +23,7 @@ pub enum LogFormat {
 pub enum MessageDelivery {
     Outbox,
     Log,
+    Webhook,
 }
 
 #[derive(Clone, Deserialize)]
@@ -42,6 +43,8 @@ pub struct Config {
     /// How user pool codes and temporary passwords are delivered: `outbox` (one JSON file per
     /// message in `<data_dir>/outbox`) or `log`.
     pub message_delivery: MessageDelivery,
+    /// Where `webhook` delivery POSTs each message (JSON).
+    pub message_webhook_url: Option<String>,
     pub region: String,
     /// The default (management) account's id, used when it is first created.
     pub account_id: Option<String>,
@@ -64,6 +67,7 @@ impl Default for Config {
             public_url: None,
             objects_dir: None,
             message_delivery: MessageDelivery::Outbox,
+            message_webhook_url: None,
             region: "us-east-1".to_owned(),
             account_id: None,
             dev: false,
@@ -98,6 +102,7 @@ impl fmt::Debug for Config {
             .field("public_url", &self.public_url)
             .field("objects_dir", &self.objects_dir)
             .field("message_delivery", &self.message_delivery)
+            .field("message_webhook_url", &self.message_webhook_url)
             .field("region", &self.region)
             .field("account_id", &self.account_id)
             .field("dev", &self.dev)

@@ -147,11 +147,16 @@ pub async fn discovery(
     res
 }
 
-/// The delivery configured for this server.
+/// The delivery configured for this server (`cognate serve` refuses webhook delivery without
+/// a URL; should a configuration still lack one, messages go to the outbox).
 pub fn delivery(config: &crate::config::Config) -> Delivery {
-    match config.message_delivery {
-        crate::config::MessageDelivery::Outbox => Delivery::Outbox(config.data_dir.join("outbox")),
-        crate::config::MessageDelivery::Log => Delivery::Log,
+    match (&config.message_delivery, &config.message_webhook_url) {
+        (crate::config::MessageDelivery::Webhook, Some(url)) => Delivery::Webhook {
+            url: url.clone(),
+            client: reqwest::Client::new(),
+        },
+        (crate::config::MessageDelivery::Log, _) => Delivery::Log,
+        _ => Delivery::Outbox(config.data_dir.join("outbox")),
     }
 }
 

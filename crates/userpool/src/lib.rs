@@ -170,6 +170,11 @@ pub enum Delivery {
     Log,
     /// One JSON file per message in this directory.
     Outbox(PathBuf),
+    /// One JSON POST per message to this URL (a mailer or SMS gateway of the operator's).
+    Webhook {
+        url: String,
+        client: reqwest::Client,
+    },
 }
 
 fn err(code: &'static str, message: impl Into<String>) -> ApiError {
@@ -1321,7 +1326,7 @@ impl UserPools<'_> {
     }
 
     /// Writes a message (a code or a temporary password) for the user.
-    fn deliver(
+    async fn deliver(
         &self,
         pool_id: &str,
         record: &UserRecord,
@@ -1358,6 +1363,20 @@ impl UserPools<'_> {
                 std::fs::write(&tmp, serde_json::to_vec_pretty(&message).map_err(internal)?)
                     .map_err(internal)?;
                 std::fs::rename(&tmp, dir.join(name)).map_err(internal)?;
+            }
+            Delivery::Webhook { url, client } => {
+                // As with Cognito's own delivery, the call succeeds even if the message could
+                // not be handed over; the failure is logged (without the secret).
+                let sent = client
+                    .post(url)
+                    .json(&message)
+                    .timeout(std::time::Duration::from_secs(5))
+                    .send()
+                    .await
+                    .and_then(reqwest::Response::error_for_status);
+                if let Err(e) = sent {
+                    tracing::error!(pool_id, purpose, error = %e.without_url(), "message webhook failed");
+                }
             }
         }
         Ok(json!({
@@ -1466,7 +1485,8 @@ impl UserPools<'_> {
                 "AdminCreateUser",
                 "temporary_password",
                 &temporary,
-            )?;
+            )
+            .await?;
         }
         Ok(json!({ "User": Self::user_json(&row, &record, "Attributes") }))
     }
@@ -1629,7 +1649,9 @@ impl UserPools<'_> {
             .await?;
         self.insert_user(&pool.pool_id, &config, &sub, &record, &secrets)
             .await?;
-        let details = self.deliver(&pool.pool_id, &record, "SignUp", "code", &code)?;
+        let details = self
+            .deliver(&pool.pool_id, &record, "SignUp", "code", &code)
+            .await?;
         Ok(json!({ "UserConfirmed": false, "UserSub": sub, "CodeDeliveryDetails": details }))
     }
 
@@ -2548,7 +2570,9 @@ impl UserPools<'_> {
         let (code, pending) = self.new_code("ForgotPassword")?;
         secrets.code = Some(pending);
         self.save_user(&config, &row, &record, &secrets).await?;
-        let details = self.deliver(&pool.pool_id, &record, "ForgotPassword", "code", &code)?;
+        let details = self
+            .deliver(&pool.pool_id, &record, "ForgotPassword", "code", &code)
+            .await?;
         Ok(json!({ "CodeDeliveryDetails": details }))
     }
 
@@ -2606,7 +2630,9 @@ impl UserPools<'_> {
         let (code, pending) = self.new_code("SignUp")?;
         secrets.code = Some(pending);
         self.save_user(&config, &row, &record, &secrets).await?;
-        let details = self.deliver(&pool.pool_id, &record, "SignUp", "code", &code)?;
+        let details = self
+            .deliver(&pool.pool_id, &record, "SignUp", "code", &code)
+            .await?;
         Ok(json!({ "CodeDeliveryDetails": details }))
     }
 
@@ -2662,13 +2688,16 @@ impl UserPools<'_> {
         {
             let (code, pending) = self.new_code(&format!("VerifyAttribute:{name}"))?;
             secrets.code = Some(pending);
-            details.push(self.deliver(
-                &row.pool_id,
-                &record,
-                &format!("VerifyAttribute:{name}"),
-                "code",
-                &code,
-            )?);
+            details.push(
+                self.deliver(
+                    &row.pool_id,
+                    &record,
+                    &format!("VerifyAttribute:{name}"),
+                    "code",
+                    &code,
+                )
+                .await?,
+            );
         }
         self.save_user(&config, &row, &record, &secrets).await?;
         Ok(json!({ "CodeDeliveryDetailsList": details }))
@@ -2690,7 +2719,9 @@ impl UserPools<'_> {
         let (code, pending) = self.new_code(&purpose)?;
         secrets.code = Some(pending);
         self.save_user(&config, &row, &record, &secrets).await?;
-        let details = self.deliver(&row.pool_id, &record, &purpose, "code", &code)?;
+        let details = self
+            .deliver(&row.pool_id, &record, &purpose, "code", &code)
+            .await?;
         Ok(json!({ "CodeDeliveryDetails": details }))
     }
 
@@ -2748,7 +2779,8 @@ impl UserPools<'_> {
         secrets.code = Some(pending);
         record.status = "RESET_REQUIRED".into();
         self.save_user(&config, &row, &record, &secrets).await?;
-        self.deliver(&pool.pool_id, &record, "ForgotPassword", "code", &code)?;
+        self.deliver(&pool.pool_id, &record, "ForgotPassword", "code", &code)
+            .await?;
         Ok(json!({}))
     }
 
