@@ -567,3 +567,77 @@ def test_webhook_delivery(tmp_path):
     finally:
         server.stop()
         hook.shutdown()
+
+
+def test_smtp_delivery(tmp_path):
+    import re
+    import socketserver
+    import threading
+
+    from conftest import Server
+
+    messages = []
+
+    class Sink(socketserver.StreamRequestHandler):
+        """Just enough of an SMTP server to receive mail."""
+
+        def handle(self):
+            def reply(line):
+                self.wfile.write(line.encode() + b"\r\n")
+
+            reply("220 sink ESMTP")
+            data, lines = False, []
+            while line := self.rfile.readline():
+                if data:
+                    if line == b".\r\n":
+                        messages.append(b"".join(lines).decode())
+                        data, lines = False, []
+                        reply("250 OK")
+                    else:
+                        lines.append(line)
+                    continue
+                command = line.decode().strip().upper()
+                if command.startswith("EHLO"):
+                    reply("250-sink")
+                    reply("250 8BITMIME")
+                elif command.startswith(("HELO", "MAIL", "RCPT", "RSET", "NOOP")):
+                    reply("250 OK")
+                elif command == "DATA":
+                    data = True
+                    reply("354 go ahead")
+                elif command == "QUIT":
+                    reply("221 bye")
+                    return
+                else:
+                    reply("502 not implemented")
+
+    sink = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    server = Server(tmp_path / "data", extra_args=[
+        "--message-delivery", "smtp", "--smtp-url", f"smtp://127.0.0.1:{sink.server_address[1]}",
+        "--smtp-from", "Cognate <noreply@example.com>"])
+    try:
+        idp, pool, client = pool_and_client(server)
+        public_client(server).sign_up(ClientId=client["ClientId"], Username="pat", Password=PASSWORD,
+                                      UserAttributes=[{"Name": "email", "Value": "pat@example.com"}])
+        mail = messages[-1]
+        assert "To: pat@example.com" in mail and "noreply@example.com" in mail
+        assert "Subject: Your verification code" in mail
+        code = re.search(r"Your verification code is (\d{6})", mail).group(1)
+        public_client(server).confirm_sign_up(ClientId=client["ClientId"], Username="pat", ConfirmationCode=code)
+        assert idp.admin_get_user(UserPoolId=pool["Id"], Username="pat")["UserStatus"] == "CONFIRMED"
+    finally:
+        server.stop()
+        sink.shutdown()
+
+
+def test_delivery_settings_are_checked_at_start(tmp_path):
+    from conftest import BINARY
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COGNATE_")}
+    for extra in [["--message-delivery", "smtp"], ["--message-delivery", "webhook"],
+                  ["--message-delivery", "smtp", "--smtp-url", "smtp://127.0.0.1:1", "--smtp-from", "not an address"]]:
+        out = subprocess.run([BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "d"), *extra],
+                             capture_output=True, text=True, env=env, timeout=60)
+        assert out.returncode != 0, extra
+        assert "message delivery needs" in out.stderr or "SMTP sender address" in out.stderr, out.stderr

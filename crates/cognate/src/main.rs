@@ -46,6 +46,7 @@ enum DeliveryArg {
     Outbox,
     Log,
     Webhook,
+    Smtp,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -78,6 +79,12 @@ struct ServeArgs {
     /// The URL webhook delivery POSTs each message to
     #[arg(long, env = "COGNATE_MESSAGE_WEBHOOK_URL")]
     message_webhook_url: Option<String>,
+    /// SMTP server for smtp delivery: smtp://[user:pass@]host[:port], smtps://…, ?tls=required for STARTTLS
+    #[arg(long, env = "COGNATE_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// Sender address for smtp delivery
+    #[arg(long, env = "COGNATE_SMTP_FROM")]
+    smtp_from: Option<String>,
     /// Region this server is [default: us-east-1]
     #[arg(long, env = "COGNATE_REGION")]
     region: Option<String>,
@@ -138,16 +145,10 @@ impl ServeArgs {
                 DeliveryArg::Outbox => cognate_server::MessageDelivery::Outbox,
                 DeliveryArg::Log => cognate_server::MessageDelivery::Log,
                 DeliveryArg::Webhook => cognate_server::MessageDelivery::Webhook,
+                DeliveryArg::Smtp => cognate_server::MessageDelivery::Smtp,
             };
         }
-        if self.message_webhook_url.is_some() {
-            c.message_webhook_url = self.message_webhook_url;
-        }
-        if c.message_delivery == cognate_server::MessageDelivery::Webhook
-            && c.message_webhook_url.is_none()
-        {
-            anyhow::bail!("--message-delivery webhook needs --message-webhook-url");
-        }
+        set_opt!(message_webhook_url, smtp_url, smtp_from);
         if let Some(f) = self.log_format {
             c.log_format = match f {
                 LogFormatArg::Text => LogFormat::Text,

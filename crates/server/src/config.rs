@@ -24,6 +24,7 @@ pub enum MessageDelivery {
     Outbox,
     Log,
     Webhook,
+    Smtp,
 }
 
 #[derive(Clone, Deserialize)]
@@ -45,6 +46,10 @@ pub struct Config {
     pub message_delivery: MessageDelivery,
     /// Where `webhook` delivery POSTs each message (JSON).
     pub message_webhook_url: Option<String>,
+    /// The SMTP server for `smtp` delivery (`smtp://[user:pass@]host[:port]`, `smtps://…`,
+    /// `?tls=required` for STARTTLS) and the sender address.
+    pub smtp_url: Option<String>,
+    pub smtp_from: Option<String>,
     pub region: String,
     /// The default (management) account's id, used when it is first created.
     pub account_id: Option<String>,
@@ -68,6 +73,8 @@ impl Default for Config {
             objects_dir: None,
             message_delivery: MessageDelivery::Outbox,
             message_webhook_url: None,
+            smtp_url: None,
+            smtp_from: None,
             region: "us-east-1".to_owned(),
             account_id: None,
             dev: false,
@@ -103,6 +110,8 @@ impl fmt::Debug for Config {
             .field("objects_dir", &self.objects_dir)
             .field("message_delivery", &self.message_delivery)
             .field("message_webhook_url", &self.message_webhook_url)
+            .field("smtp_url", &self.smtp_url.as_ref().map(|u| redact_url(u)))
+            .field("smtp_from", &self.smtp_from)
             .field("region", &self.region)
             .field("account_id", &self.account_id)
             .field("dev", &self.dev)

@@ -99,13 +99,14 @@ pub async fn serve(
         );
     }
     let blobs = s3::open_blobs(&config, &store).await?;
+    let delivery = userpool::delivery(&config)?;
     let state = Arc::new(state::AppState::new(
         &config,
         store.clone(),
         account.clone(),
         master,
         ring,
-        blobs,
+        (blobs, delivery),
     ));
     if let Some(mut listener) = store.listen_changes().await? {
         // Other nodes' IAM writes arrive here: drop the caches so the next request sees them.

@@ -151,13 +151,13 @@ impl AppState {
         default_account: AccountId,
         master: MasterKey,
         ring: KeyRing,
-        blobs: cognate_s3::Blobs,
+        (blobs, delivery): (cognate_s3::Blobs, cognate_userpool::Delivery),
     ) -> Self {
         AppState {
             region: config.region.clone(),
             default_account,
             dev: config.dev,
-            delivery: crate::userpool::delivery(config),
+            delivery,
             master,
             ring: RwLock::new(Arc::new(ring)),
             ring_reloaded: std::sync::Mutex::new(None),

@@ -147,17 +147,32 @@ pub async fn discovery(
     res
 }
 
-/// The delivery configured for this server (`cognate serve` refuses webhook delivery without
-/// a URL; should a configuration still lack one, messages go to the outbox).
-pub fn delivery(config: &crate::config::Config) -> Delivery {
-    match (&config.message_delivery, &config.message_webhook_url) {
-        (crate::config::MessageDelivery::Webhook, Some(url)) => Delivery::Webhook {
-            url: url.clone(),
+/// The delivery configured for this server.
+pub fn delivery(config: &crate::config::Config) -> Result<Delivery, crate::StartError> {
+    use crate::config::MessageDelivery;
+    let missing = |what: &str| crate::StartError::Config(format!("message delivery needs {what}"));
+    Ok(match config.message_delivery {
+        MessageDelivery::Outbox => Delivery::Outbox(config.data_dir.join("outbox")),
+        MessageDelivery::Log => Delivery::Log,
+        MessageDelivery::Webhook => Delivery::Webhook {
+            url: config
+                .message_webhook_url
+                .clone()
+                .ok_or_else(|| missing("--message-webhook-url"))?,
             client: reqwest::Client::new(),
         },
-        (crate::config::MessageDelivery::Log, _) => Delivery::Log,
-        _ => Delivery::Outbox(config.data_dir.join("outbox")),
-    }
+        MessageDelivery::Smtp => Delivery::smtp(
+            config
+                .smtp_url
+                .as_deref()
+                .ok_or_else(|| missing("--smtp-url"))?,
+            config
+                .smtp_from
+                .as_deref()
+                .ok_or_else(|| missing("--smtp-from"))?,
+        )
+        .map_err(crate::StartError::Config)?,
+    })
 }
 
 #[cfg(test)]

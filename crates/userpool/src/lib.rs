@@ -175,6 +175,44 @@ pub enum Delivery {
         url: String,
         client: reqwest::Client,
     },
+    /// Email through an SMTP server (`smtp://`, `smtps://`, `?tls=required` for STARTTLS).
+    /// Users with only a phone number get nothing (logged).
+    Smtp {
+        transport: Box<lettre::AsyncSmtpTransport<lettre::Tokio1Executor>>,
+        from: lettre::message::Mailbox,
+    },
+}
+
+impl Delivery {
+    /// SMTP delivery from a URL and a sender address.
+    pub fn smtp(url: &str, from: &str) -> Result<Delivery, String> {
+        let transport = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url)
+            .map_err(|e| format!("SMTP URL: {e}"))?
+            .build();
+        let transport = Box::new(transport);
+        let from = from
+            .parse()
+            .map_err(|e| format!("SMTP sender address: {e}"))?;
+        Ok(Delivery::Smtp { transport, from })
+    }
+}
+
+/// The subject and text of an email for a message.
+fn email_text(purpose: &str, field: &str, secret: &str) -> (String, String) {
+    if field == "temporary_password" {
+        return (
+            "Your temporary password".to_owned(),
+            format!("Your temporary password is {secret}\n"),
+        );
+    }
+    let subject = match purpose {
+        "ForgotPassword" => "Your password reset code",
+        _ => "Your verification code",
+    };
+    (
+        subject.to_owned(),
+        format!("Your verification code is {secret}\n"),
+    )
 }
 
 fn err(code: &'static str, message: impl Into<String>) -> ApiError {
@@ -1376,6 +1414,31 @@ impl UserPools<'_> {
                     .and_then(reqwest::Response::error_for_status);
                 if let Err(e) = sent {
                     tracing::error!(pool_id, purpose, error = %e.without_url(), "message webhook failed");
+                }
+            }
+            Delivery::Smtp { transport, from } => {
+                use lettre::AsyncTransport as _;
+                let to = (medium == "EMAIL")
+                    .then(|| destination.parse::<lettre::message::Mailbox>().ok())
+                    .flatten();
+                match to {
+                    None => tracing::warn!(
+                        pool_id,
+                        purpose,
+                        "no email address to deliver to (SMS is not configured)"
+                    ),
+                    Some(to) => {
+                        let (subject, text) = email_text(purpose, field, secret);
+                        let email = lettre::Message::builder()
+                            .from(from.clone())
+                            .to(to)
+                            .subject(subject)
+                            .body(text)
+                            .map_err(internal)?;
+                        if let Err(e) = transport.send(email).await {
+                            tracing::error!(pool_id, purpose, error = %e, "email delivery failed");
+                        }
+                    }
                 }
             }
         }
