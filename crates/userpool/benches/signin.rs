@@ -12,6 +12,11 @@ fn bench(c: &mut Criterion) {
     c.bench_function("password_verify", |b| {
         b.iter(|| assert!(cognate_userpool::verify_password("Correct-Horse-9", &hash)))
     });
+    c.bench_function("srp_verifier", |b| {
+        b.iter(|| {
+            cognate_userpool::srp::verifier("AbCdEfGhI", "alice", "Correct-Horse-9", &rng).unwrap()
+        })
+    });
     let (kid, der) = cognate_userpool::keys::generate(&rng).unwrap();
     let key = SigningKey::from_pkcs8(&kid, &der).unwrap();
     let claims = json!({"sub": "1f0e7c1a-0000-4000-8000-000000000000", "iss": "http://127.0.0.1:4566/us-east-1_AbCdEfGhI", "token_use": "access", "exp": 2_000_000_000, "iat": 1_700_000_000, "jti": "x", "client_id": "abc", "username": "alice"});
