@@ -58,19 +58,24 @@ fn request_context(ctx: &Ctx<'_>, caller: &Caller, tags: &[(String, String)]) ->
         }
         c.set("aws:MultiFactorAuthPresent", "false");
     }
+    add_request_keys(&mut c, ctx);
+    c
+}
+
+/// The keys of the request itself, whoever makes it: source address, time, transport, region.
+fn add_request_keys(c: &mut Context, ctx: &Ctx<'_>) {
     if let Some(ip) = ctx.source_ip {
         c.set("aws:SourceIp", ip.to_string());
     }
-    let now = ctx.now;
     c.set(
         "aws:CurrentTime",
-        now.format(&time::format_description::well_known::Rfc3339)
+        ctx.now
+            .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
     );
-    c.set("aws:EpochTime", now.unix_timestamp().to_string());
+    c.set("aws:EpochTime", ctx.now.unix_timestamp().to_string());
     c.set("aws:SecureTransport", "false");
     c.set("aws:RequestedRegion", ctx.state.region.clone());
-    c
 }
 
 /// Decides whether a web identity (federated through `provider_arn`) may assume a role: the
@@ -84,18 +89,7 @@ pub fn authorize_federated(
     request_keys: &[(String, Vec<String>)],
 ) -> Result<(), ApiError> {
     let mut context = Context::new();
-    if let Some(ip) = ctx.source_ip {
-        context.set("aws:SourceIp", ip.to_string());
-    }
-    context.set(
-        "aws:CurrentTime",
-        ctx.now
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
-    );
-    context.set("aws:EpochTime", ctx.now.unix_timestamp().to_string());
-    context.set("aws:SecureTransport", "false");
-    context.set("aws:RequestedRegion", ctx.state.region.clone());
+    add_request_keys(&mut context, ctx);
     for (key, values) in request_keys {
         context.insert(key, values.clone());
     }
@@ -137,18 +131,7 @@ pub fn authorize_anonymous(
     resource_policy: ResourcePolicy<'_>,
 ) -> Result<(), ApiError> {
     let mut context = Context::new();
-    if let Some(ip) = ctx.source_ip {
-        context.set("aws:SourceIp", ip.to_string());
-    }
-    context.set(
-        "aws:CurrentTime",
-        ctx.now
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
-    );
-    context.set("aws:EpochTime", ctx.now.unix_timestamp().to_string());
-    context.set("aws:SecureTransport", "false");
-    context.set("aws:RequestedRegion", ctx.state.region.clone());
+    add_request_keys(&mut context, ctx);
     for (key, values) in request_keys {
         context.insert(key, values.clone());
     }
