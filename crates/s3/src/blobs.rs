@@ -178,6 +178,20 @@ impl BlobWriter {
         self.file.write_all(data).await
     }
 
+    /// Appends the whole of another blob (CopyObject, CompleteMultipartUpload).
+    pub async fn append_blob(&mut self, blobs: &Blobs, id: &str) -> io::Result<()> {
+        use tokio::io::AsyncReadExt as _;
+        let mut file = blobs.open_blob(id).await?;
+        let mut buf = vec![0u8; WRITE_BUFFER];
+        loop {
+            let n = file.read(&mut buf).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            self.write(buf.get(..n).unwrap_or_default()).await?;
+        }
+    }
+
     pub fn size(&self) -> u64 {
         self.size
     }
@@ -259,6 +273,17 @@ mod tests {
         );
         let id = finished.persist(&blobs).await.unwrap();
         assert_eq!(std::fs::read(blobs.path(&id)).unwrap(), b"hello world");
+        // Appending blobs concatenates them, with the digest of the whole.
+        let mut joined = blobs.create(false, None).await.unwrap();
+        joined.append_blob(&blobs, &id).await.unwrap();
+        joined.append_blob(&blobs, &id).await.unwrap();
+        let joined = joined.finish().await.unwrap();
+        assert_eq!(joined.digests.size, 22);
+        assert_eq!(
+            hex::encode(joined.digests.md5),
+            hex::encode(md5::Md5::digest(b"hello worldhello world"))
+        );
+        let joined = joined.persist(&blobs).await.unwrap();
 
         // A writer dropped before persisting leaves nothing behind.
         let mut dropped = blobs.create(false, None).await.unwrap();
@@ -273,7 +298,7 @@ mod tests {
         let mut stray = blobs.create(false, None).await.unwrap();
         stray.write(b"stray").await.unwrap();
         let stray = stray.finish().await.unwrap().persist(&blobs).await.unwrap();
-        let referenced: HashSet<String> = [id.clone()].into_iter().collect();
+        let referenced: HashSet<String> = [id.clone(), joined].into_iter().collect();
         // Within the grace period nothing is swept (another node may be about to commit it).
         assert_eq!(
             blobs

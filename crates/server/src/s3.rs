@@ -1771,19 +1771,11 @@ impl S3<'_, '_> {
         } else {
             row.headers.clone()
         };
-        let mut file = self.blobs().open_blob(&row.blob).await.map_err(internal)?;
         let mut writer = self.blobs().create(false, None).await.map_err(internal)?;
-        let mut buf = vec![0u8; READ_CHUNK];
-        loop {
-            let n = file.read(&mut buf).await.map_err(internal)?;
-            if n == 0 {
-                break;
-            }
-            writer
-                .write(buf.get(..n).unwrap_or_default())
-                .await
-                .map_err(internal)?;
-        }
+        writer
+            .append_blob(self.blobs(), &row.blob)
+            .await
+            .map_err(internal)?;
         let finished = writer.finish().await.map_err(internal)?;
         let blob = finished.persist(self.blobs()).await.map_err(internal)?;
         let new = ObjectRow {
@@ -1955,20 +1947,12 @@ impl S3<'_, '_> {
         }
         let mut md5s = Vec::with_capacity(chosen.len());
         let mut writer = self.blobs().create(false, None).await.map_err(internal)?;
-        let mut buf = vec![0u8; READ_CHUNK];
         for part in &chosen {
             md5s.push(s3::etag_md5(&part.etag).ok_or_else(invalid_part)?);
-            let mut file = self.blobs().open_blob(&part.blob).await.map_err(internal)?;
-            loop {
-                let n = file.read(&mut buf).await.map_err(internal)?;
-                if n == 0 {
-                    break;
-                }
-                writer
-                    .write(buf.get(..n).unwrap_or_default())
-                    .await
-                    .map_err(internal)?;
-            }
+            writer
+                .append_blob(self.blobs(), &part.blob)
+                .await
+                .map_err(internal)?;
         }
         let finished = writer.finish().await.map_err(internal)?;
         let size = finished.digests.size;
