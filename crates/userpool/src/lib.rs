@@ -783,8 +783,7 @@ impl UserPools<'_> {
             .user_pools_of(self.account()?, after, max + 1)
             .await
             .map_err(internal)?;
-        let more = rows.len() > usize::try_from(max).unwrap_or(0);
-        rows.truncate(usize::try_from(max).unwrap_or(0));
+        let more = keep_page(&mut rows, max);
         let pools: Vec<Value> = rows
             .iter()
             .map(|r| {
@@ -870,49 +869,10 @@ impl UserPools<'_> {
     async fn create_client(&self, input: &Value) -> Result<Value, ApiError> {
         let (pool, _) = self.pool(required(input, "UserPoolId")?).await?;
         let name = required(input, "ClientName")?;
-        let unit = |key: &str, default: &str| -> String {
-            input
-                .pointer(&format!("/TokenValidityUnits/{key}"))
-                .and_then(Value::as_str)
-                .unwrap_or(default)
-                .to_owned()
-        };
-        let minutes = |value: Option<i64>, unit: &str, default_minutes: i64| -> i64 {
-            match value {
-                None => default_minutes,
-                Some(v) => match unit {
-                    "seconds" => v / 60,
-                    "minutes" => v,
-                    "hours" => v * 60,
-                    _ => v * 24 * 60,
-                },
-            }
-        };
-        let access = minutes(
-            input.get("AccessTokenValidity").and_then(Value::as_i64),
-            &unit("AccessToken", "hours"),
-            60,
-        );
-        let id = minutes(
-            input.get("IdTokenValidity").and_then(Value::as_i64),
-            &unit("IdToken", "hours"),
-            60,
-        );
-        let refresh = minutes(
-            input.get("RefreshTokenValidity").and_then(Value::as_i64),
-            &unit("RefreshToken", "days"),
-            30 * 24 * 60,
-        );
-        if !(5..=24 * 60).contains(&access) || !(5..=24 * 60).contains(&id) {
-            return Err(invalid(
-                "Access and ID token validity must be between 5 minutes and 1 day.",
-            ));
-        }
-        if !(60..=3650 * 24 * 60).contains(&refresh) {
-            return Err(invalid(
-                "Refresh token validity must be between 60 minutes and 10 years.",
-            ));
-        }
+        let access = validity_minutes(input, "AccessToken").unwrap_or(60);
+        let id = validity_minutes(input, "IdToken").unwrap_or(60);
+        let refresh = validity_minutes(input, "RefreshToken").unwrap_or(30 * 24 * 60);
+        check_validity(access, id, refresh)?;
         let flows: Vec<String> = input
             .get("ExplicitAuthFlows")
             .and_then(Value::as_array)
@@ -1014,35 +974,20 @@ impl UserPools<'_> {
         if let Some(p) = str_of(input, "PreventUserExistenceErrors") {
             config.prevent_user_existence_errors = p == "ENABLED";
         }
-        let unit = |key: &str, default: &str| -> String {
-            input
-                .pointer(&format!("/TokenValidityUnits/{key}"))
-                .and_then(Value::as_str)
-                .unwrap_or(default)
-                .to_owned()
-        };
-        let minutes = |v: i64, unit: &str| match unit {
-            "seconds" => v / 60,
-            "minutes" => v,
-            "hours" => v * 60,
-            _ => v * 24 * 60,
-        };
-        if let Some(v) = input.get("AccessTokenValidity").and_then(Value::as_i64) {
-            config.access_token_minutes = minutes(v, &unit("AccessToken", "hours"));
+        if let Some(m) = validity_minutes(input, "AccessToken") {
+            config.access_token_minutes = m;
         }
-        if let Some(v) = input.get("IdTokenValidity").and_then(Value::as_i64) {
-            config.id_token_minutes = minutes(v, &unit("IdToken", "hours"));
+        if let Some(m) = validity_minutes(input, "IdToken") {
+            config.id_token_minutes = m;
         }
-        if let Some(v) = input.get("RefreshTokenValidity").and_then(Value::as_i64) {
-            config.refresh_token_minutes = minutes(v, &unit("RefreshToken", "days"));
+        if let Some(m) = validity_minutes(input, "RefreshToken") {
+            config.refresh_token_minutes = m;
         }
-        if !(5..=24 * 60).contains(&config.access_token_minutes)
-            || !(5..=24 * 60).contains(&config.id_token_minutes)
-        {
-            return Err(invalid(
-                "Access and ID token validity must be between 5 minutes and 1 day.",
-            ));
-        }
+        check_validity(
+            config.access_token_minutes,
+            config.id_token_minutes,
+            config.refresh_token_minutes,
+        )?;
         row.config = serde_json::to_string(&config).map_err(internal)?;
         row.updated_at = self.now();
         self.store.update_app_client(&row).await.map_err(internal)?;
@@ -1077,8 +1022,7 @@ impl UserPools<'_> {
             .app_clients_of(&pool.pool_id, after, max + 1)
             .await
             .map_err(internal)?;
-        let more = rows.len() > usize::try_from(max).unwrap_or(0);
-        rows.truncate(usize::try_from(max).unwrap_or(0));
+        let more = keep_page(&mut rows, max);
         let mut clients = Vec::new();
         for r in &rows {
             let config: ClientConfig = serde_json::from_str(&r.config).map_err(internal)?;
@@ -1554,11 +1498,20 @@ impl UserPools<'_> {
         Ok(json!({ "User": Self::user_json(&row, &record, "Attributes") }))
     }
 
-    async fn admin_get_user(&self, input: &Value) -> Result<Value, ApiError> {
+    /// The pool (of the caller's account) and user an administrative call names.
+    async fn admin_user(
+        &self,
+        input: &Value,
+    ) -> Result<(PoolRow, PoolConfig, UserRow, UserRecord), ApiError> {
         let (pool, config) = self.pool(required(input, "UserPoolId")?).await?;
         let (row, record) = self
             .user_or_error(&pool.pool_id, &config, required(input, "Username")?)
             .await?;
+        Ok((pool, config, row, record))
+    }
+
+    async fn admin_get_user(&self, input: &Value) -> Result<Value, ApiError> {
+        let (_, _, row, record) = self.admin_user(input).await?;
         let mut out = Self::user_json(&row, &record, "UserAttributes");
         if let Some(o) = out.as_object_mut() {
             o.insert("MFAOptions".into(), json!([]));
@@ -1568,10 +1521,7 @@ impl UserPools<'_> {
     }
 
     async fn admin_delete_user(&self, input: &Value) -> Result<Value, ApiError> {
-        let (pool, config) = self.pool(required(input, "UserPoolId")?).await?;
-        let (row, _) = self
-            .user_or_error(&pool.pool_id, &config, required(input, "Username")?)
-            .await?;
+        let (pool, _, row, _) = self.admin_user(input).await?;
         self.store
             .delete_pool_user(&pool.pool_id, &row.username_key)
             .await
@@ -1580,10 +1530,7 @@ impl UserPools<'_> {
     }
 
     async fn admin_set_password(&self, input: &Value) -> Result<Value, ApiError> {
-        let (pool, config) = self.pool(required(input, "UserPoolId")?).await?;
-        let (row, mut record) = self
-            .user_or_error(&pool.pool_id, &config, required(input, "Username")?)
-            .await?;
+        let (pool, config, row, mut record) = self.admin_user(input).await?;
         let password = required(input, "Password")?;
         config.password_policy.check(password)?;
         let mut secrets = self.open_secrets(&row)?;
@@ -1599,10 +1546,7 @@ impl UserPools<'_> {
     }
 
     async fn admin_confirm(&self, input: &Value) -> Result<Value, ApiError> {
-        let (pool, config) = self.pool(required(input, "UserPoolId")?).await?;
-        let (row, mut record) = self
-            .user_or_error(&pool.pool_id, &config, required(input, "Username")?)
-            .await?;
+        let (_, config, row, mut record) = self.admin_user(input).await?;
         if record.status != "UNCONFIRMED" {
             return Err(not_authorized(&format!(
                 "User cannot be confirmed. Current status is {}",
@@ -1617,10 +1561,7 @@ impl UserPools<'_> {
     }
 
     async fn admin_set_enabled(&self, input: &Value, enabled: bool) -> Result<Value, ApiError> {
-        let (pool, config) = self.pool(required(input, "UserPoolId")?).await?;
-        let (row, mut record) = self
-            .user_or_error(&pool.pool_id, &config, required(input, "Username")?)
-            .await?;
+        let (pool, config, row, mut record) = self.admin_user(input).await?;
         let secrets = self.open_secrets(&row)?;
         record.enabled = enabled;
         if !enabled {
@@ -1652,10 +1593,7 @@ impl UserPools<'_> {
     }
 
     async fn admin_sign_out(&self, input: &Value) -> Result<Value, ApiError> {
-        let (pool, config) = self.pool(required(input, "UserPoolId")?).await?;
-        let (row, record) = self
-            .user_or_error(&pool.pool_id, &config, required(input, "Username")?)
-            .await?;
+        let (_, config, row, record) = self.admin_user(input).await?;
         self.sign_out_user(&config, &row, record).await?;
         Ok(json!({}))
     }
@@ -2821,10 +2759,7 @@ impl UserPools<'_> {
     }
 
     async fn admin_update_attributes(&self, input: &Value) -> Result<Value, ApiError> {
-        let (pool, config) = self.pool(required(input, "UserPoolId")?).await?;
-        let (row, mut record) = self
-            .user_or_error(&pool.pool_id, &config, required(input, "Username")?)
-            .await?;
+        let (_, config, row, mut record) = self.admin_user(input).await?;
         let changes = Self::attributes_of(input, "UserAttributes");
         Self::apply_attributes(&mut record, &changes, true)?;
         let secrets = self.open_secrets(&row)?;
@@ -2833,10 +2768,7 @@ impl UserPools<'_> {
     }
 
     async fn admin_reset_password(&self, input: &Value) -> Result<Value, ApiError> {
-        let (pool, config) = self.pool(required(input, "UserPoolId")?).await?;
-        let (row, mut record) = self
-            .user_or_error(&pool.pool_id, &config, required(input, "Username")?)
-            .await?;
+        let (pool, config, row, mut record) = self.admin_user(input).await?;
         let mut secrets = self.open_secrets(&row)?;
         let (code, pending) = self.new_code("ForgotPassword")?;
         secrets.code = Some(pending);
@@ -3022,8 +2954,7 @@ impl UserPools<'_> {
             )
             .await
             .map_err(internal)?;
-        let more = rows.len() > usize::try_from(max).unwrap_or(0);
-        rows.truncate(usize::try_from(max).unwrap_or(0));
+        let more = keep_page(&mut rows, max);
         let mut groups = Vec::new();
         for r in &rows {
             let record: GroupRecord = serde_json::from_str(&r.record).map_err(internal)?;
@@ -3037,10 +2968,7 @@ impl UserPools<'_> {
     }
 
     async fn set_membership(&self, input: &Value, add: bool) -> Result<Value, ApiError> {
-        let (pool, config) = self.pool(required(input, "UserPoolId")?).await?;
-        let (row, _) = self
-            .user_or_error(&pool.pool_id, &config, required(input, "Username")?)
-            .await?;
+        let (pool, _, row, _) = self.admin_user(input).await?;
         let (group, _) = self
             .group_or_error(&pool.pool_id, required(input, "GroupName")?)
             .await?;
@@ -3073,8 +3001,7 @@ impl UserPools<'_> {
             )
             .await
             .map_err(internal)?;
-        let more = rows.len() > usize::try_from(max).unwrap_or(0);
-        rows.truncate(usize::try_from(max).unwrap_or(0));
+        let more = keep_page(&mut rows, max);
         let mut users = Vec::new();
         for r in &rows {
             let record: UserRecord = serde_json::from_str(&r.record).map_err(internal)?;
@@ -3088,10 +3015,7 @@ impl UserPools<'_> {
     }
 
     async fn groups_for_user(&self, input: &Value) -> Result<Value, ApiError> {
-        let (pool, config) = self.pool(required(input, "UserPoolId")?).await?;
-        let (row, _) = self
-            .user_or_error(&pool.pool_id, &config, required(input, "Username")?)
-            .await?;
+        let (pool, _, row, _) = self.admin_user(input).await?;
         let rows = self
             .store
             .pool_groups_of_user(&pool.pool_id, &row.username_key)
@@ -3192,6 +3116,50 @@ pub async fn rotate_key(
         }
     }
     Ok(kid)
+}
+
+/// A client's `<token>Validity` in minutes, read in its `TokenValidityUnits` unit (AWS's
+/// default unit: hours for access and ID tokens, days for refresh tokens).
+fn validity_minutes(input: &Value, token: &str) -> Option<i64> {
+    let value = input.get(format!("{token}Validity"))?.as_i64()?;
+    let default_unit = if token == "RefreshToken" {
+        "days"
+    } else {
+        "hours"
+    };
+    let unit = input
+        .pointer(&format!("/TokenValidityUnits/{token}"))
+        .and_then(Value::as_str)
+        .unwrap_or(default_unit);
+    Some(match unit {
+        "seconds" => value / 60,
+        "minutes" => value,
+        "hours" => value * 60,
+        _ => value * 24 * 60,
+    })
+}
+
+/// Keeps the first `max` of `max + 1` fetched rows; true when there were more.
+fn keep_page<T>(rows: &mut Vec<T>, max: i64) -> bool {
+    let max = usize::try_from(max).unwrap_or(0);
+    let more = rows.len() > max;
+    rows.truncate(max);
+    more
+}
+
+/// Cognito's bounds on token lifetimes.
+fn check_validity(access: i64, id: i64, refresh: i64) -> Result<(), ApiError> {
+    if !(5..=24 * 60).contains(&access) || !(5..=24 * 60).contains(&id) {
+        return Err(invalid(
+            "Access and ID token validity must be between 5 minutes and 1 day.",
+        ));
+    }
+    if !(60..=3650 * 24 * 60).contains(&refresh) {
+        return Err(invalid(
+            "Refresh token validity must be between 60 minutes and 10 years.",
+        ));
+    }
+    Ok(())
 }
 
 fn token_hash(token: &str) -> String {
