@@ -5,12 +5,14 @@
 //! already sealed, and nothing here knows about HTTP or AWS semantics.
 
 mod iam;
+mod identity;
 mod migrations;
 mod organizations;
 mod s3;
 mod userpool;
 
 pub use iam::{EntityRow, InlinePolicyRow, PolicyVersionRow};
+pub use identity::{IdentityKeyRow, IdentityPoolRow, IdentityRow, Login};
 pub use organizations::{CreateAccountRequestRow, MemberRow, OrganizationRow};
 pub use s3::{BucketDeletion, BucketRow, ObjectRow, PartRow, UploadRow};
 pub use userpool::{

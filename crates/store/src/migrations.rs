@@ -24,7 +24,8 @@ migrations!(
     (3, "0003_organizations"),
     (4, "0004_access_key_last_used"),
     (5, "0005_s3"),
-    (6, "0006_user_pools")
+    (6, "0006_user_pools"),
+    (7, "0007_identity_pools")
 );
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {

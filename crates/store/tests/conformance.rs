@@ -15,6 +15,7 @@ use cognate_store::{
 use cognate_store::{
     ClientRow, GroupRow, PoolRow, RefreshTokenRow, SigningKeyRow, UserConflict, UserRow,
 };
+use cognate_store::{IdentityKeyRow, IdentityPoolRow, IdentityRow, Login};
 
 async fn suite(open: impl AsyncFn() -> Store) {
     let store = open().await;
@@ -27,6 +28,7 @@ async fn suite(open: impl AsyncFn() -> Store) {
     organizations(&store).await;
     s3_rows(&store).await;
     user_pool_rows(&store).await;
+    identity_pool_rows(&store).await;
     store.close().await;
     // Reopening runs the migrations again, which must be a no-op that keeps the data.
     let reopened = open().await;
@@ -1054,5 +1056,212 @@ async fn user_pool_rows(store: &Store) {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+fn login(provider: &str, subject: &str) -> Login {
+    Login {
+        provider: provider.into(),
+        subject: subject.into(),
+    }
+}
+
+async fn identity_pool_rows(store: &Store) {
+    let pool = IdentityPoolRow {
+        pool_id: "us-east-1:0001".into(),
+        account_id: "111122223333".into(),
+        name: "conf".into(),
+        config: "{}".into(),
+        created_at: 1,
+        updated_at: 1,
+    };
+    store.create_identity_pool(&pool).await.unwrap();
+    assert!(matches!(
+        store.create_identity_pool(&pool).await,
+        Err(StoreError::Conflict)
+    ));
+    let mut other = pool.clone();
+    other.pool_id = "us-east-1:0002".into();
+    store.create_identity_pool(&other).await.unwrap();
+    let page = store
+        .identity_pools_of("111122223333", "", 1)
+        .await
+        .unwrap();
+    assert_eq!(page, vec![pool.clone()]);
+    let page = store
+        .identity_pools_of("111122223333", &pool.pool_id, 10)
+        .await
+        .unwrap();
+    assert_eq!(page, vec![other.clone()]);
+    let mut renamed = pool.clone();
+    renamed.name = "renamed".into();
+    renamed.updated_at = 2;
+    assert!(store.update_identity_pool(&renamed).await.unwrap());
+    assert_eq!(
+        store.identity_pool(&pool.pool_id).await.unwrap(),
+        Some(renamed)
+    );
+
+    // GetId: a new identity with two logins; a third login linked later; a login is unique.
+    let alice = IdentityRow {
+        identity_id: "us-east-1:a".into(),
+        pool_id: pool.pool_id.clone(),
+        record: "{}".into(),
+        created_at: 5,
+        updated_at: 5,
+    };
+    let pool_login = login("cognito-idp/pool", "sub-a");
+    store
+        .link_logins(
+            Some(&alice),
+            &alice.identity_id,
+            &pool.pool_id,
+            &[pool_login.clone(), login("accounts.google.com", "g-1")],
+            5,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .identity_of_login(&pool.pool_id, &pool_login)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("us-east-1:a")
+    );
+    assert_eq!(
+        store
+            .identity_of_login(&other.pool_id, &pool_login)
+            .await
+            .unwrap(),
+        None
+    );
+    store
+        .link_logins(
+            None,
+            &alice.identity_id,
+            &pool.pool_id,
+            &[login("dev", "u1")],
+            6,
+        )
+        .await
+        .unwrap();
+    let bob = IdentityRow {
+        identity_id: "us-east-1:b".into(),
+        ..alice.clone()
+    };
+    assert!(matches!(
+        store
+            .link_logins(
+                Some(&bob),
+                &bob.identity_id,
+                &pool.pool_id,
+                &[pool_login.clone()],
+                6
+            )
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    // The failed transaction left no identity behind.
+    assert_eq!(store.identity(&bob.identity_id).await.unwrap(), None);
+    assert!(matches!(
+        store
+            .link_logins(
+                None,
+                "us-east-1:missing",
+                &pool.pool_id,
+                &[login("dev", "u9")],
+                6
+            )
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    let (row, logins) = store.identity(&alice.identity_id).await.unwrap().unwrap();
+    assert_eq!(row.updated_at, 6);
+    assert_eq!(
+        logins,
+        vec![
+            login("accounts.google.com", "g-1"),
+            pool_login.clone(),
+            login("dev", "u1")
+        ]
+    );
+
+    // Unlink, merge, list, delete.
+    assert_eq!(
+        store
+            .unlink_logins(
+                &alice.identity_id,
+                &[login("dev", "u1"), login("dev", "nobody")],
+                7
+            )
+            .await
+            .unwrap(),
+        1
+    );
+    store
+        .link_logins(
+            Some(&bob),
+            &bob.identity_id,
+            &pool.pool_id,
+            &[login("dev", "u2")],
+            8,
+        )
+        .await
+        .unwrap();
+    store
+        .merge_identities(&bob.identity_id, &alice.identity_id, 9)
+        .await
+        .unwrap();
+    assert_eq!(store.identity(&bob.identity_id).await.unwrap(), None);
+    let listed = store
+        .identities_of_pool(&pool.pool_id, "", 10)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].1.len(), 3);
+    let mut disabled = listed[0].0.clone();
+    disabled.record = "{\"disabled\":true}".into();
+    assert!(store.update_identity(&disabled).await.unwrap());
+    assert!(store.delete_identity(&alice.identity_id).await.unwrap());
+    assert!(!store.delete_identity(&alice.identity_id).await.unwrap());
+    assert_eq!(
+        store
+            .identity_of_login(&pool.pool_id, &pool_login)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Deleting a pool takes its identities along.
+    store
+        .link_logins(
+            Some(&bob),
+            &bob.identity_id,
+            &pool.pool_id,
+            &[login("dev", "u3")],
+            10,
+        )
+        .await
+        .unwrap();
+    assert!(store.delete_identity_pool(&pool.pool_id).await.unwrap());
+    assert!(!store.delete_identity_pool(&pool.pool_id).await.unwrap());
+    assert_eq!(store.identity(&bob.identity_id).await.unwrap(), None);
+    assert!(store.delete_identity_pool(&other.pool_id).await.unwrap());
+
+    let key = |kid: &str, at: i64| IdentityKeyRow {
+        kid: kid.into(),
+        key_sealed: vec![7; 4],
+        created_at: at,
+    };
+    store.add_identity_key(&key("k2", 2)).await.unwrap();
+    store.add_identity_key(&key("k1", 1)).await.unwrap();
+    assert!(matches!(
+        store.add_identity_key(&key("k1", 3)).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        store.identity_keys().await.unwrap(),
+        vec![key("k1", 1), key("k2", 2)]
     );
 }
