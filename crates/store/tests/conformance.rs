@@ -1156,7 +1156,7 @@ async fn identity_pool_rows(store: &Store) {
                 Some(&bob),
                 &bob.identity_id,
                 &pool.pool_id,
-                &[pool_login.clone()],
+                std::slice::from_ref(&pool_login),
                 6
             )
             .await,
