@@ -19,7 +19,13 @@ const SERVICES: &[(&str, &str)] = &[
 ];
 
 /// Services whose (documentation-free) models are embedded for run-time use.
-const EMBEDDED: &[&str] = &["sts", "iam", "organizations", "cognito-idp"];
+const EMBEDDED: &[&str] = &[
+    "sts",
+    "iam",
+    "organizations",
+    "cognito-idp",
+    "cognito-identity",
+];
 
 fn strip_docs(v: &mut serde_json::Value) {
     match v {

@@ -85,6 +85,18 @@ struct ServeArgs {
     /// Sender address for smtp delivery
     #[arg(long, env = "COGNATE_SMTP_FROM")]
     smtp_from: Option<String>,
+    /// Identity pools: Google's JWKS [default: https://www.googleapis.com/oauth2/v3/certs]
+    #[arg(long, env = "COGNATE_GOOGLE_JWKS_URL")]
+    google_jwks_url: Option<String>,
+    /// Identity pools: Apple's JWKS [default: https://appleid.apple.com/auth/keys]
+    #[arg(long, env = "COGNATE_APPLE_JWKS_URL")]
+    apple_jwks_url: Option<String>,
+    /// Identity pools: Facebook's Graph API [default: https://graph.facebook.com]
+    #[arg(long, env = "COGNATE_FACEBOOK_GRAPH_URL")]
+    facebook_graph_url: Option<String>,
+    /// Identity pools: Login with Amazon's API [default: https://api.amazon.com]
+    #[arg(long, env = "COGNATE_AMAZON_API_URL")]
+    amazon_api_url: Option<String>,
     /// Region this server is [default: us-east-1]
     #[arg(long, env = "COGNATE_REGION")]
     region: Option<String>,
@@ -149,6 +161,12 @@ impl ServeArgs {
             };
         }
         set_opt!(message_webhook_url, smtp_url, smtp_from);
+        set_opt!(
+            google_jwks_url,
+            apple_jwks_url,
+            facebook_graph_url,
+            amazon_api_url
+        );
         if let Some(f) = self.log_format {
             c.log_format = match f {
                 LogFormatArg::Text => LogFormat::Text,

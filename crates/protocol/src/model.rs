@@ -193,6 +193,17 @@ impl Model {
         })
     }
 
+    /// The Cognito identity pools model (JSON 1.1).
+    pub fn cognito_identity() -> &'static Model {
+        static COGNITO_IDENTITY: OnceLock<Model> = OnceLock::new();
+        COGNITO_IDENTITY.get_or_init(|| {
+            Model::load(include_str!(concat!(
+                env!("OUT_DIR"),
+                "/cognito_identity.json"
+            )))
+        })
+    }
+
     /// Checks JSON input against the operation's input shape: required members, lengths,
     /// ranges, patterns and enums. Returns the violations in AWS's wording.
     pub fn validate_json(&self, operation: &str, input: &Value) -> Vec<String> {

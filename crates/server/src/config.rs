@@ -50,6 +50,12 @@ pub struct Config {
     /// `?tls=required` for STARTTLS) and the sender address.
     pub smtp_url: Option<String>,
     pub smtp_from: Option<String>,
+    /// Where identity pools verify logins of the well-known providers: Google's and Apple's
+    /// JWKS, Facebook's Graph API and Login with Amazon's API (defaults: the real services).
+    pub google_jwks_url: Option<String>,
+    pub apple_jwks_url: Option<String>,
+    pub facebook_graph_url: Option<String>,
+    pub amazon_api_url: Option<String>,
     pub region: String,
     /// The default (management) account's id, used when it is first created.
     pub account_id: Option<String>,
@@ -75,6 +81,10 @@ impl Default for Config {
             message_webhook_url: None,
             smtp_url: None,
             smtp_from: None,
+            google_jwks_url: None,
+            apple_jwks_url: None,
+            facebook_graph_url: None,
+            amazon_api_url: None,
             region: "us-east-1".to_owned(),
             account_id: None,
             dev: false,
@@ -112,6 +122,10 @@ impl fmt::Debug for Config {
             .field("message_webhook_url", &self.message_webhook_url)
             .field("smtp_url", &self.smtp_url.as_ref().map(|u| redact_url(u)))
             .field("smtp_from", &self.smtp_from)
+            .field("google_jwks_url", &self.google_jwks_url)
+            .field("apple_jwks_url", &self.apple_jwks_url)
+            .field("facebook_graph_url", &self.facebook_graph_url)
+            .field("amazon_api_url", &self.amazon_api_url)
             .field("region", &self.region)
             .field("account_id", &self.account_id)
             .field("dev", &self.dev)

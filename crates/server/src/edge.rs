@@ -133,6 +133,9 @@ pub async fn handle(
     {
         return crate::userpool::discovery(&state, pool_id, jwks).await;
     }
+    if parts.method == Method::GET && parts.uri.path() == "/.well-known/jwks_uri" {
+        return crate::identitypool::jwks(&state).await;
+    }
     let query = parts.uri.query().unwrap_or("");
     let sreq = sigv4::Request {
         method: &parts.method,
@@ -238,7 +241,11 @@ async fn dispatch(
                         read_body(&ctx.parts.headers, body, protocol::MAX_BUFFERED_BODY).await?;
                     crate::userpool::handle(ctx, operation, &body).await
                 }
-                JsonService::CognitoIdentity => Err(unknown_operation()),
+                JsonService::CognitoIdentity => {
+                    let body =
+                        read_body(&ctx.parts.headers, body, protocol::MAX_BUFFERED_BODY).await?;
+                    crate::identitypool::handle(ctx, operation, &body).await
+                }
             }
         }
         Route::UnknownTarget { target } => {

@@ -32,7 +32,7 @@ fn unreachable_idp() -> StsError {
 }
 
 /// `http://` is allowed only for loopback issuers (local development and tests).
-fn allowed(url: &str) -> bool {
+pub fn allowed(url: &str) -> bool {
     if url.starts_with("https://") {
         return true;
     }
@@ -61,8 +61,34 @@ impl Jwks {
         }
     }
 
-    /// The issuer's keys, containing `kid` if the issuer has it.
+    /// The issuer's keys (found through its discovery document), containing `kid` if the
+    /// issuer has it.
     pub async fn keys(&self, issuer: &str, kid: Option<&str>) -> Result<Arc<JwkSet>, StsError> {
+        self.cached(issuer, kid, false).await
+    }
+
+    /// The keys at a JWKS URL (providers whose JWKS location is configured, not discovered).
+    pub async fn keys_at(&self, url: &str, kid: Option<&str>) -> Result<Arc<JwkSet>, StsError> {
+        self.cached(url, kid, true).await
+    }
+
+    /// The HTTP client for identity providers (time-limited, no redirects).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    async fn cached(
+        &self,
+        source: &str,
+        kid: Option<&str>,
+        direct: bool,
+    ) -> Result<Arc<JwkSet>, StsError> {
+        let cache_key = if direct {
+            format!("jwks {source}")
+        } else {
+            source.to_owned()
+        };
+        let issuer = cache_key.as_str();
         let now = Instant::now();
         let mut refetch = false;
         if let Ok(entries) = self.entries.lock()
@@ -78,7 +104,11 @@ impl Jwks {
             }
             refetch = fresh;
         }
-        let keys = Arc::new(self.fetch(issuer).await?);
+        let keys = Arc::new(if direct {
+            self.get_json(source).await?
+        } else {
+            self.fetch(source).await?
+        });
         if let Ok(mut entries) = self.entries.lock() {
             let refetched = refetch.then_some(now);
             entries.insert(

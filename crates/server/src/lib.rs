@@ -8,6 +8,7 @@ mod bootstrap;
 mod config;
 mod edge;
 mod iam;
+mod identitypool;
 mod jwks;
 mod organizations;
 mod s3;

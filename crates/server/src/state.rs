@@ -84,6 +84,10 @@ pub struct AppState {
     pub userpool_keys: cognate_userpool::KeyCache,
     /// How user pool messages are delivered.
     pub delivery: cognate_userpool::Delivery,
+    /// Identity pools' opened keys and parsed pools.
+    pub identity_cache: cognate_identitypool::IdentityCache,
+    /// Where logins of the well-known providers are verified.
+    pub login_urls: crate::identitypool::LoginUrls,
     /// This server's public base URL, known once the listener is bound (user pool issuers).
     pub public_url: std::sync::OnceLock<String>,
     /// S3 buckets by name, with their policies parsed.
@@ -175,6 +179,8 @@ impl AppState {
             blobs,
             public_url: std::sync::OnceLock::new(),
             userpool_keys: cognate_userpool::KeyCache::default(),
+            identity_cache: cognate_identitypool::IdentityCache::default(),
+            login_urls: crate::identitypool::LoginUrls::from_config(config),
             buckets: Cache::new(),
         }
     }
@@ -291,6 +297,7 @@ impl AppState {
         self.verified_tokens.clear();
         self.buckets.clear();
         self.userpool_keys.clear();
+        self.identity_cache.clear();
         if let Some(objects) = &self.objects {
             objects.clear();
         }

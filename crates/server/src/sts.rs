@@ -17,6 +17,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::auth::Caller;
 use crate::authz::{ResourcePolicy, authorize};
 use crate::edge::Ctx;
+use crate::state::AppState;
 
 type Operation = services::sts::Operation;
 
@@ -133,38 +134,48 @@ async fn assume_role_with_web_identity(ctx: &Ctx<'_>, input: &Value) -> Result<V
     let token = text("WebIdentityToken").unwrap_or_default();
     let unverified = web_identity::inspect(&token)?;
     let role_account = role_arn.split(':').nth(4).unwrap_or("").to_owned();
-    let provider = cached_provider(ctx, &role_account, &unverified.provider)
-        .await?
-        .ok_or_else(|| {
-            ApiError::from(sts::StsError::InvalidIdentityToken(format!(
-                "No OpenIDConnect provider found in your account for {}",
-                unverified.issuer
-            )))
-        })?;
-    let token_key = (sigv4_digest(token.as_bytes()), role_account.clone());
-    let verified = match ctx.state.verified_tokens.get(&token_key) {
-        Some(verified) => {
-            web_identity::check_expiry(verified.expires_at, ctx.now.unix_timestamp())?;
-            verified
-        }
-        None => {
-            let jwks = ctx
-                .state
-                .jwks
-                .keys(&provider.url, unverified.kid.as_deref())
-                .await?;
-            let verified = Arc::new(web_identity::verify(
-                &token,
-                &unverified,
-                &jwks,
-                &provider.client_ids,
-                ctx.now,
-            )?);
-            ctx.state
-                .verified_tokens
-                .insert(token_key, verified.clone());
-            verified
-        }
+    let (provider_arn, verified) = if unverified.provider == cognate_identitypool::BUILTIN_PROVIDER
+    {
+        // A token of the identity pools' built-in provider (the basic flow): no IAM provider
+        // is registered for it, as on AWS; its keys are this server's.
+        let verified =
+            crate::identitypool::verify_builtin_token(ctx.state, ctx.now, &token).await?;
+        (unverified.provider.clone(), Arc::new(verified))
+    } else {
+        let provider = cached_provider(ctx.state, &role_account, &unverified.provider)
+            .await?
+            .ok_or_else(|| {
+                ApiError::from(sts::StsError::InvalidIdentityToken(format!(
+                    "No OpenIDConnect provider found in your account for {}",
+                    unverified.issuer
+                )))
+            })?;
+        let token_key = (sigv4_digest(token.as_bytes()), role_account.clone());
+        let verified = match ctx.state.verified_tokens.get(&token_key) {
+            Some(verified) => {
+                web_identity::check_expiry(verified.expires_at, ctx.now.unix_timestamp())?;
+                verified
+            }
+            None => {
+                let jwks = ctx
+                    .state
+                    .jwks
+                    .keys(&provider.url, unverified.kid.as_deref())
+                    .await?;
+                let verified = Arc::new(web_identity::verify(
+                    &token,
+                    &unverified,
+                    &jwks,
+                    &provider.client_ids,
+                    ctx.now,
+                )?);
+                ctx.state
+                    .verified_tokens
+                    .insert(token_key, verified.clone());
+                verified
+            }
+        };
+        (provider.arn.clone(), verified)
     };
 
     let name = &unverified.provider;
@@ -181,7 +192,7 @@ async fn assume_role_with_web_identity(ctx: &Ctx<'_>, input: &Value) -> Result<V
     let session_context = keys.clone();
     let session_name = text("RoleSessionName").unwrap_or_default();
     keys.push(("sts:RoleSessionName".into(), vec![session_name.clone()]));
-    let role = cached_role(ctx, &role_arn).await?.ok_or_else(|| {
+    let role = cached_role(ctx.state, &role_arn).await?.ok_or_else(|| {
         ApiError::new(
             StatusCode::FORBIDDEN,
             "AccessDenied",
@@ -194,7 +205,7 @@ async fn assume_role_with_web_identity(ctx: &Ctx<'_>, input: &Value) -> Result<V
     };
     crate::authz::authorize_federated(
         ctx,
-        &provider.arn,
+        &provider_arn,
         "sts:AssumeRoleWithWebIdentity",
         &role_arn,
         trust,
@@ -222,7 +233,7 @@ async fn assume_role_with_web_identity(ctx: &Ctx<'_>, input: &Value) -> Result<V
         "Credentials": credentials_json(&out.credentials),
         "SubjectFromWebIdentityToken": verified.subject,
         "AssumedRoleUser": { "AssumedRoleId": out.assumed_role_id, "Arn": out.arn },
-        "Provider": provider.arn,
+        "Provider": provider_arn,
         "Audience": verified.audience,
     });
     if let (Some(size), Value::Object(map)) = (out.packed_policy_size, &mut result) {
@@ -259,7 +270,7 @@ async fn session_policy_documents(ctx: &Ctx<'_>, input: &Value) -> Result<Vec<St
 }
 
 /// The role as the STS logic needs it.
-fn sts_role(role: &cognate_iam::RoleRecord) -> Result<sts::Role, ApiError> {
+pub(crate) fn sts_role(role: &cognate_iam::RoleRecord) -> Result<sts::Role, ApiError> {
     Ok(sts::Role {
         account: AccountId::parse(&role.account_id).map_err(|_| ApiError::internal())?,
         name: role.name.clone(),
@@ -276,42 +287,42 @@ fn sigv4_digest(data: &[u8]) -> [u8; 32] {
 }
 
 /// A role with its parsed trust policy, cached until the next IAM change.
-async fn cached_role(
-    ctx: &Ctx<'_>,
+pub(crate) async fn cached_role(
+    state: &AppState,
     arn: &str,
 ) -> Result<Option<Arc<cognate_iam::RoleRecord>>, ApiError> {
-    if let Some(role) = ctx.state.roles.get(&arn.to_owned()) {
+    if let Some(role) = state.roles.get(&arn.to_owned()) {
         return Ok(Some(role));
     }
-    let Some(role) = cognate_iam::role_by_arn(&ctx.state.store, arn)
+    let Some(role) = cognate_iam::role_by_arn(&state.store, arn)
         .await
         .map_err(ApiError::from)?
     else {
         return Ok(None);
     };
     let role = Arc::new(role);
-    ctx.state.roles.insert(arn.to_owned(), role.clone());
+    state.roles.insert(arn.to_owned(), role.clone());
     Ok(Some(role))
 }
 
 /// An account's OpenID Connect provider, cached until the next IAM change.
-async fn cached_provider(
-    ctx: &Ctx<'_>,
+pub(crate) async fn cached_provider(
+    state: &AppState,
     account: &str,
     name: &str,
 ) -> Result<Option<Arc<cognate_iam::OidcProvider>>, ApiError> {
     let key = (account.to_owned(), name.to_owned());
-    if let Some(provider) = ctx.state.oidc_providers.get(&key) {
+    if let Some(provider) = state.oidc_providers.get(&key) {
         return Ok(Some(provider));
     }
-    let Some(provider) = cognate_iam::oidc_provider(&ctx.state.store, account, name)
+    let Some(provider) = cognate_iam::oidc_provider(&state.store, account, name)
         .await
         .map_err(ApiError::from)?
     else {
         return Ok(None);
     };
     let provider = Arc::new(provider);
-    ctx.state.oidc_providers.insert(key, provider.clone());
+    state.oidc_providers.insert(key, provider.clone());
     Ok(Some(provider))
 }
 
@@ -369,7 +380,9 @@ async fn assume_role(ctx: &Ctx<'_>, caller: &Caller, input: &Value) -> Result<Va
     };
     // A role that does not exist is refused like one that does not trust the caller, so
     // role names cannot be probed.
-    let role = cached_role(ctx, &role_arn).await?.ok_or_else(denied)?;
+    let role = cached_role(ctx.state, &role_arn)
+        .await?
+        .ok_or_else(denied)?;
     let mut keys: Vec<(String, Vec<String>)> =
         vec![("sts:RoleSessionName".into(), vec![session_name.clone()])];
     if let Some(external) = text("ExternalId") {

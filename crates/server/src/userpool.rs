@@ -15,7 +15,7 @@ fn unknown() -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "UnknownOperationException", "")
 }
 
-fn service<'a>(
+pub(crate) fn service<'a>(
     state: &'a AppState,
     now: time::OffsetDateTime,
     account: Option<&'a str>,

@@ -2476,6 +2476,77 @@ impl UserPools<'_> {
         Ok((config, row, record))
     }
 
+    /// Verifies a pool's ID token presented to an identity pool as a login: signature under
+    /// one of the pool's keys, issuer, `token_use`, expiry and an audience among `client_ids`;
+    /// with `server_side_check`, also that the user is enabled, its sign-in still live and
+    /// not signed out since. Returns the claims. Errors are Cognito Identity's.
+    pub async fn verify_id_token(
+        &self,
+        pool_id: &str,
+        token: &str,
+        client_ids: &[String],
+        server_side_check: bool,
+    ) -> Result<Value, ApiError> {
+        let unverifiable = || not_authorized("Invalid login token. Couldn't verify signed token.");
+        let kid = keys::kid_of(token).ok_or_else(unverifiable)?;
+        let key = self
+            .verifying_key(pool_id, &kid)
+            .await?
+            .ok_or_else(unverifiable)?;
+        let claims = key.verify(token).ok_or_else(unverifiable)?;
+        let issuer = format!("{}/{pool_id}", self.issuer_base.trim_end_matches('/'));
+        if str_of(&claims, "iss") != Some(issuer.as_str()) {
+            return Err(not_authorized(
+                "Invalid login token. Issuer doesn't match providerName",
+            ));
+        }
+        let Some(aud) = str_of(&claims, "aud") else {
+            return Err(not_authorized(
+                "Invalid login token. Missing a required claim: aud",
+            ));
+        };
+        if str_of(&claims, "token_use") != Some("id") {
+            return Err(not_authorized(
+                "Invalid login token. Not a valid OpenId Connect identity token.",
+            ));
+        }
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .ok_or_else(unverifiable)?;
+        if exp <= self.now() {
+            return Err(err(
+                "NotAuthorizedException",
+                format!(
+                    "Invalid login token. Token expired: {} >= {exp}",
+                    self.now()
+                ),
+            ));
+        }
+        if !client_ids.iter().any(|c| c == aud) {
+            return Err(not_authorized(
+                "Token is not from a supported provider of this identity pool.",
+            ));
+        }
+        if server_side_check {
+            let revoked = || not_authorized("Invalid login token. Token has been revoked.");
+            let sub = str_of(&claims, "sub").ok_or_else(unverifiable)?;
+            let origin = str_of(&claims, "origin_jti").ok_or_else(unverifiable)?;
+            let (row, live) = self
+                .store
+                .pool_user_for_token(pool_id, sub, origin)
+                .await
+                .map_err(internal)?
+                .ok_or_else(revoked)?;
+            let record: UserRecord = serde_json::from_str(&row.record).map_err(internal)?;
+            let iat = claims.get("iat").and_then(Value::as_i64).unwrap_or(0);
+            if !live || iat < record.tokens_valid_after || !record.enabled {
+                return Err(revoked());
+            }
+        }
+        Ok(claims)
+    }
+
     async fn get_user(&self, input: &Value) -> Result<Value, ApiError> {
         let (_, row, record) = self
             .access_token_user(required(input, "AccessToken")?)
