@@ -544,3 +544,74 @@ def test_unknown_operation_and_bad_input(server):
     r = requests.post(server.url, data="{}", headers={"X-Amz-Target": "AWSCognitoIdentityService.NoSuchThing",
                                                       "Content-Type": "application/x-amz-json-1.1"})
     assert r.status_code == 400 and "UnknownOperation" in r.text
+
+
+class Introspection:
+    """Stand-ins for Facebook's Graph API and Login with Amazon's token info: tokens they
+    know answer with their app and user, others get 400 as the real services answer."""
+
+    TOKENS = {"fb-good": ("fb-app", "fb-user-1"), "fb-other-app": ("not-our-app", "fb-user-2"),
+              "amzn-good": ("amzn-client", "amzn1.account.A1"), "amzn-other-app": ("other-client", "amzn1.account.B2")}
+
+    def __init__(self):
+        import http.server
+        import threading
+        import urllib.parse
+        tokens = self.TOKENS
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                url = urllib.parse.urlparse(self.path)
+                token = urllib.parse.parse_qs(url.query).get("access_token", [""])[0]
+                known = tokens.get(token)
+                body, status = {"error": {"message": "Invalid OAuth access token."}}, 400
+                if known and url.path == "/graph/app":
+                    body, status = {"id": known[0], "name": "app"}, 200
+                elif known and url.path == "/graph/me":
+                    body, status = {"id": known[1], "name": "someone"}, 200
+                elif known and url.path == "/amazon/auth/o2/tokeninfo":
+                    body, status = {"aud": known[0], "user_id": known[1], "app_id": "amzn1.application.x"}, 200
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_facebook_and_amazon_logins_through_introspection():
+    stand_in = Introspection()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(pathlib.Path(tmp) / "data", extra_args=[
+            "--facebook-graph-url", stand_in.url + "/graph", "--amazon-api-url", stand_in.url + "/amazon"])
+        try:
+            ci, pool_id = identity_pool(server, [], SupportedLoginProviders={
+                "graph.facebook.com": "fb-app", "www.amazon.com": "amzn-client"})
+            ci.set_identity_pool_roles(IdentityPoolId=pool_id, Roles={"authenticated": role(server, AUTH_ROLE, trust(pool_id))})
+            for provider, good in (("graph.facebook.com", "fb-good"), ("www.amazon.com", "amzn-good")):
+                identity = public(server).get_id(IdentityPoolId=pool_id, Logins={provider: good})["IdentityId"]
+                assert public(server).get_id(IdentityPoolId=pool_id, Logins={provider: good})["IdentityId"] == identity
+                c = credentials(server, identity, {provider: good})
+                assert caller_arn(server, c).endswith(f":assumed-role/{AUTH_ROLE}/CognitoIdentityCredentials")
+                for bad in ("unknown-token", good.split("-")[0] + "-other-app"):
+                    with pytest.raises(botocore.exceptions.ClientError) as e:
+                        public(server).get_id(IdentityPoolId=pool_id, Logins={provider: bad})
+                    assert error_of(e) == ("NotAuthorizedException", 400), (provider, bad)
+            # The provider unreachable: the dependency's error, not the user's.
+            stand_in.stop()
+            with pytest.raises(botocore.exceptions.ClientError) as e:
+                public(server).get_id(IdentityPoolId=pool_id, Logins={"graph.facebook.com": "fb-good"})
+            assert error_of(e) == ("ExternalServiceException", 400)
+        finally:
+            server.stop()
