@@ -298,7 +298,8 @@ def test_basic_flow_open_id_token_and_trust_conditions(server):
     jwks = jwt.PyJWKSet.from_dict(requests.get(f"{server.url}/.well-known/jwks_uri").json())
     kid = jwt.get_unverified_header(token)["kid"]
     key = next(k for k in jwks.keys if k.key_id == kid)
-    claims = jwt.decode(token, key.key, algorithms=["RS256"], audience=pool_id, issuer="https://cognito-identity.amazonaws.com")
+    assert jwt.get_unverified_header(token)["alg"] == "RS512"  # as Cognito signs them
+    claims = jwt.decode(token, key.key, algorithms=["RS512"], audience=pool_id, issuer="https://cognito-identity.amazonaws.com")
     assert claims["sub"] == identity
     assert claims["amr"][:2] == ["authenticated", provider_name(up)]
 

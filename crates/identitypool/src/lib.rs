@@ -14,6 +14,7 @@ use cognate_credentials::MasterKey;
 use cognate_protocol::ApiError;
 use cognate_store::{IdentityKeyRow, IdentityPoolRow, IdentityRow, Login, Store, StoreError};
 use cognate_userpool::SigningKey;
+use cognate_userpool::keys::Alg;
 use http::StatusCode;
 use ring::rand::SecureRandom;
 use serde::{Deserialize, Serialize};
@@ -1171,7 +1172,7 @@ impl IdentityPools<'_> {
                 .open(&format!("identity-key:{}", row.kid), &row.key_sealed)
                 .map_err(internal)?;
             keys.push(Arc::new(
-                SigningKey::from_pkcs8(&row.kid, &der).map_err(internal)?,
+                SigningKey::from_pkcs8_with(&row.kid, &der, Alg::Rs512).map_err(internal)?,
             ));
         }
         if let Ok(mut cached) = self.cache.keys.lock() {

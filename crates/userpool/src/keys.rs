@@ -34,6 +34,7 @@ impl rand_core::CryptoRng for RingRng<'_> {}
 /// fast as the `rsa` crate's) and the public components for verifying and for the JWKS.
 pub struct SigningKey {
     pub kid: String,
+    alg: Alg,
     pair: ring::signature::RsaKeyPair,
     public: ring::signature::RsaPublicKeyComponents<Vec<u8>>,
     /// The public key as a JWK.
@@ -45,6 +46,37 @@ impl std::fmt::Debug for SigningKey {
         f.debug_struct("SigningKey")
             .field("kid", &self.kid)
             .finish_non_exhaustive()
+    }
+}
+
+/// The RSA signature algorithm a key signs with: user pools sign RS256, the identity pools'
+/// built-in provider RS512 (as Cognito's do).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alg {
+    Rs256,
+    Rs512,
+}
+
+impl Alg {
+    fn name(self) -> &'static str {
+        match self {
+            Alg::Rs256 => "RS256",
+            Alg::Rs512 => "RS512",
+        }
+    }
+
+    fn signing(self) -> &'static dyn ring::signature::RsaEncoding {
+        match self {
+            Alg::Rs256 => &ring::signature::RSA_PKCS1_SHA256,
+            Alg::Rs512 => &ring::signature::RSA_PKCS1_SHA512,
+        }
+    }
+
+    fn verification(self) -> &'static ring::signature::RsaParameters {
+        match self {
+            Alg::Rs256 => &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+            Alg::Rs512 => &ring::signature::RSA_PKCS1_2048_8192_SHA512,
+        }
     }
 }
 
@@ -72,26 +104,32 @@ pub fn generate(rng: &dyn SecureRandom) -> Result<(String, zeroize::Zeroizing<Ve
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 impl SigningKey {
-    /// Opens a key from its PKCS#8 DER.
+    /// Opens an RS256 key from its PKCS#8 DER.
     pub fn from_pkcs8(kid: &str, der: &[u8]) -> Result<SigningKey, KeyError> {
+        Self::from_pkcs8_with(kid, der, Alg::Rs256)
+    }
+
+    /// Opens a key that signs with `alg` from its PKCS#8 DER.
+    pub fn from_pkcs8_with(kid: &str, der: &[u8], alg: Alg) -> Result<SigningKey, KeyError> {
         let pair = ring::signature::RsaKeyPair::from_pkcs8(der)
             .map_err(|e| KeyError::Rsa(e.to_string()))?;
         let key =
             rsa::RsaPrivateKey::from_pkcs8_der(der).map_err(|e| KeyError::Rsa(e.to_string()))?;
         let n = key.n().to_bytes_be();
         let e = key.e().to_bytes_be();
-        let jwk = json!({ "alg": "RS256", "e": B64.encode(&e), "kid": kid, "kty": "RSA", "n": B64.encode(&n), "use": "sig" });
+        let jwk = json!({ "alg": alg.name(), "e": B64.encode(&e), "kid": kid, "kty": "RSA", "n": B64.encode(&n), "use": "sig" });
         Ok(SigningKey {
             kid: kid.to_owned(),
+            alg,
             pair,
             public: ring::signature::RsaPublicKeyComponents { n, e },
             jwk,
         })
     }
 
-    /// Signs claims as an RS256 JWT (JWS compact serialization) with this key's kid.
+    /// Signs claims as a JWT (JWS compact serialization) with this key's algorithm and kid.
     pub fn sign(&self, claims: &Value) -> Result<String, KeyError> {
-        let header = json!({ "alg": "RS256", "kid": self.kid, "typ": "JWT" });
+        let header = json!({ "alg": self.alg.name(), "kid": self.kid, "typ": "JWT" });
         let mut token = format!(
             "{}.{}",
             B64.encode(header.to_string()),
@@ -100,7 +138,7 @@ impl SigningKey {
         let mut signature = vec![0u8; self.pair.public().modulus_len()];
         self.pair
             .sign(
-                &ring::signature::RSA_PKCS1_SHA256,
+                self.alg.signing(),
                 &ring::rand::SystemRandom::new(),
                 token.as_bytes(),
                 &mut signature,
@@ -111,22 +149,18 @@ impl SigningKey {
         Ok(token)
     }
 
-    /// Verifies an RS256 JWT's signature under this key and returns its claims. Any other
-    /// algorithm is refused; expiry and the issuer are the caller's to check.
+    /// Verifies a JWT's signature under this key and returns its claims. Any algorithm but
+    /// the key's own is refused; expiry and the issuer are the caller's to check.
     pub fn verify(&self, token: &str) -> Option<Value> {
         let (signed, signature) = token.rsplit_once('.')?;
         let (header, payload) = signed.split_once('.')?;
         let header: Value = serde_json::from_slice(&B64.decode(header).ok()?).ok()?;
-        if header.get("alg").and_then(Value::as_str) != Some("RS256") {
+        if header.get("alg").and_then(Value::as_str) != Some(self.alg.name()) {
             return None;
         }
         let signature = B64.decode(signature).ok()?;
         self.public
-            .verify(
-                &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-                signed.as_bytes(),
-                &signature,
-            )
+            .verify(self.alg.verification(), signed.as_bytes(), &signature)
             .ok()?;
         serde_json::from_slice(&B64.decode(payload).ok()?).ok()
     }
@@ -176,5 +210,20 @@ mod tests {
         );
         assert!(key.verify(&none).is_none());
         assert_eq!(key.jwk["kty"], "RSA");
+    }
+
+    #[test]
+    fn a_key_verifies_only_its_own_algorithm() {
+        let rng = ring::rand::SystemRandom::new();
+        let (kid, der) = generate(&rng).unwrap();
+        let rs512 = SigningKey::from_pkcs8_with(&kid, &der, Alg::Rs512).unwrap();
+        let rs256 = SigningKey::from_pkcs8(&kid, &der).unwrap();
+        let token = rs512.sign(&json!({"sub": "abc"})).unwrap();
+        assert_eq!(peek(&token).unwrap().0["alg"], "RS512");
+        assert_eq!(rs512.jwk["alg"], "RS512");
+        assert_eq!(rs512.verify(&token).unwrap()["sub"], "abc");
+        // The same RSA key under the other algorithm refuses the token, both ways.
+        assert!(rs256.verify(&token).is_none());
+        assert!(rs512.verify(&rs256.sign(&json!({})).unwrap()).is_none());
     }
 }
