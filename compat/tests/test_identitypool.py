@@ -320,7 +320,7 @@ def test_basic_flow_open_id_token_and_trust_conditions(server):
     forged = h + "." + base64.urlsafe_b64encode(json.dumps({**claims, "aud": "us-east-1:another-pool"}).encode()).rstrip(b"=").decode() + "." + s
     with pytest.raises(botocore.exceptions.ClientError) as e:
         sts.assume_role_with_web_identity(RoleArn=good, RoleSessionName="app", WebIdentityToken=forged)
-    assert error_of(e)[1] == 400
+    assert error_of(e) == ("InvalidIdentityToken", 400)
 
     # Unauthenticated identities get amr "unauthenticated"; pools without the classic flow refuse.
     guest = public(server).get_id(IdentityPoolId=pool_id)["IdentityId"]
@@ -415,7 +415,7 @@ def test_developer_identities_and_identity_administration(server):
     assert error_of(e) == ("DeveloperUserAlreadyRegisteredException", 400)
     with pytest.raises(botocore.exceptions.ClientError) as e:
         ci.get_open_id_token_for_developer_identity(IdentityPoolId=pool_id, Logins={"other.provider": "user-1"})
-    assert error_of(e)[1] == 400
+    assert error_of(e) == ("NotAuthorizedException", 400)
 
     looked = ci.lookup_developer_identity(IdentityPoolId=pool_id, DeveloperUserIdentifier="user-1")
     assert looked["IdentityId"] == identity and looked["DeveloperUserIdentifierList"] == ["user-1"]
@@ -541,7 +541,7 @@ def test_unknown_operation_and_bad_input(server):
     # Administrative operations need a signature.
     with pytest.raises(botocore.exceptions.ClientError) as e:
         public(server).list_identity_pools(MaxResults=10)
-    assert error_of(e)[1] in (400, 403)
+    assert error_of(e) == ("MissingAuthenticationTokenException", 403)
     r = requests.post(server.url, data="{}", headers={"X-Amz-Target": "AWSCognitoIdentityService.NoSuchThing",
                                                       "Content-Type": "application/x-amz-json-1.1"})
     assert r.status_code == 400 and "UnknownOperation" in r.text
@@ -616,3 +616,98 @@ def test_facebook_and_amazon_logins_through_introspection():
             assert error_of(e) == ("ExternalServiceException", 400)
         finally:
             server.stop()
+
+
+def test_built_in_tokens_do_not_stand_in_for_logins(server):
+    """Only a developer-issued token is a login of the built-in provider: a guest's or a user
+    pool user's basic-flow token cannot buy the authenticated role or skip role mapping, and a
+    token re-issued from a developer token lives no longer than it."""
+    idp, up, (client,) = user_pool(server)
+    user(idp, up, "ann")
+    ci, pool_id = identity_pool(server, [{"ProviderName": provider_name(up), "ClientId": client}],
+                                AllowClassicFlow=True, DeveloperProviderName="login.myapp")
+    ci.set_identity_pool_roles(IdentityPoolId=pool_id, Roles={
+        "authenticated": role(server, AUTH_ROLE, trust(pool_id)),
+        "unauthenticated": role(server, UNAUTH_ROLE, trust(pool_id, "unauthenticated"))})
+    guest = public(server).get_id(IdentityPoolId=pool_id)["IdentityId"]
+    guest_token = public(server).get_open_id_token(IdentityId=guest)["Token"]
+    logins = {provider_name(up): sign_in(idp, up, client, "ann")["IdToken"]}
+    ann = public(server).get_id(IdentityPoolId=pool_id, Logins=logins)["IdentityId"]
+    ann_token = public(server).get_open_id_token(IdentityId=ann, Logins=logins)["Token"]
+    for identity, token in ((guest, guest_token), (ann, ann_token)):
+        for call in (lambda: credentials(server, identity, {"cognito-identity.amazonaws.com": token}),
+                     lambda: public(server).get_open_id_token(IdentityId=identity, Logins={"cognito-identity.amazonaws.com": token}),
+                     lambda: public(server).get_id(IdentityPoolId=pool_id, Logins={"cognito-identity.amazonaws.com": token})):
+            with pytest.raises(botocore.exceptions.ClientError) as e:
+                call()
+            assert error_of(e) == ("NotAuthorizedException", 400)
+    assert caller_arn(server, credentials(server, guest)).endswith(f"/{UNAUTH_ROLE}/CognitoIdentityCredentials")
+
+    dev = ci.get_open_id_token_for_developer_identity(IdentityPoolId=pool_id, Logins={"login.myapp": "u1"}, TokenDuration=120)
+    reissued = public(server).get_open_id_token(IdentityId=dev["IdentityId"], Logins={"cognito-identity.amazonaws.com": dev["Token"]})["Token"]
+    exp = lambda t: jwt.decode(t, options={"verify_signature": False})["exp"]
+    assert exp(reissued) <= exp(dev["Token"])
+    # Once its last developer login is unlinked, the identity is inaccessible.
+    ci.unlink_developer_identity(IdentityId=dev["IdentityId"], IdentityPoolId=pool_id,
+                                 DeveloperProviderName="login.myapp", DeveloperUserIdentifier="u1")
+    for logins in (None, {provider_name(up): sign_in(idp, up, client, "ann")["IdToken"]}):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            credentials(server, dev["IdentityId"], logins)
+        assert error_of(e) == ("NotAuthorizedException", 400)
+
+
+def test_roles_must_be_the_pools_and_name_it(server):
+    from test_assume_role import setup_accounts
+    b, iam_b = setup_accounts(server)
+    ci, pool_id = identity_pool(server, [])
+    foreign = iam_b.create_role(RoleName="Theirs", AssumeRolePolicyDocument=trust(pool_id))["Role"]["Arn"]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ci.set_identity_pool_roles(IdentityPoolId=pool_id, Roles={"unauthenticated": foreign})
+    assert error_of(e) == ("InvalidParameterException", 400)
+    # A role trusting cognito-identity.amazonaws.com without naming pools serves none.
+    loose = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Federated": "cognito-identity.amazonaws.com"},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"ForAnyValue:StringLike": {"cognito-identity.amazonaws.com:amr": "unauthenticated"}}}]})
+    ci.set_identity_pool_roles(IdentityPoolId=pool_id, Roles={"unauthenticated": role(server, "Loose", loose)})
+    guest = public(server).get_id(IdentityPoolId=pool_id)["IdentityId"]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        credentials(server, guest)
+    assert error_of(e) == ("InvalidIdentityPoolConfigurationException", 400)
+    # Another account's administrators see none of this pool's identities.
+    admin_b = server.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{b}:role/OrganizationAccountAccessRole", RoleSessionName="admin-b")["Credentials"]
+    ci_b = server.client("cognito-identity", admin_b["AccessKeyId"], admin_b["SecretAccessKey"], admin_b["SessionToken"])
+    for call in (lambda: ci_b.describe_identity(IdentityId=guest),
+                 lambda: ci_b.describe_identity_pool(IdentityPoolId=pool_id),
+                 lambda: ci_b.list_identities(IdentityPoolId=pool_id, MaxResults=10)):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            call()
+        assert error_of(e) == ("ResourceNotFoundException", 400)
+    assert ci_b.delete_identities(IdentityIdsToDelete=[guest])["UnprocessedIdentityIds"] == []
+    assert ci.describe_identity(IdentityId=guest)["IdentityId"] == guest
+
+
+def test_logins_of_two_identities_merge_and_guests_sign_in(server):
+    idp, up, (client,) = user_pool(server)
+    user(idp, up, "ann")
+    ci, pool_id = identity_pool(server, [{"ProviderName": provider_name(up), "ClientId": client}],
+                                DeveloperProviderName="login.myapp")
+    ci.set_identity_pool_roles(IdentityPoolId=pool_id, Roles={
+        "authenticated": role(server, AUTH_ROLE, trust(pool_id)),
+        "unauthenticated": role(server, UNAUTH_ROLE, trust(pool_id, "unauthenticated"))})
+    # A guest who signs in keeps the identity, now authenticated.
+    guest = public(server).get_id(IdentityPoolId=pool_id)["IdentityId"]
+    logins = {provider_name(up): sign_in(idp, up, client, "ann")["IdToken"]}
+    assert caller_arn(server, credentials(server, guest, logins)).endswith(f"/{AUTH_ROLE}/CognitoIdentityCredentials")
+    assert ci.describe_identity(IdentityId=guest)["Logins"] == [provider_name(up)]
+    assert public(server).get_id(IdentityPoolId=pool_id, Logins=logins)["IdentityId"] == guest
+    # A developer identity and the user pool identity, presented together, become one.
+    dev = ci.get_open_id_token_for_developer_identity(IdentityPoolId=pool_id, Logins={"login.myapp": "ann-dev"})
+    merged = public(server).get_id(IdentityPoolId=pool_id, Logins={**logins, "cognito-identity.amazonaws.com": dev["Token"]})["IdentityId"]
+    assert merged in (guest, dev["IdentityId"])
+    gone = guest if merged == dev["IdentityId"] else dev["IdentityId"]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ci.describe_identity(IdentityId=gone)
+    assert error_of(e) == ("ResourceNotFoundException", 400)
+    assert sorted(ci.describe_identity(IdentityId=merged)["Logins"]) == sorted(["login.myapp", provider_name(up)])

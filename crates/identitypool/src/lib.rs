@@ -226,6 +226,8 @@ pub trait Verifier: Sync {
 #[derive(Debug, Clone)]
 pub struct CredentialsPlan {
     pub identity_id: String,
+    /// The identity pool's account: the role must be in it.
+    pub account: String,
     pub role_arn: String,
     /// `cognito-identity.amazonaws.com:aud` / `:sub` / `:amr`.
     pub session_context: Vec<(String, Vec<String>)>,
@@ -236,20 +238,45 @@ pub struct CredentialsPlan {
 #[derive(Default)]
 pub struct IdentityCache {
     keys: Mutex<Vec<Arc<SigningKey>>>,
-    pools: Mutex<HashMap<String, Arc<Pool>>>,
+    /// When an unknown kid last forced a reload of the keys.
+    keys_reloaded: Mutex<Option<std::time::Instant>>,
+    /// Pools, with the generation they were read in: a read that raced a change (the
+    /// generation moved on meanwhile) is not cached.
+    pools: Mutex<(u64, HashMap<String, Arc<Pool>>)>,
 }
+
+/// How often an unknown key id may force the built-in provider's keys to be read again.
+const KEY_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl IdentityCache {
     /// Forgets cached pools (another node changed one).
     pub fn clear(&self) {
         if let Ok(mut pools) = self.pools.lock() {
-            pools.clear();
+            pools.0 += 1;
+            pools.1.clear();
         }
     }
 
     fn forget_pool(&self, id: &str) {
         if let Ok(mut pools) = self.pools.lock() {
-            pools.remove(id);
+            pools.0 += 1;
+            pools.1.remove(id);
+        }
+    }
+
+    /// The cached pool, or the generation a store read must still be in to be cached.
+    fn pool(&self, id: &str) -> Result<Arc<Pool>, u64> {
+        match self.pools.lock() {
+            Ok(pools) => pools.1.get(id).cloned().ok_or(pools.0),
+            Err(_) => Err(u64::MAX),
+        }
+    }
+
+    fn insert_pool(&self, generation: u64, pool: Arc<Pool>) {
+        if let Ok(mut pools) = self.pools.lock()
+            && pools.0 == generation
+        {
+            pools.1.insert(pool.row.pool_id.clone(), pool);
         }
     }
 }
@@ -337,29 +364,38 @@ impl IdentityPools<'_> {
                 format!("IdentityPool '{pool_id}' not found."),
             )
         };
-        let cached = self
-            .cache
-            .pools
-            .lock()
-            .ok()
-            .and_then(|p| p.get(pool_id).cloned());
-        let pool = match cached {
-            Some(p) => p,
-            None => {
-                let row = self
-                    .store
-                    .identity_pool(pool_id)
-                    .await
-                    .map_err(internal)?
-                    .ok_or_else(not_found)?;
-                let config: PoolConfig = serde_json::from_str(&row.config).map_err(internal)?;
-                let pool = Arc::new(Pool { row, config });
-                if let Ok(mut pools) = self.cache.pools.lock() {
-                    pools.insert(pool_id.to_owned(), pool.clone());
-                }
+        let pool = match self.cache.pool(pool_id) {
+            Ok(p) => p,
+            Err(generation) => {
+                let pool = Arc::new(self.stored_pool(pool_id).await?.ok_or_else(not_found)?);
+                self.cache.insert_pool(generation, pool.clone());
                 pool
             }
         };
+        if self.account.is_some_and(|a| a != pool.row.account_id) {
+            return Err(not_found());
+        }
+        Ok(pool)
+    }
+
+    async fn stored_pool(&self, pool_id: &str) -> Result<Option<Pool>, ApiError> {
+        let Some(row) = self.store.identity_pool(pool_id).await.map_err(internal)? else {
+            return Ok(None);
+        };
+        let config: PoolConfig = serde_json::from_str(&row.config).map_err(internal)?;
+        Ok(Some(Pool { row, config }))
+    }
+
+    /// A pool of the caller's account read from the store, not the cache: what an
+    /// administrative change starts from, so it cannot undo another node's change.
+    async fn pool_to_change(&self, pool_id: &str) -> Result<Pool, ApiError> {
+        let not_found = || {
+            err(
+                "ResourceNotFoundException",
+                format!("IdentityPool '{pool_id}' not found."),
+            )
+        };
+        let pool = self.stored_pool(pool_id).await?.ok_or_else(not_found)?;
         if self.account.is_some_and(|a| a != pool.row.account_id) {
             return Err(not_found());
         }
@@ -426,8 +462,14 @@ impl IdentityPools<'_> {
             })
             .unwrap_or_default();
         for arn in &config.open_id_connect_provider_arns {
-            if !arn.starts_with("arn:aws:iam::") || !arn.contains(":oidc-provider/") {
-                return Err(invalid(format!("Invalid OpenIdConnectProviderARN: {arn}")));
+            let account = arn.split(':').nth(4);
+            if !arn.starts_with("arn:aws:iam::")
+                || !arn.contains(":oidc-provider/")
+                || account != self.account
+            {
+                return Err(invalid(format!(
+                    "Invalid OpenIdConnectProviderARN: {arn} (a provider of this account)"
+                )));
             }
         }
         config.cognito_identity_providers = match input.get("CognitoIdentityProviders") {
@@ -508,7 +550,9 @@ impl IdentityPools<'_> {
     }
 
     async fn update_pool(&self, input: &Value) -> Result<Value, ApiError> {
-        let mut pool = (*self.pool(required(input, "IdentityPoolId")?).await?).clone();
+        let mut pool = self
+            .pool_to_change(required(input, "IdentityPoolId")?)
+            .await?;
         pool.row.name = required(input, "IdentityPoolName")?.to_owned();
         self.apply_settings(input, &mut pool.config)?;
         if input.get("IdentityPoolTags").is_some() {
@@ -599,7 +643,9 @@ impl IdentityPools<'_> {
     }
 
     async fn set_roles(&self, input: &Value) -> Result<Value, ApiError> {
-        let mut pool = (*self.pool(required(input, "IdentityPoolId")?).await?).clone();
+        let mut pool = self
+            .pool_to_change(required(input, "IdentityPoolId")?)
+            .await?;
         let roles = string_map(input, "Roles");
         for (kind, arn) in &roles {
             if kind != "authenticated" && kind != "unauthenticated" {
@@ -610,6 +656,15 @@ impl IdentityPools<'_> {
             if !arn.starts_with("arn:aws:iam::") || !arn.contains(":role/") {
                 return Err(invalid(format!("Invalid role ARN: {arn}")));
             }
+        }
+        // Identities act as these roles: they must belong to the pool's own account.
+        let foreign = Self::roles_passed(input)
+            .into_iter()
+            .find(|arn| arn.split(':').nth(4) != Some(pool.row.account_id.as_str()));
+        if let Some(arn) = foreign {
+            return Err(invalid(format!(
+                "Role {arn} is not in the identity pool's account."
+            )));
         }
         let mut mappings = BTreeMap::new();
         let providers = self.configured_providers(&pool.config);
@@ -681,7 +736,9 @@ impl IdentityPools<'_> {
     }
 
     async fn set_tag_map(&self, input: &Value) -> Result<Value, ApiError> {
-        let mut pool = (*self.pool(required(input, "IdentityPoolId")?).await?).clone();
+        let mut pool = self
+            .pool_to_change(required(input, "IdentityPoolId")?)
+            .await?;
         let name = required(input, "IdentityProviderName")?;
         let provider = self.configured_provider(&pool.config, name)?;
         let map = PrincipalTagMap {
@@ -726,7 +783,7 @@ impl IdentityPools<'_> {
             .and_then(|r| r.split_once(":identitypool/"))
             .map(|(_, id)| id)
             .ok_or_else(|| invalid(format!("Invalid ResourceArn: {arn}")))?;
-        Ok((*self.pool(id).await?).clone())
+        self.pool_to_change(id).await
     }
 
     async fn tag(&self, input: &Value, add: bool) -> Result<Value, ApiError> {
@@ -898,6 +955,8 @@ impl IdentityPools<'_> {
             let result = match found.split_first() {
                 None => self.new_identity(pool, &unlinked).await,
                 Some((target, others)) => {
+                    self.check_mergeable(pool, target, others, &unlinked)
+                        .await?;
                     for other in others {
                         self.store
                             .merge_identities(other, target, self.now())
@@ -931,6 +990,43 @@ impl IdentityPools<'_> {
             "ResourceConflictException",
             "A login is already linked to another identity.",
         ))
+    }
+
+    /// Identities named by one request's logins may become one: all exist in this pool and
+    /// are enabled, and together they hold at most one login per provider.
+    async fn check_mergeable(
+        &self,
+        pool: &Pool,
+        target: &str,
+        others: &[String],
+        new: &[Login],
+    ) -> Result<(), ApiError> {
+        let mut providers: Vec<String> = new.iter().map(|l| l.provider.clone()).collect();
+        for id in std::iter::once(target).chain(others.iter().map(String::as_str)) {
+            let (row, logins) = self
+                .store
+                .identity(id)
+                .await
+                .map_err(internal)?
+                .filter(|(row, _)| row.pool_id == pool.row.pool_id)
+                .ok_or_else(|| identity_not_found(id))?;
+            if is_disabled(&row) {
+                return Err(not_authorized(format!(
+                    "Access to Identity '{id}' is forbidden."
+                )));
+            }
+            providers.extend(logins.into_iter().map(|l| l.provider));
+        }
+        let count = providers.len();
+        providers.sort();
+        providers.dedup();
+        if providers.len() != count {
+            return Err(err(
+                "ResourceConflictException",
+                "These logins belong to identities that cannot be merged: two of them are from one provider.",
+            ));
+        }
+        Ok(())
     }
 
     /// An identity holds at most one login per provider.
@@ -1003,8 +1099,7 @@ impl IdentityPools<'_> {
             .map_err(internal)?
             .ok_or_else(|| identity_not_found(id))?;
         let pool = self.pool(&row.pool_id).await?;
-        let record: Value = serde_json::from_str(&row.record).map_err(internal)?;
-        if record.get("Disabled").and_then(Value::as_bool) == Some(true) {
+        if is_disabled(&row) {
             return Err(not_authorized(format!(
                 "Access to Identity '{id}' is forbidden."
             )));
@@ -1131,6 +1226,7 @@ impl IdentityPools<'_> {
         ];
         Ok(CredentialsPlan {
             identity_id,
+            account: pool.row.account_id.clone(),
             role_arn,
             session_context,
             tags,
@@ -1227,7 +1323,19 @@ impl IdentityPools<'_> {
         let key = match keys.iter().find(|k| k.kid == kid) {
             Some(k) => k.clone(),
             None => {
-                // Another node may have added a key since this one cached them.
+                // Another node may have added a key since this one cached them; unknown key
+                // ids reload at most every KEY_RELOAD_INTERVAL (forged ones are cheap to send).
+                let now = std::time::Instant::now();
+                let due = self.cache.keys_reloaded.lock().is_ok_and(|mut last| {
+                    let due = last.is_none_or(|t| now.duration_since(t) >= KEY_RELOAD_INTERVAL);
+                    if due {
+                        *last = Some(now);
+                    }
+                    due
+                });
+                if !due {
+                    return Err(bad());
+                }
                 if let Ok(mut cached) = self.cache.keys.lock() {
                     cached.clear();
                 }
@@ -1263,17 +1371,28 @@ impl IdentityPools<'_> {
             ));
         }
         let subject = str_of(&claims, "sub").unwrap_or("").to_owned();
-        let amr = claims
+        let amr: Vec<String> = claims
             .get("amr")
             .and_then(Value::as_array)
             .map(|a| {
                 a.iter()
-                    .filter_map(Value::as_str)
-                    .filter(|s| *s != "authenticated" && *s != "unauthenticated")
-                    .map(str::to_owned)
+                    .filter_map(|v| v.as_str().map(str::to_owned))
                     .collect()
             })
             .unwrap_or_default();
+        // Only tokens of developer-authenticated identities are logins (what
+        // GetOpenIdTokenForDeveloperIdentity returns): a guest's or another provider's
+        // OpenID token must not stand in for the login it was issued for.
+        let developer = pool.config.developer_provider_name.as_deref();
+        if amr.first().map(String::as_str) != Some("authenticated")
+            || developer.is_none()
+            || amr.get(1).map(String::as_str) != developer
+        {
+            return Err(not_authorized(
+                "Invalid login token. Only tokens of developer-authenticated identities are logins.",
+            ));
+        }
+        let amr = amr.into_iter().skip(1).collect();
         Ok(VerifiedLogin {
             provider: BUILTIN_PROVIDER.into(),
             subject,
@@ -1288,20 +1407,29 @@ impl IdentityPools<'_> {
         input: &Value,
         verifier: &impl Verifier,
     ) -> Result<Value, ApiError> {
-        let (pool, identity_id, logins) = self.usable_identity(input, verifier).await?;
-        if !pool.config.allow_classic_flow {
+        let id = required(input, "IdentityId")?;
+        let (row, _) = self
+            .store
+            .identity(id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| identity_not_found(id))?;
+        if !self.pool(&row.pool_id).await?.config.allow_classic_flow {
             return Err(invalid(
                 "Basic (classic) flow is not enabled, please use enhanced flow.",
             ));
         }
+        let (pool, identity_id, logins) = self.usable_identity(input, verifier).await?;
+        // A token issued on the strength of a developer token lives no longer than it.
+        let lifetime = logins
+            .iter()
+            .filter(|l| l.provider == BUILTIN_PROVIDER)
+            .filter_map(|l| l.claims.get("exp").and_then(Value::as_i64))
+            .map(|exp| exp - self.now())
+            .fold(OPEN_ID_TOKEN_SECS, i64::min);
+        let tags: Vec<(String, String)> = logins.iter().flat_map(developer_tags).collect();
         let token = self
-            .sign_open_id_token(
-                &pool,
-                &identity_id,
-                Self::amr(&logins),
-                OPEN_ID_TOKEN_SECS,
-                &[],
-            )
+            .sign_open_id_token(&pool, &identity_id, Self::amr(&logins), lifetime, &tags)
             .await?;
         Ok(json!({ "IdentityId": identity_id, "Token": token }))
     }
@@ -1500,7 +1628,7 @@ impl IdentityPools<'_> {
             .developer_provider(&pool, required(input, "DeveloperProviderName")?)?
             .to_owned();
         let id = required(input, "IdentityId")?;
-        self.pool_identity(&pool, id).await?;
+        let (row, linked) = self.pool_identity(&pool, id).await?;
         let login = Login {
             provider,
             subject: required(input, "DeveloperUserIdentifier")?.to_owned(),
@@ -1515,6 +1643,9 @@ impl IdentityPools<'_> {
                 "ResourceConflictException",
                 "The developer user identifier is not linked to this identity.",
             ));
+        }
+        if linked.len() == 1 {
+            self.disable(row).await?;
         }
         Ok(json!({}))
     }
@@ -1546,23 +1677,30 @@ impl IdentityPools<'_> {
                     .cloned()
             })
             .collect();
-        self.store
+        let removed = self
+            .store
             .unlink_logins(&id, &remove, self.now())
             .await
             .map_err(internal)?;
-        if remove.len() == linked.len() {
-            let mut record: Value = serde_json::from_str(&row.record).map_err(internal)?;
-            if let Some(o) = record.as_object_mut() {
-                o.insert("Disabled".into(), json!(true));
-            }
-            let row = IdentityRow {
-                record: record.to_string(),
-                updated_at: self.now(),
-                ..row
-            };
-            self.store.update_identity(&row).await.map_err(internal)?;
+        if removed as usize >= linked.len() {
+            self.disable(row).await?;
         }
         Ok(json!({}))
+    }
+
+    /// Makes an identity that has lost its last login inaccessible, as Cognito does.
+    async fn disable(&self, row: IdentityRow) -> Result<(), ApiError> {
+        let mut record: Value = serde_json::from_str(&row.record).map_err(internal)?;
+        if let Some(o) = record.as_object_mut() {
+            o.insert("Disabled".into(), json!(true));
+        }
+        let row = IdentityRow {
+            record: record.to_string(),
+            updated_at: self.now(),
+            ..row
+        };
+        self.store.update_identity(&row).await.map_err(internal)?;
+        Ok(())
     }
 
     // ---- identities (administrative) ---------------------------------------------------
@@ -1619,11 +1757,7 @@ impl IdentityPools<'_> {
                     break 'pages;
                 }
                 after.clone_from(&row.identity_id);
-                let disabled = serde_json::from_str::<Value>(&row.record)
-                    .ok()
-                    .and_then(|r| r.get("Disabled").and_then(Value::as_bool))
-                    == Some(true);
-                if hide_disabled && disabled {
+                if hide_disabled && is_disabled(row) {
                     continue;
                 }
                 out.push(Self::identity_json(row, logins));
@@ -1648,24 +1782,54 @@ impl IdentityPools<'_> {
             .flatten()
             .filter_map(Value::as_str)
         {
+            // Deleting what is not there (or not the caller's to see) succeeds, as on Cognito.
             let owned = match self.store.identity(id).await.map_err(internal)? {
                 Some((row, _)) => self.pool(&row.pool_id).await.is_ok(),
-                // Deleting what is not there succeeds, as on Cognito.
-                None => continue,
+                None => false,
             };
-            if !owned {
-                unprocessed.push(json!({ "IdentityId": id, "ErrorCode": "AccessDenied" }));
-                continue;
+            if owned && !self.store.delete_identity(id).await.map_err(internal)? {
+                unprocessed.push(json!({ "IdentityId": id, "ErrorCode": "InternalServerError" }));
             }
-            self.store.delete_identity(id).await.map_err(internal)?;
         }
         Ok(json!({ "UnprocessedIdentityIds": unprocessed }))
     }
 }
 
-/// Session tags for a login from the pool's principal tag map for its provider: the defaults
-/// (`client` ← `aud`, `username` ← `sub`) and/or the mapped claims.
+fn is_disabled(row: &IdentityRow) -> bool {
+    serde_json::from_str::<Value>(&row.record)
+        .ok()
+        .and_then(|r| r.get("Disabled").and_then(Value::as_bool))
+        == Some(true)
+}
+
+/// The principal tags a developer gave a built-in token (GetOpenIdTokenForDeveloperIdentity's
+/// `PrincipalTags`).
+fn developer_tags(login: &VerifiedLogin) -> Vec<(String, String)> {
+    if login.provider != BUILTIN_PROVIDER {
+        return Vec::new();
+    }
+    login
+        .claims
+        .pointer("/https:~1~1aws.amazon.com~1tags/principal_tags")
+        .and_then(Value::as_object)
+        .map(|tags| {
+            tags.iter()
+                .filter_map(|(k, v)| {
+                    let v = v.as_array()?.first()?.as_str()?;
+                    Some((k.clone(), v.to_owned()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Session tags for a login: a developer's tags for a built-in token, else the pool's
+/// principal tag map for its provider: the defaults (`client` ← `aud`, `username` ← `sub`)
+/// and/or the mapped claims.
 fn principal_tags(config: &PoolConfig, login: &VerifiedLogin) -> Vec<(String, String)> {
+    if login.provider == BUILTIN_PROVIDER {
+        return developer_tags(login);
+    }
     let Some(map) = config.principal_tags.get(&login.provider) else {
         return Vec::new();
     };

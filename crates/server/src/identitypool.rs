@@ -141,23 +141,59 @@ pub async fn handle(
                 .and_then(|a| a.split_once(":identitypool/"))
                 .map(|(_, id)| id.to_owned())
         });
-    let resource = match pool_id {
-        Some(pool) => format!(
-            "arn:aws:cognito-identity:{}:{account}:identitypool/{pool}",
-            ctx.state.region
-        ),
-        None => "*".to_owned(),
+    // Operations on identities are authorized on their pools.
+    let mut pools: Vec<String> = pool_id.into_iter().collect();
+    let identities: Vec<&str> = match operation {
+        "DescribeIdentity" => input
+            .get("IdentityId")
+            .and_then(Value::as_str)
+            .into_iter()
+            .collect(),
+        "DeleteIdentities" => input
+            .get("IdentityIdsToDelete")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect(),
+        _ => Vec::new(),
     };
-    crate::authz::authorize(
-        ctx,
-        &caller,
-        Protocol::Json,
-        &format!("cognito-identity:{operation}"),
-        &resource,
-        &[],
-        None,
-    )
-    .await?;
+    for id in identities {
+        let found = ctx.state.store.identity(id).await.map_err(|e| {
+            tracing::error!(error = %e, "identity lookup failed");
+            ApiError::internal()
+        })?;
+        if let Some((row, _)) = found
+            && !pools.contains(&row.pool_id)
+        {
+            pools.push(row.pool_id);
+        }
+    }
+    let resources: Vec<String> = if pools.is_empty() {
+        vec!["*".to_owned()]
+    } else {
+        pools
+            .iter()
+            .map(|pool| {
+                format!(
+                    "arn:aws:cognito-identity:{}:{account}:identitypool/{pool}",
+                    ctx.state.region
+                )
+            })
+            .collect()
+    };
+    for resource in &resources {
+        crate::authz::authorize(
+            ctx,
+            &caller,
+            Protocol::Json,
+            &format!("cognito-identity:{operation}"),
+            resource,
+            &[],
+            None,
+        )
+        .await?;
+    }
     if operation == "SetIdentityPoolRoles" {
         // Handing a role to the pool lets its users act as the role: the caller must be
         // allowed to pass it, as IAM requires.
@@ -207,6 +243,7 @@ async fn credentials(
 ) -> Result<Value, ApiError> {
     let role = crate::sts::cached_role(ctx.state, &plan.role_arn)
         .await?
+        .filter(|role| role.account_id == plan.account && restricted_to_pools(role))
         .ok_or_else(bad_configuration)?;
     let trust = ResourcePolicy {
         policy: Some(&role.trust),
@@ -267,6 +304,16 @@ async fn credentials(
             "Expiration": c.expiration.unix_timestamp(),
         },
     }))
+}
+
+/// A role assumable by `cognito-identity.amazonaws.com` must name the identity pools it
+/// trusts (a `cognito-identity.amazonaws.com:aud` condition): otherwise every identity pool
+/// of every account could obtain it. AWS enforces the same.
+pub fn restricted_to_pools(role: &cognate_iam::RoleRecord) -> bool {
+    role.trust
+        .context_keys()
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case("cognito-identity.amazonaws.com:aud"))
 }
 
 /// A provider's verification failure in Cognito Identity's terms.

@@ -199,6 +199,15 @@ async fn assume_role_with_web_identity(ctx: &Ctx<'_>, input: &Value) -> Result<V
             "Not authorized to perform sts:AssumeRoleWithWebIdentity",
         )
     })?;
+    if provider_arn == cognate_identitypool::BUILTIN_PROVIDER
+        && !crate::identitypool::restricted_to_pools(&role)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "Not authorized to perform sts:AssumeRoleWithWebIdentity: a role trusting cognito-identity.amazonaws.com must condition on cognito-identity.amazonaws.com:aud",
+        ));
+    }
     let trust = ResourcePolicy {
         policy: Some(&role.trust),
         account: &role.account_id,
