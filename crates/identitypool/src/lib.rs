@@ -529,18 +529,29 @@ impl IdentityPools<'_> {
 
     async fn save_pool(&self, pool: Pool) -> Result<Pool, ApiError> {
         let mut row = pool.row;
-        row.config = serde_json::to_string(&pool.config).map_err(internal)?;
+        let expected = std::mem::replace(
+            &mut row.config,
+            serde_json::to_string(&pool.config).map_err(internal)?,
+        );
         row.updated_at = self.now();
         if !self
             .store
-            .update_identity_pool(&row)
+            .update_identity_pool(&row, &expected)
             .await
             .map_err(internal)?
         {
-            return Err(err(
-                "ResourceNotFoundException",
-                format!("IdentityPool '{}' not found.", row.pool_id),
-            ));
+            // Changed by another request since it was read, or deleted.
+            self.cache.forget_pool(&row.pool_id);
+            return Err(match self.stored_pool(&row.pool_id).await? {
+                Some(_) => err(
+                    "ConcurrentModificationException",
+                    "The identity pool was changed by another request; retry.",
+                ),
+                None => err(
+                    "ResourceNotFoundException",
+                    format!("IdentityPool '{}' not found.", row.pool_id),
+                ),
+            });
         }
         self.cache.forget_pool(&row.pool_id);
         Ok(Pool {
@@ -1704,6 +1715,18 @@ impl IdentityPools<'_> {
     }
 
     // ---- identities (administrative) ---------------------------------------------------
+
+    /// The pools of the identities that exist (what administrative operations on identities
+    /// are authorized on).
+    pub async fn pools_of_identities(&self, ids: &[&str]) -> Result<Vec<String>, ApiError> {
+        let mut pools = Vec::new();
+        for id in ids {
+            if let Some((row, _)) = self.store.identity(id).await.map_err(internal)? {
+                pools.push(row.pool_id);
+            }
+        }
+        Ok(pools)
+    }
 
     fn identity_json(row: &IdentityRow, logins: &[Login]) -> Value {
         let mut providers: Vec<&str> = logins.iter().map(|l| l.provider.as_str()).collect();

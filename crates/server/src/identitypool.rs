@@ -158,15 +158,12 @@ pub async fn handle(
             .collect(),
         _ => Vec::new(),
     };
-    for id in identities {
-        let found = ctx.state.store.identity(id).await.map_err(|e| {
-            tracing::error!(error = %e, "identity lookup failed");
-            ApiError::internal()
-        })?;
-        if let Some((row, _)) = found
-            && !pools.contains(&row.pool_id)
-        {
-            pools.push(row.pool_id);
+    for pool in service(ctx.state, ctx.now, Some(&account))
+        .pools_of_identities(&identities)
+        .await?
+    {
+        if !pools.contains(&pool) {
+            pools.push(pool);
         }
     }
     let resources: Vec<String> = if pools.is_empty() {

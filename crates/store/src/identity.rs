@@ -130,15 +130,21 @@ impl Store {
         .collect()
     }
 
-    /// Replaces a pool's name and settings; false if it does not exist.
-    pub async fn update_identity_pool(&self, row: &IdentityPoolRow) -> Result<bool> {
+    /// Replaces a pool's name and settings if its settings are still `expected` (what the
+    /// change was computed from); false if they are not, or the pool does not exist.
+    pub async fn update_identity_pool(
+        &self,
+        row: &IdentityPoolRow,
+        expected: &str,
+    ) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE identity_pools SET name = $1, config = $2, updated_at = $3 WHERE pool_id = $4",
+            "UPDATE identity_pools SET name = $1, config = $2, updated_at = $3 WHERE pool_id = $4 AND config = $5",
         )
         .bind(&row.name)
         .bind(&row.config)
         .bind(row.updated_at)
         .bind(&row.pool_id)
+        .bind(expected)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)

@@ -1095,8 +1095,11 @@ async fn identity_pool_rows(store: &Store) {
     assert_eq!(page, vec![other.clone()]);
     let mut renamed = pool.clone();
     renamed.name = "renamed".into();
+    renamed.config = "{\"Roles\":{}}".into();
     renamed.updated_at = 2;
-    assert!(store.update_identity_pool(&renamed).await.unwrap());
+    assert!(store.update_identity_pool(&renamed, "{}").await.unwrap());
+    // A change computed from settings that have changed since is refused.
+    assert!(!store.update_identity_pool(&renamed, "{}").await.unwrap());
     assert_eq!(
         store.identity_pool(&pool.pool_id).await.unwrap(),
         Some(renamed)
