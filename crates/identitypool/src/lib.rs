@@ -1151,7 +1151,7 @@ impl IdentityPools<'_> {
                         .is_none()
                     {
                         self.store
-                            .link_logins(None, id, &pool.row.pool_id, &[key], self.now())
+                            .link_logins_to_guest(id, &pool.row.pool_id, &[key], self.now())
                             .await
                             .map_err(|_| logins_dont_match())?;
                         continue;

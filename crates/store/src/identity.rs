@@ -235,7 +235,8 @@ impl Store {
     }
 
     /// Creates `new` (when given) and links `logins` to `identity_id`, in one transaction.
-    /// `Conflict` when one of the logins is already linked to an identity, or when an
+    /// `Conflict` when one of the logins is already linked to an identity, when the identity
+    /// already has a login from one of their providers (one login per provider), or when an
     /// existing `identity_id` has meanwhile been deleted or merged away.
     pub async fn link_logins(
         &self,
@@ -244,6 +245,32 @@ impl Store {
         pool_id: &str,
         logins: &[Login],
         now: i64,
+    ) -> Result<()> {
+        self.link(new, identity_id, pool_id, logins, now, false)
+            .await
+    }
+
+    /// Links logins to an identity that has none (a guest signing in); `Conflict` if it has
+    /// any by the time the transaction holds it.
+    pub async fn link_logins_to_guest(
+        &self,
+        identity_id: &str,
+        pool_id: &str,
+        logins: &[Login],
+        now: i64,
+    ) -> Result<()> {
+        self.link(None, identity_id, pool_id, logins, now, true)
+            .await
+    }
+
+    async fn link(
+        &self,
+        new: Option<&IdentityRow>,
+        identity_id: &str,
+        pool_id: &str,
+        logins: &[Login],
+        now: i64,
+        guest_only: bool,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         match new {
@@ -271,6 +298,21 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
                 if done.rows_affected() == 0 {
+                    return Err(StoreError::Conflict);
+                }
+                // The update holds the identity's row (PostgreSQL) or the database (SQLite):
+                // concurrent links to one identity are decided one after the other.
+                let linked: Vec<String> =
+                    sqlx::query("SELECT provider FROM identity_logins WHERE identity_id = $1")
+                        .bind(identity_id)
+                        .fetch_all(&mut *tx)
+                        .await?
+                        .iter()
+                        .map(|r| r.try_get("provider"))
+                        .collect::<std::result::Result<_, _>>()?;
+                if (guest_only && !linked.is_empty())
+                    || logins.iter().any(|l| linked.contains(&l.provider))
+                {
                     return Err(StoreError::Conflict);
                 }
             }

@@ -1149,6 +1149,44 @@ async fn identity_pool_rows(store: &Store) {
         )
         .await
         .unwrap();
+    // One login per provider, and guests only while they have none.
+    assert!(matches!(
+        store
+            .link_logins(
+                None,
+                &alice.identity_id,
+                &pool.pool_id,
+                &[login("dev", "u7")],
+                6
+            )
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(matches!(
+        store
+            .link_logins_to_guest(&alice.identity_id, &pool.pool_id, &[login("x", "1")], 6)
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    let guest = IdentityRow {
+        identity_id: "us-east-1:g".into(),
+        ..alice.clone()
+    };
+    store
+        .link_logins(Some(&guest), &guest.identity_id, &pool.pool_id, &[], 6)
+        .await
+        .unwrap();
+    store
+        .link_logins_to_guest(&guest.identity_id, &pool.pool_id, &[login("x", "1")], 6)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .link_logins_to_guest(&guest.identity_id, &pool.pool_id, &[login("y", "1")], 6)
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(store.delete_identity(&guest.identity_id).await.unwrap());
     let bob = IdentityRow {
         identity_id: "us-east-1:b".into(),
         ..alice.clone()
