@@ -711,3 +711,38 @@ def test_logins_of_two_identities_merge_and_guests_sign_in(server):
         ci.describe_identity(IdentityId=gone)
     assert error_of(e) == ("ResourceNotFoundException", 400)
     assert sorted(ci.describe_identity(IdentityId=merged)["Logins"]) == sorted(["login.myapp", provider_name(up)])
+
+
+def test_developer_principal_tags_and_identity_operations_authorized_on_their_pool(server):
+    ci, pool_id = identity_pool(server, [], DeveloperProviderName="login.myapp")
+    tagged = role(server, "DevTagged", trust(pool_id, actions=("sts:AssumeRoleWithWebIdentity", "sts:TagSession")), {
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*",
+                                                "Condition": {"StringEquals": {"aws:PrincipalTag/dept": "ops"}}}]})
+    ci.set_identity_pool_roles(IdentityPoolId=pool_id, Roles={"authenticated": tagged})
+    for dept, allowed in (("ops", True), ("sales", False)):
+        out = ci.get_open_id_token_for_developer_identity(
+            IdentityPoolId=pool_id, Logins={"login.myapp": f"user-{dept}"}, PrincipalTags={"dept": dept})
+        s3 = as_session(server, "s3", credentials(server, out["IdentityId"], {"cognito-identity.amazonaws.com": out["Token"]}))
+        if allowed:
+            s3.list_buckets()
+        else:
+            with pytest.raises(botocore.exceptions.ClientError) as e:
+                s3.list_buckets()
+            assert error_of(e) == ("AccessDenied", 403)
+
+    # A per-pool Deny binds the identity operations too.
+    iam = server.client("iam")
+    iam.create_user(UserName="ops")
+    key = iam.create_access_key(UserName="ops")["AccessKey"]
+    pool_arn = f"arn:aws:cognito-identity:us-east-1:{server.account_id}:identitypool/{pool_id}"
+    iam.put_user_policy(UserName="ops", PolicyName="p", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "cognito-identity:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": ["cognito-identity:DescribeIdentity", "cognito-identity:DeleteIdentities"], "Resource": pool_arn}]}))
+    ops = server.client("cognito-identity", key["AccessKeyId"], key["SecretAccessKey"])
+    identity = ci.list_identities(IdentityPoolId=pool_id, MaxResults=10)["Identities"][0]["IdentityId"]
+    for call in (lambda: ops.describe_identity(IdentityId=identity),
+                 lambda: ops.delete_identities(IdentityIdsToDelete=[identity])):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            call()
+        assert error_of(e) == ("AccessDeniedException", 403)
+    assert ci.describe_identity(IdentityId=identity)["IdentityId"] == identity
