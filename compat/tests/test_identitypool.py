@@ -310,7 +310,12 @@ def test_basic_flow_open_id_token_and_trust_conditions(server):
     assert out["Provider"] == "cognito-identity.amazonaws.com"
     assert out["AssumedRoleUser"]["Arn"].endswith(":assumed-role/Basic/app")
     # Trust conditions on aud and amr are enforced.
-    for name, policy in (("OtherPool", trust("us-east-1:another-pool")), ("GuestsOnly", trust(pool_id, "unauthenticated"))):
+    any_pool = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Federated": "cognito-identity.amazonaws.com"},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringLike": {"cognito-identity.amazonaws.com:aud": "*"}}}]})
+    for name, policy in (("OtherPool", trust("us-east-1:another-pool")), ("GuestsOnly", trust(pool_id, "unauthenticated")),
+                         ("AnyPool", any_pool)):
         arn = role(server, name, policy)
         with pytest.raises(botocore.exceptions.ClientError) as e:
             sts.assume_role_with_web_identity(RoleArn=arn, RoleSessionName="app", WebIdentityToken=token)
@@ -366,6 +371,12 @@ def test_external_oidc_issuer_and_google_stand_in():
             linked = public(server).get_id(IdentityPoolId=pool_id, Logins={
                 oidc_name: issuer.token(sub="user-9"), "accounts.google.com": issuer.token(iss="https://accounts.google.com", aud="google-app", sub="g-9")})["IdentityId"]
             assert sorted(ci.describe_identity(IdentityId=linked)["Logins"]) == sorted(["accounts.google.com", oidc_name])
+            # A guest signing in with two logins at once keeps its id and gets both.
+            guest = public(server).get_id(IdentityPoolId=pool_id)["IdentityId"]
+            both = {oidc_name: issuer.token(sub="user-10"),
+                    "accounts.google.com": issuer.token(iss="https://accounts.google.com", aud="google-app", sub="g-10")}
+            assert credentials(server, guest, both)["AccessKeyId"].startswith("ASIA")
+            assert sorted(ci.describe_identity(IdentityId=guest)["Logins"]) == sorted(["accounts.google.com", oidc_name])
 
             stranger = Issuer()
             stranger.add_rsa("k1")  # same kid, different key: a forgery
@@ -425,6 +436,10 @@ def test_developer_identities_and_identity_administration(server):
     merged = ci.merge_developer_identities(SourceUserIdentifier="user-2", DestinationUserIdentifier="user-1",
                                            DeveloperProviderName="login.myapp", IdentityPoolId=pool_id)
     assert merged["IdentityId"] == identity
+    # Either developer user now signs in to the merged identity.
+    later = ci.get_open_id_token_for_developer_identity(IdentityPoolId=pool_id, Logins={"login.myapp": "user-2"})
+    assert later["IdentityId"] == identity
+    assert public(server).get_id(IdentityPoolId=pool_id, Logins={"cognito-identity.amazonaws.com": later["Token"]})["IdentityId"] == identity
     assert sorted(ci.lookup_developer_identity(IdentityPoolId=pool_id, IdentityId=identity)["DeveloperUserIdentifierList"]) == ["user-1", "user-2"]
     ci.unlink_developer_identity(IdentityId=identity, IdentityPoolId=pool_id, DeveloperProviderName="login.myapp", DeveloperUserIdentifier="user-2")
     assert ci.lookup_developer_identity(IdentityPoolId=pool_id, IdentityId=identity)["DeveloperUserIdentifierList"] == ["user-1"]
@@ -669,11 +684,17 @@ def test_roles_must_be_the_pools_and_name_it(server):
         "Effect": "Allow", "Principal": {"Federated": "cognito-identity.amazonaws.com"},
         "Action": "sts:AssumeRoleWithWebIdentity",
         "Condition": {"ForAnyValue:StringLike": {"cognito-identity.amazonaws.com:amr": "unauthenticated"}}}]})
-    ci.set_identity_pool_roles(IdentityPoolId=pool_id, Roles={"unauthenticated": role(server, "Loose", loose)})
+    any_pool = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Federated": "cognito-identity.amazonaws.com"},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringLike": {"cognito-identity.amazonaws.com:aud": "*"}}}]})
     guest = public(server).get_id(IdentityPoolId=pool_id)["IdentityId"]
-    with pytest.raises(botocore.exceptions.ClientError) as e:
-        credentials(server, guest)
-    assert error_of(e) == ("InvalidIdentityPoolConfigurationException", 400)
+    for name, policy in (("Loose", loose), ("AnyPool", any_pool)):
+        arn = role(server, name, policy)
+        ci.set_identity_pool_roles(IdentityPoolId=pool_id, Roles={"unauthenticated": arn})
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            credentials(server, guest)
+        assert error_of(e) == ("InvalidIdentityPoolConfigurationException", 400), name
     # Another account's administrators see none of this pool's identities.
     admin_b = server.client("sts").assume_role(
         RoleArn=f"arn:aws:iam::{b}:role/OrganizationAccountAccessRole", RoleSessionName="admin-b")["Credentials"]

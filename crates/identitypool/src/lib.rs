@@ -177,6 +177,14 @@ pub struct Pool {
     pub config: PoolConfig,
 }
 
+impl Pool {
+    /// The provider an identity may hold several logins of: the developer provider, whose
+    /// users MergeDeveloperIdentities joins.
+    fn multi(&self) -> Option<&str> {
+        self.config.developer_provider_name.as_deref()
+    }
+}
+
 /// What kind of provider a `Logins` key names in a pool.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Provider {
@@ -496,6 +504,13 @@ impl IdentityPools<'_> {
             .unwrap_or_default();
         if !config.saml_provider_arns.is_empty() {
             return Err(invalid("SAML providers are not supported by this service."));
+        }
+        if let Some(dev) = &config.developer_provider_name
+            && (dev == BUILTIN_PROVIDER || self.configured_providers(config).contains(dev))
+        {
+            return Err(invalid(
+                "DeveloperProviderName must differ from the identity pool's other providers.",
+            ));
         }
         Ok(())
     }
@@ -911,7 +926,14 @@ impl IdentityPools<'_> {
         };
         match self
             .store
-            .link_logins(Some(&row), &row.identity_id, &pool.row.pool_id, logins, now)
+            .link_logins(
+                Some(&row),
+                &row.identity_id,
+                &pool.row.pool_id,
+                logins,
+                now,
+                pool.multi(),
+            )
             .await
         {
             Ok(()) => Ok(row.identity_id),
@@ -975,10 +997,7 @@ impl IdentityPools<'_> {
                     self.check_mergeable(pool, target, others, &unlinked)
                         .await?;
                     for other in others {
-                        self.store
-                            .merge_identities(other, target, self.now())
-                            .await
-                            .map_err(internal)?;
+                        self.merge(pool, other, target).await?;
                     }
                     if unlinked.is_empty() {
                         return Ok(target.clone());
@@ -986,7 +1005,14 @@ impl IdentityPools<'_> {
 
                     match self
                         .store
-                        .link_logins(None, target, &pool.row.pool_id, &unlinked, self.now())
+                        .link_logins(
+                            None,
+                            target,
+                            &pool.row.pool_id,
+                            &unlinked,
+                            self.now(),
+                            pool.multi(),
+                        )
                         .await
                     {
                         Ok(()) => Ok(target.clone()),
@@ -1018,6 +1044,7 @@ impl IdentityPools<'_> {
         others: &[String],
         new: &[Login],
     ) -> Result<(), ApiError> {
+        let multi = pool.multi();
         let mut providers: Vec<String> = new.iter().map(|l| l.provider.clone()).collect();
         for id in std::iter::once(target).chain(others.iter().map(String::as_str)) {
             let (row, logins) = self
@@ -1032,8 +1059,11 @@ impl IdentityPools<'_> {
                     "Access to Identity '{id}' is forbidden."
                 )));
             }
-            providers.extend(logins.into_iter().map(|l| l.provider));
+            let mut own: Vec<String> = logins.into_iter().map(|l| l.provider).collect();
+            own.dedup();
+            providers.extend(own);
         }
+        providers.retain(|p| Some(p.as_str()) != multi);
         let count = providers.len();
         providers.sort();
         providers.dedup();
@@ -1107,6 +1137,7 @@ impl IdentityPools<'_> {
             return Ok((pool, id.to_owned(), Vec::new()));
         }
         let verified = self.verify_logins(&pool, &logins, verifier).await?;
+        let mut to_link = Vec::new();
         for login in &verified {
             let belongs = if login.provider == BUILTIN_PROVIDER {
                 login.subject == id
@@ -1115,29 +1146,33 @@ impl IdentityPools<'_> {
                     .iter()
                     .any(|l| l.provider == login.provider && l.subject == login.subject)
             };
-            if !belongs {
-                if linked.is_empty() && login.provider != BUILTIN_PROVIDER {
-                    // An unauthenticated identity signing in: link the login to it.
-                    let key = Login {
-                        provider: login.provider.clone(),
-                        subject: login.subject.clone(),
-                    };
-                    if self
-                        .store
-                        .identity_of_login(&pool.row.pool_id, &key)
-                        .await
-                        .map_err(internal)?
-                        .is_none()
-                    {
-                        self.store
-                            .link_logins_to_guest(id, &pool.row.pool_id, &[key], self.now())
-                            .await
-                            .map_err(|_| logins_dont_match())?;
-                        continue;
-                    }
-                }
+            if belongs {
+                continue;
+            }
+            // An unauthenticated identity signing in keeps its id: its new logins are linked
+            // to it (all at once), if no other identity has them.
+            let key = Login {
+                provider: login.provider.clone(),
+                subject: login.subject.clone(),
+            };
+            if !linked.is_empty()
+                || login.provider == BUILTIN_PROVIDER
+                || self
+                    .store
+                    .identity_of_login(&pool.row.pool_id, &key)
+                    .await
+                    .map_err(internal)?
+                    .is_some()
+            {
                 return Err(logins_dont_match());
             }
+            to_link.push(key);
+        }
+        if !to_link.is_empty() {
+            self.store
+                .link_logins_to_guest(id, &pool.row.pool_id, &to_link, self.now())
+                .await
+                .map_err(|_| logins_dont_match())?;
         }
         Ok((pool, id.to_owned(), verified))
     }
@@ -1374,9 +1409,14 @@ impl IdentityPools<'_> {
         // GetOpenIdTokenForDeveloperIdentity returns): a guest's or another provider's
         // OpenID token must not stand in for the login it was issued for.
         let developer = pool.config.developer_provider_name.as_deref();
+        let developer_entry = developer.map(|d| format!("{d}:{}:", pool.row.pool_id));
         if amr.first().map(String::as_str) != Some("authenticated")
             || developer.is_none()
             || amr.get(1).map(String::as_str) != developer
+            || !amr
+                .get(2)
+                .zip(developer_entry.as_deref())
+                .is_some_and(|(entry, prefix)| entry.starts_with(prefix))
         {
             return Err(not_authorized(
                 "Invalid login token. Only tokens of developer-authenticated identities are logins.",
@@ -1490,7 +1530,14 @@ impl IdentityPools<'_> {
                 }
 
                 self.store
-                    .link_logins(None, wanted, &pool.row.pool_id, &[login], self.now())
+                    .link_logins(
+                        None,
+                        wanted,
+                        &pool.row.pool_id,
+                        &[login],
+                        self.now(),
+                        pool.multi(),
+                    )
                     .await
                     .map_err(|_| {
                         err(
@@ -1502,6 +1549,13 @@ impl IdentityPools<'_> {
             }
             (None, None) => self.new_identity(&pool, &[login]).await?,
         };
+        if let Some((row, _)) = self.store.identity(&identity_id).await.map_err(internal)?
+            && is_disabled(&row)
+        {
+            return Err(not_authorized(format!(
+                "Access to Identity '{identity_id}' is forbidden."
+            )));
+        }
         let amr = vec![
             "authenticated".to_owned(),
             provider.clone(),
@@ -1603,10 +1657,9 @@ impl IdentityPools<'_> {
         let source = find(required(input, "SourceUserIdentifier")?).await?;
         let destination = find(required(input, "DestinationUserIdentifier")?).await?;
         if source != destination {
-            self.store
-                .merge_identities(&source, &destination, self.now())
-                .await
-                .map_err(internal)?;
+            self.check_mergeable(&pool, &destination, std::slice::from_ref(&source), &[])
+                .await?;
+            self.merge(&pool, &source, &destination).await?;
         }
         Ok(json!({ "IdentityId": destination }))
     }
@@ -1617,14 +1670,14 @@ impl IdentityPools<'_> {
             .developer_provider(&pool, required(input, "DeveloperProviderName")?)?
             .to_owned();
         let id = required(input, "IdentityId")?;
-        let (row, linked) = self.pool_identity(&pool, id).await?;
+        let (row, _) = self.pool_identity(&pool, id).await?;
         let login = Login {
             provider,
             subject: required(input, "DeveloperUserIdentifier")?.to_owned(),
         };
         let removed = self
             .store
-            .unlink_logins(id, &[login], self.now())
+            .unlink_logins(id, &[login], self.now(), &disabled_record(&row)?)
             .await
             .map_err(internal)?;
         if removed == 0 {
@@ -1632,9 +1685,6 @@ impl IdentityPools<'_> {
                 "ResourceConflictException",
                 "The developer user identifier is not linked to this identity.",
             ));
-        }
-        if linked.len() == 1 {
-            self.disable(row).await?;
         }
         Ok(json!({}))
     }
@@ -1666,30 +1716,28 @@ impl IdentityPools<'_> {
                     .cloned()
             })
             .collect();
-        let removed = self
-            .store
-            .unlink_logins(&id, &remove, self.now())
+        self.store
+            .unlink_logins(&id, &remove, self.now(), &disabled_record(&row)?)
             .await
             .map_err(internal)?;
-        if removed as usize >= linked.len() {
-            self.disable(row).await?;
-        }
         Ok(json!({}))
     }
 
-    /// Makes an identity that has lost its last login inaccessible, as Cognito does.
-    async fn disable(&self, row: IdentityRow) -> Result<(), ApiError> {
-        let mut record: Value = serde_json::from_str(&row.record).map_err(internal)?;
-        if let Some(o) = record.as_object_mut() {
-            o.insert("Disabled".into(), json!(true));
+    /// Merges `from` into `to` (checked by the caller; the store checks again while it holds
+    /// both).
+    async fn merge(&self, pool: &Pool, from: &str, to: &str) -> Result<(), ApiError> {
+        match self
+            .store
+            .merge_identities(from, to, self.now(), pool.multi())
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(StoreError::Conflict) => Err(err(
+                "ResourceConflictException",
+                "These identities cannot be merged: one is gone, or both have a login from one provider.",
+            )),
+            Err(e) => Err(internal(e)),
         }
-        let row = IdentityRow {
-            record: record.to_string(),
-            updated_at: self.now(),
-            ..row
-        };
-        self.store.update_identity(&row).await.map_err(internal)?;
-        Ok(())
     }
 
     // ---- identities (administrative) ---------------------------------------------------
@@ -1794,6 +1842,16 @@ impl IdentityPools<'_> {
         }
         Ok(json!({ "UnprocessedIdentityIds": unprocessed }))
     }
+}
+
+/// The record of `row` once its last login is gone: disabled (inaccessible), as Cognito
+/// makes it.
+fn disabled_record(row: &IdentityRow) -> Result<String, ApiError> {
+    let mut record: Value = serde_json::from_str(&row.record).map_err(internal)?;
+    if let Some(o) = record.as_object_mut() {
+        o.insert("Disabled".into(), json!(true));
+    }
+    Ok(record.to_string())
 }
 
 fn is_disabled(row: &IdentityRow) -> bool {

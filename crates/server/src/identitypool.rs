@@ -240,7 +240,7 @@ async fn credentials(
 ) -> Result<Value, ApiError> {
     let role = crate::sts::cached_role(ctx.state, &plan.role_arn)
         .await?
-        .filter(|role| role.account_id == plan.account && restricted_to_pools(role))
+        .filter(|role| role.account_id == plan.account)
         .ok_or_else(bad_configuration)?;
     let trust = ResourcePolicy {
         policy: Some(&role.trust),
@@ -263,6 +263,9 @@ async fn credentials(
         &keys,
     )
     .map_err(|_| bad_configuration())?;
+    if !names_pools(ctx, &plan.role_arn, trust, &keys) {
+        return Err(bad_configuration());
+    }
     if !plan.tags.is_empty() {
         keys.push((
             "aws:TagKeys".into(),
@@ -303,14 +306,35 @@ async fn credentials(
     }))
 }
 
-/// A role assumable by `cognito-identity.amazonaws.com` must name the identity pools it
-/// trusts (a `cognito-identity.amazonaws.com:aud` condition): otherwise every identity pool
-/// of every account could obtain it. AWS enforces the same.
-pub fn restricted_to_pools(role: &cognate_iam::RoleRecord) -> bool {
-    role.trust
-        .context_keys()
+/// A role assumable through `cognito-identity.amazonaws.com` must restrict which identity
+/// pools may assume it (`cognito-identity.amazonaws.com:aud`), or every pool of every account
+/// could: the request that was allowed must be refused when it names a pool that cannot
+/// exist. AWS enforces the same rule.
+pub fn names_pools(
+    ctx: &Ctx<'_>,
+    role_arn: &str,
+    trust: ResourcePolicy<'_>,
+    keys: &[(String, Vec<String>)],
+) -> bool {
+    let elsewhere: Vec<(String, Vec<String>)> = keys
         .iter()
-        .any(|k| k.eq_ignore_ascii_case("cognito-identity.amazonaws.com:aud"))
+        .map(|(k, v)| {
+            if k.eq_ignore_ascii_case("cognito-identity.amazonaws.com:aud") {
+                (k.clone(), vec!["cognate:no-such-identity-pool".to_owned()])
+            } else {
+                (k.clone(), v.clone())
+            }
+        })
+        .collect();
+    crate::authz::authorize_federated(
+        ctx,
+        BUILTIN_PROVIDER,
+        "sts:AssumeRoleWithWebIdentity",
+        role_arn,
+        trust,
+        &elsewhere,
+    )
+    .is_err()
 }
 
 /// A provider's verification failure in Cognito Identity's terms.
@@ -577,11 +601,11 @@ pub async fn verify_builtin_token(
         .verify_open_id_token(token)
         .await
         .map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "InvalidIdentityToken",
-                e.message.to_string(),
-            )
+            if e.status.is_client_error() {
+                ApiError::new(StatusCode::BAD_REQUEST, "InvalidIdentityToken", e.message)
+            } else {
+                e
+            }
         })?;
     let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_owned);
     Ok(web_identity::Verified {

@@ -199,15 +199,6 @@ async fn assume_role_with_web_identity(ctx: &Ctx<'_>, input: &Value) -> Result<V
             "Not authorized to perform sts:AssumeRoleWithWebIdentity",
         )
     })?;
-    if provider_arn == cognate_identitypool::BUILTIN_PROVIDER
-        && !crate::identitypool::restricted_to_pools(&role)
-    {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "AccessDenied",
-            "Not authorized to perform sts:AssumeRoleWithWebIdentity: a role trusting cognito-identity.amazonaws.com must condition on cognito-identity.amazonaws.com:aud",
-        ));
-    }
     let trust = ResourcePolicy {
         policy: Some(&role.trust),
         account: &role.account_id,
@@ -220,6 +211,15 @@ async fn assume_role_with_web_identity(ctx: &Ctx<'_>, input: &Value) -> Result<V
         trust,
         &keys,
     )?;
+    if provider_arn == cognate_identitypool::BUILTIN_PROVIDER
+        && !crate::identitypool::names_pools(ctx, &role_arn, trust, &keys)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "Not authorized to perform sts:AssumeRoleWithWebIdentity: a role trusting cognito-identity.amazonaws.com must restrict cognito-identity.amazonaws.com:aud to its identity pools",
+        ));
+    }
 
     let managed = session_policy_documents(ctx, input).await?;
     let sts_role = sts_role(&role)?;

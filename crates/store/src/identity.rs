@@ -238,6 +238,9 @@ impl Store {
     /// `Conflict` when one of the logins is already linked to an identity, when the identity
     /// already has a login from one of their providers (one login per provider), or when an
     /// existing `identity_id` has meanwhile been deleted or merged away.
+    ///
+    /// `multi` names the one provider an identity may hold several logins of (the pool's
+    /// developer provider, whose users can be merged into one identity).
     pub async fn link_logins(
         &self,
         new: Option<&IdentityRow>,
@@ -245,8 +248,9 @@ impl Store {
         pool_id: &str,
         logins: &[Login],
         now: i64,
+        multi: Option<&str>,
     ) -> Result<()> {
-        self.link(new, identity_id, pool_id, logins, now, false)
+        self.link(new, identity_id, pool_id, logins, now, multi, false)
             .await
     }
 
@@ -259,10 +263,11 @@ impl Store {
         logins: &[Login],
         now: i64,
     ) -> Result<()> {
-        self.link(None, identity_id, pool_id, logins, now, true)
+        self.link(None, identity_id, pool_id, logins, now, None, true)
             .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn link(
         &self,
         new: Option<&IdentityRow>,
@@ -270,6 +275,7 @@ impl Store {
         pool_id: &str,
         logins: &[Login],
         now: i64,
+        multi: Option<&str>,
         guest_only: bool,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
@@ -311,7 +317,9 @@ impl Store {
                         .map(|r| r.try_get("provider"))
                         .collect::<std::result::Result<_, _>>()?;
                 if (guest_only && !linked.is_empty())
-                    || logins.iter().any(|l| linked.contains(&l.provider))
+                    || logins
+                        .iter()
+                        .any(|l| Some(l.provider.as_str()) != multi && linked.contains(&l.provider))
                 {
                     return Err(StoreError::Conflict);
                 }
@@ -345,14 +353,22 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Unlinks logins from an identity; returns how many were linked to it.
+    /// Unlinks logins from an identity; returns how many were linked to it. An identity left
+    /// with no login gets `emptied_record` (disabled) in the same transaction.
     pub async fn unlink_logins(
         &self,
         identity_id: &str,
         logins: &[Login],
         now: i64,
+        emptied_record: &str,
     ) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
+        // Holding the identity first orders concurrent unlinks and links of it.
+        sqlx::query("UPDATE identity_ids SET updated_at = $1 WHERE identity_id = $2")
+            .bind(now)
+            .bind(identity_id)
+            .execute(&mut *tx)
+            .await?;
         let mut removed = 0;
         for login in logins {
             removed += sqlx::query(
@@ -365,18 +381,65 @@ impl Store {
             .await?
             .rows_affected();
         }
-        sqlx::query("UPDATE identity_ids SET updated_at = $1 WHERE identity_id = $2")
-            .bind(now)
-            .bind(identity_id)
-            .execute(&mut *tx)
-            .await?;
+        let remaining: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM identity_logins WHERE identity_id = $1")
+                .bind(identity_id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("n")?;
+        if remaining == 0 {
+            sqlx::query("UPDATE identity_ids SET record = $1 WHERE identity_id = $2")
+                .bind(emptied_record)
+                .bind(identity_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(removed)
     }
 
-    /// Moves every login of `from` to `to` and deletes `from`, in one transaction.
-    pub async fn merge_identities(&self, from: &str, to: &str, now: i64) -> Result<()> {
+    /// Moves every login of `from` to `to` and deletes `from`, in one transaction. `Conflict`
+    /// if either is gone or they hold logins of one provider other than `multi`.
+    pub async fn merge_identities(
+        &self,
+        from: &str,
+        to: &str,
+        now: i64,
+        multi: Option<&str>,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
+        // Both identities are held first, in one order, so opposite merges cannot deadlock.
+        let mut both = [from, to];
+        both.sort_unstable();
+        for id in both {
+            let held =
+                sqlx::query("UPDATE identity_ids SET updated_at = $1 WHERE identity_id = $2")
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            if held == 0 {
+                return Err(StoreError::Conflict);
+            }
+        }
+        let mut providers: Vec<String> = sqlx::query(
+            "SELECT provider FROM identity_logins WHERE identity_id = $1 OR identity_id = $2",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get("provider"))
+        .collect::<std::result::Result<_, _>>()?;
+        providers.retain(|p| Some(p.as_str()) != multi);
+        let count = providers.len();
+        providers.sort();
+        providers.dedup();
+        if providers.len() != count {
+            return Err(StoreError::Conflict);
+        }
         sqlx::query("UPDATE identity_logins SET identity_id = $1 WHERE identity_id = $2")
             .bind(to)
             .bind(from)
@@ -384,11 +447,6 @@ impl Store {
             .await?;
         sqlx::query("DELETE FROM identity_ids WHERE identity_id = $1")
             .bind(from)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE identity_ids SET updated_at = $1 WHERE identity_id = $2")
-            .bind(now)
-            .bind(to)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

@@ -1121,6 +1121,7 @@ async fn identity_pool_rows(store: &Store) {
             &pool.pool_id,
             &[pool_login.clone(), login("accounts.google.com", "g-1")],
             5,
+            None,
         )
         .await
         .unwrap();
@@ -1146,6 +1147,7 @@ async fn identity_pool_rows(store: &Store) {
             &pool.pool_id,
             &[login("dev", "u1")],
             6,
+            None,
         )
         .await
         .unwrap();
@@ -1157,7 +1159,8 @@ async fn identity_pool_rows(store: &Store) {
                 &alice.identity_id,
                 &pool.pool_id,
                 &[login("dev", "u7")],
-                6
+                6,
+                None
             )
             .await,
         Err(StoreError::Conflict)
@@ -1173,7 +1176,14 @@ async fn identity_pool_rows(store: &Store) {
         ..alice.clone()
     };
     store
-        .link_logins(Some(&guest), &guest.identity_id, &pool.pool_id, &[], 6)
+        .link_logins(
+            Some(&guest),
+            &guest.identity_id,
+            &pool.pool_id,
+            &[],
+            6,
+            None,
+        )
         .await
         .unwrap();
     store
@@ -1198,7 +1208,8 @@ async fn identity_pool_rows(store: &Store) {
                 &bob.identity_id,
                 &pool.pool_id,
                 std::slice::from_ref(&pool_login),
-                6
+                6,
+                None
             )
             .await,
         Err(StoreError::Conflict)
@@ -1212,7 +1223,8 @@ async fn identity_pool_rows(store: &Store) {
                 "us-east-1:missing",
                 &pool.pool_id,
                 &[login("dev", "u9")],
-                6
+                6,
+                None
             )
             .await,
         Err(StoreError::Conflict)
@@ -1234,7 +1246,8 @@ async fn identity_pool_rows(store: &Store) {
             .unlink_logins(
                 &alice.identity_id,
                 &[login("dev", "u1"), login("dev", "nobody")],
-                7
+                7,
+                "{}"
             )
             .await
             .unwrap(),
@@ -1247,14 +1260,54 @@ async fn identity_pool_rows(store: &Store) {
             &pool.pool_id,
             &[login("dev", "u2")],
             8,
+            None,
         )
         .await
         .unwrap();
     store
-        .merge_identities(&bob.identity_id, &alice.identity_id, 9)
+        .merge_identities(&bob.identity_id, &alice.identity_id, 9, None)
         .await
         .unwrap();
     assert_eq!(store.identity(&bob.identity_id).await.unwrap(), None);
+    // Merging identities that hold logins of one provider is refused, unless it may repeat.
+    let carol = IdentityRow {
+        identity_id: "us-east-1:c".into(),
+        ..alice.clone()
+    };
+    store
+        .link_logins(
+            Some(&carol),
+            &carol.identity_id,
+            &pool.pool_id,
+            &[login("dev", "u5")],
+            9,
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .merge_identities(&carol.identity_id, &alice.identity_id, 9, None)
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(matches!(
+        store
+            .merge_identities("us-east-1:gone", &alice.identity_id, 9, Some("dev"))
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    store
+        .merge_identities(&carol.identity_id, &alice.identity_id, 9, Some("dev"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .unlink_logins(&alice.identity_id, &[login("dev", "u5")], 9, "{}")
+            .await
+            .unwrap(),
+        1
+    );
     let listed = store
         .identities_of_pool(&pool.pool_id, "", 10)
         .await
@@ -1282,9 +1335,23 @@ async fn identity_pool_rows(store: &Store) {
             &pool.pool_id,
             &[login("dev", "u3")],
             10,
+            None,
         )
         .await
         .unwrap();
+    // Unlinking the last login marks the identity in the same transaction.
+    store
+        .unlink_logins(
+            &bob.identity_id,
+            &[login("dev", "u3")],
+            11,
+            "{\"Disabled\":true}",
+        )
+        .await
+        .unwrap();
+    let (row, logins) = store.identity(&bob.identity_id).await.unwrap().unwrap();
+    assert!(logins.is_empty());
+    assert_eq!(row.record, "{\"Disabled\":true}");
     assert!(store.delete_identity_pool(&pool.pool_id).await.unwrap());
     assert!(!store.delete_identity_pool(&pool.pool_id).await.unwrap());
     assert_eq!(store.identity(&bob.identity_id).await.unwrap(), None);
