@@ -7,10 +7,11 @@ usage: identitypool_setup.py ENDPOINT CREDENTIALS_FILE OUT_DIR
 
 import configparser
 import json
-import os
 import sys
 
 import boto3
+
+from wrk_script import json_call
 
 endpoint, credentials_file, out = sys.argv[1:4]
 parser = configparser.ConfigParser()
@@ -38,25 +39,5 @@ ci.set_identity_pool_roles(IdentityPoolId=identity_pool, Roles={"authenticated":
 logins = {provider: token}
 identity = ci.get_id(IdentityPoolId=identity_pool, Logins=logins)["IdentityId"]
 
-
-def lua(s):
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def script(name, target, body):
-    with open(os.path.join(out, name), "w") as f:
-        f.write('wrk.method = "POST"\n')
-        f.write(f"wrk.body = {lua(json.dumps(body))}\n")
-        f.write('wrk.headers["Content-Type"] = "application/x-amz-json-1.1"\n')
-        f.write(f'wrk.headers["X-Amz-Target"] = "AWSCognitoIdentityService.{target}"\n')
-        f.write("""
-done = function(summary, latency, requests)
-  io.write(string.format("p50_us=%d p99_us=%d rps=%.0f errors=%d\\n",
-    latency:percentile(50), latency:percentile(99),
-    summary.requests / (summary.duration / 1e6), summary.errors.status))
-end
-""")
-
-
-script("credentials.lua", "GetCredentialsForIdentity", {"IdentityId": identity, "Logins": logins})
-script("getid.lua", "GetId", {"IdentityPoolId": identity_pool, "Logins": logins})
+json_call(out, "credentials.lua", "AWSCognitoIdentityService.GetCredentialsForIdentity", {"IdentityId": identity, "Logins": logins})
+json_call(out, "getid.lua", "AWSCognitoIdentityService.GetId", {"IdentityPoolId": identity_pool, "Logins": logins})

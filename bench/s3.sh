@@ -7,25 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
 large_mib=${2:-1024}
-command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
-venv=compat/.venv
-[ -x "$venv/bin/python" ] || { python3 -m venv "$venv"; "$venv/bin/python" -m pip install -q -r compat/requirements.txt; }
-cargo build --release --locked -p cognate >/dev/null 2>&1
-
-work=$(mktemp -d)
-trap 'kill $(cat "$work/pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
-port=46${RANDOM: -3}
-bin=target/release/cognate
-COGNATE_LOG=${COGNATE_LOG:-info} $bin serve --listen 127.0.0.1:$port --data-dir "$work/data" >"$work/out" 2>"$work/log" &
-echo $! >"$work/pid"
-pid=$(cat "$work/pid")
-for _ in $(seq 100); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.05; done
-url="http://127.0.0.1:$port/"
+. bench/lib.sh
+start_server 46
 "$venv/bin/python" bench/s3_setup.py "$url" "$work/data/root-credentials" "$work"
-for conns in 1 64; do
-  threads=$(( conns == 1 ? 1 : 2 ))
-  echo "GetObject 4KiB connections=$conns: $(wrk -t$threads -c$conns -d${secs}s -s "$work/get.lua" "$url" | tail -1)"
-done
+wrk_runs "GetObject 4KiB" "$work/get.lua"
 echo "rss_after_small_kib=$(ps -o rss= -p "$pid" | tr -d ' ')"
 
 head -c $((large_mib * 1024 * 1024)) /dev/urandom >"$work/large.bin"

@@ -15,6 +15,8 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from wrk_script import SUMMARY, lua
+
 endpoint, credentials_file, out = sys.argv[1:4]
 parser = configparser.ConfigParser()
 parser.read(credentials_file)
@@ -31,22 +33,12 @@ request = AWSRequest(method="GET", url=f"{endpoint.rstrip('/')}/bench/small/4k.b
 S3SigV4Auth(Credentials(key_id, secret), "s3", "us-east-1").add_auth(request)
 
 
-def lua(s):
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 with open(os.path.join(out, "get.lua"), "w") as f:
     f.write('wrk.method = "GET"\nwrk.path = "/bench/small/4k.bin"\n')
     for name, value in request.headers.items():
         if name.lower() != "host":
             f.write(f"wrk.headers[{lua(name)}] = {lua(value)}\n")
-    f.write("""
-done = function(summary, latency, requests)
-  io.write(string.format("p50_us=%d p99_us=%d rps=%.0f errors=%d\\n",
-    latency:percentile(50), latency:percentile(99),
-    summary.requests / (summary.duration / 1e6), summary.errors.status))
-end
-""")
+    f.write(SUMMARY)
 for name, method in [("put_url", "put_object"), ("get_url", "get_object")]:
     url = s3.generate_presigned_url(method, Params={"Bucket": "bench", "Key": "large.bin"}, ExpiresIn=3600)
     with open(os.path.join(out, name), "w") as f:

@@ -6,13 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
-command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
-venv=compat/.venv
-[ -x "$venv/bin/python" ] || { python3 -m venv "$venv"; "$venv/bin/python" -m pip install -q -r compat/requirements.txt; }
-cargo build --release --locked -p cognate >/dev/null 2>&1
-
-work=$(mktemp -d)
-trap 'kill $(cat "$work/pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
+. bench/lib.sh
 port=45${RANDOM: -3}
 log_level=${COGNATE_LOG:-info}
 
@@ -27,7 +21,6 @@ print(f"{(time.perf_counter() - t) * 1000:.1f}")
 p.terminate(); p.wait()
 PY
 }
-bin=target/release/cognate
 echo "startup_fresh_ms=$(startup $bin serve --listen 127.0.0.1:$port --data-dir "$work/fresh")"
 echo "startup_existing_ms=$(startup $bin serve --listen 127.0.0.1:$port --data-dir "$work/fresh")"
 

@@ -15,6 +15,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from wrk_script import SUMMARY, lua
+
 endpoint, credentials_file, action = sys.argv[1:4]
 extra = [arg.split("=", 1) for arg in sys.argv[4:]]
 parser = configparser.ConfigParser()
@@ -30,24 +32,9 @@ request = AWSRequest(
 SigV4Auth(Credentials(section["aws_access_key_id"], section["aws_secret_access_key"]), "sts", "us-east-1").add_auth(request)
 
 
-def lua(s):
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 print('wrk.method = "POST"')
 print(f"wrk.body = {lua(body)}")
 for name, value in request.headers.items():
     if name.lower() != "host":
         print(f"wrk.headers[{lua(name)}] = {lua(value)}")
-print(
-    """
-local statuses = {}
-response = function(status, headers, body)
-  if status ~= 200 then statuses[status] = (statuses[status] or 0) + 1 end
-end
-done = function(summary, latency, requests)
-  io.write(string.format("p50_us=%d p99_us=%d rps=%.0f errors=%d\\n",
-    latency:percentile(50), latency:percentile(99),
-    summary.requests / (summary.duration / 1e6), summary.errors.status))
-end"""
-)
+print(SUMMARY)

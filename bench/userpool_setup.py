@@ -5,11 +5,11 @@ usage: userpool_setup.py ENDPOINT CREDENTIALS_FILE OUT_DIR
 """
 
 import configparser
-import json
-import os
 import sys
 
 import boto3
+
+from wrk_script import json_call
 
 endpoint, credentials_file, out = sys.argv[1:4]
 parser = configparser.ConfigParser()
@@ -27,25 +27,5 @@ sign_in = {"ClientId": client, "AuthFlow": "USER_PASSWORD_AUTH",
            "AuthParameters": {"USERNAME": "bench", "PASSWORD": "Correct-Horse-9"}}
 tokens = idp.initiate_auth(**sign_in)["AuthenticationResult"]
 
-
-def lua(s):
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def script(name, target, body):
-    with open(os.path.join(out, name), "w") as f:
-        f.write('wrk.method = "POST"\n')
-        f.write(f"wrk.body = {lua(json.dumps(body))}\n")
-        f.write('wrk.headers["Content-Type"] = "application/x-amz-json-1.1"\n')
-        f.write(f'wrk.headers["X-Amz-Target"] = "AWSCognitoIdentityProviderService.{target}"\n')
-        f.write("""
-done = function(summary, latency, requests)
-  io.write(string.format("p50_us=%d p99_us=%d rps=%.0f errors=%d\\n",
-    latency:percentile(50), latency:percentile(99),
-    summary.requests / (summary.duration / 1e6), summary.errors.status))
-end
-""")
-
-
-script("initiate.lua", "InitiateAuth", sign_in)
-script("getuser.lua", "GetUser", {"AccessToken": tokens["AccessToken"]})
+json_call(out, "initiate.lua", "AWSCognitoIdentityProviderService.InitiateAuth", sign_in)
+json_call(out, "getuser.lua", "AWSCognitoIdentityProviderService.GetUser", {"AccessToken": tokens["AccessToken"]})
