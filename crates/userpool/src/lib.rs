@@ -1689,18 +1689,26 @@ impl UserPools<'_> {
 
     // ---- authentication ----------------------------------------------------------------
 
-    async fn initiate_auth(&self, input: &Value, admin: bool) -> Result<Value, ApiError> {
+    /// The app client an authentication call names, with its pool; the administrative forms
+    /// name the pool too, which must be the client's.
+    async fn auth_client(
+        &self,
+        input: &Value,
+        admin: bool,
+    ) -> Result<(ClientRow, ClientConfig, PoolRow, PoolConfig), ApiError> {
         let (client, client_config) = self.client(required(input, "ClientId")?).await?;
-        if admin {
-            let pool_id = required(input, "UserPoolId")?;
-            if pool_id != client.pool_id {
-                return Err(err(
-                    "ResourceNotFoundException",
-                    "User pool client does not exist.",
-                ));
-            }
+        if admin && required(input, "UserPoolId")? != client.pool_id {
+            return Err(err(
+                "ResourceNotFoundException",
+                "User pool client does not exist.",
+            ));
         }
         let (pool, config) = self.pool(&client.pool_id).await?;
+        Ok((client, client_config, pool, config))
+    }
+
+    async fn initiate_auth(&self, input: &Value, admin: bool) -> Result<Value, ApiError> {
+        let (client, client_config, pool, config) = self.auth_client(input, admin).await?;
         let flow = required(input, "AuthFlow")?;
         let params = input
             .get("AuthParameters")
@@ -2167,14 +2175,7 @@ impl UserPools<'_> {
     }
 
     async fn respond_to_challenge(&self, input: &Value, admin: bool) -> Result<Value, ApiError> {
-        let (client, client_config) = self.client(required(input, "ClientId")?).await?;
-        if admin && required(input, "UserPoolId")? != client.pool_id {
-            return Err(err(
-                "ResourceNotFoundException",
-                "User pool client does not exist.",
-            ));
-        }
-        let (pool, config) = self.pool(&client.pool_id).await?;
+        let (client, client_config, pool, config) = self.auth_client(input, admin).await?;
         let challenge = required(input, "ChallengeName")?;
         let responses = input
             .get("ChallengeResponses")
