@@ -11,7 +11,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use cognate_credentials::MasterKey;
-use cognate_protocol::ApiError;
+use cognate_protocol::{ApiError, string_list};
 use cognate_store::{IdentityKeyRow, IdentityPoolRow, IdentityRow, Login, Store, StoreError};
 use cognate_userpool::SigningKey;
 use cognate_userpool::keys::Alg;
@@ -460,15 +460,8 @@ impl IdentityPools<'_> {
             ));
         }
         config.developer_provider_name = developer;
-        config.open_id_connect_provider_arns = input
-            .get("OpenIdConnectProviderARNs")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
+        config.open_id_connect_provider_arns =
+            string_list(input, "OpenIdConnectProviderARNs").unwrap_or_default();
         for arn in &config.open_id_connect_provider_arns {
             let account = arn.split(':').nth(4);
             if !arn.starts_with("arn:aws:iam::")
@@ -493,15 +486,7 @@ impl IdentityPools<'_> {
                 )));
             }
         }
-        config.saml_provider_arns = input
-            .get("SamlProviderARNs")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
+        config.saml_provider_arns = string_list(input, "SamlProviderARNs").unwrap_or_default();
         if !config.saml_provider_arns.is_empty() {
             return Err(invalid("SAML providers are not supported by this service."));
         }
@@ -1396,15 +1381,7 @@ impl IdentityPools<'_> {
             ));
         }
         let subject = str_of(&claims, "sub").unwrap_or("").to_owned();
-        let amr: Vec<String> = claims
-            .get("amr")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let amr = string_list(&claims, "amr").unwrap_or_default();
         // Only tokens of developer-authenticated identities are logins (what
         // GetOpenIdTokenForDeveloperIdentity returns): a guest's or another provider's
         // OpenID token must not stand in for the login it was issued for.

@@ -30,6 +30,18 @@ fn serialization(detail: &str) -> ApiError {
 }
 
 /// A successful JSON 1.1 response.
+/// The strings of the array member `key` of model-shaped JSON (non-strings skipped); `None`
+/// when the member is absent or not an array.
+pub fn string_list(value: &serde_json::Value, key: &str) -> Option<Vec<String>> {
+    let items = value.get(key)?.as_array()?;
+    Some(
+        items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+    )
+}
+
 pub fn render_json<T: serde::Serialize>(output: &T) -> Result<Response<Bytes>, ApiError> {
     let body = serde_json::to_vec(output).map_err(|_| ApiError::internal())?;
     let mut res = Response::new(Bytes::from(body));

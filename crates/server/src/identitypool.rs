@@ -612,15 +612,7 @@ pub async fn verify_builtin_token(
         subject: text("sub").unwrap_or_default(),
         audience: text("aud").unwrap_or_default(),
         azp: None,
-        amr: claims
-            .get("amr")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        amr: cognate_protocol::string_list(&claims, "amr").unwrap_or_default(),
         expires_at: claims.get("exp").and_then(Value::as_i64).unwrap_or(0),
     })
 }

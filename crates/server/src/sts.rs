@@ -344,17 +344,6 @@ fn credentials_json(c: &Credentials) -> Value {
     })
 }
 
-fn strings(v: &Value, key: &str) -> Vec<String> {
-    v.get(key)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// `AssumeRole`: the role's trust policy (and, for the caller's own account's view, its
 /// identity policies) must allow `sts:AssumeRole`; tags need `sts:TagSession` and a source
 /// identity `sts:SetSourceIdentity`, in the same trust policy.
@@ -374,7 +363,7 @@ async fn assume_role(ctx: &Ctx<'_>, caller: &Caller, input: &Value) -> Result<Va
                 .collect()
         })
         .unwrap_or_default();
-    let transitive = strings(input, "TransitiveTagKeys");
+    let transitive = cognate_protocol::string_list(input, "TransitiveTagKeys").unwrap_or_default();
     let source_identity = text("SourceIdentity");
 
     let denied = || {

@@ -340,19 +340,6 @@ impl Store {
         Ok(())
     }
 
-    /// Replaces an identity's record; false if it does not exist.
-    pub async fn update_identity(&self, row: &IdentityRow) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE identity_ids SET record = $1, updated_at = $2 WHERE identity_id = $3",
-        )
-        .bind(&row.record)
-        .bind(row.updated_at)
-        .bind(&row.identity_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() > 0)
-    }
-
     /// Unlinks logins from an identity; returns how many were linked to it. An identity left
     /// with no login gets `emptied_record` (disabled) in the same transaction.
     pub async fn unlink_logins(

@@ -1314,9 +1314,6 @@ async fn identity_pool_rows(store: &Store) {
         .unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].1.len(), 3);
-    let mut disabled = listed[0].0.clone();
-    disabled.record = "{\"disabled\":true}".into();
-    assert!(store.update_identity(&disabled).await.unwrap());
     assert!(store.delete_identity(&alice.identity_id).await.unwrap());
     assert!(!store.delete_identity(&alice.identity_id).await.unwrap());
     assert_eq!(

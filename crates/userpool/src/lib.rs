@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use cognate_credentials::MasterKey;
-use cognate_protocol::ApiError;
+use cognate_protocol::{ApiError, string_list};
 use cognate_store::{
     ClientRow, PoolRow, RefreshTokenRow, SigningKeyRow, Store, UserConflict, UserRow,
 };
@@ -617,17 +617,7 @@ impl UserPools<'_> {
             Some(p) => PasswordPolicy::from_input(p)?,
             None => PasswordPolicy::default(),
         };
-        let strings = |key: &str| -> Vec<String> {
-            input
-                .get(key)
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        let strings = |key: &str| -> Vec<String> { string_list(input, key).unwrap_or_default() };
         let username_attributes = strings("UsernameAttributes");
         let alias_attributes = strings("AliasAttributes");
         if !username_attributes.is_empty() && !alias_attributes.is_empty() {
@@ -731,14 +721,8 @@ impl UserPools<'_> {
         if let Some(m) = str_of(input, "MfaConfiguration") {
             config.mfa_configuration = m.to_owned();
         }
-        if let Some(a) = input
-            .get("AutoVerifiedAttributes")
-            .and_then(Value::as_array)
-        {
-            config.auto_verified_attributes = a
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect();
+        if let Some(a) = string_list(input, "AutoVerifiedAttributes") {
+            config.auto_verified_attributes = a;
         }
         for (k, v) in input.as_object().into_iter().flatten() {
             if !matches!(
@@ -873,21 +857,13 @@ impl UserPools<'_> {
         let id = validity_minutes(input, "IdToken").unwrap_or(60);
         let refresh = validity_minutes(input, "RefreshToken").unwrap_or(30 * 24 * 60);
         check_validity(access, id, refresh)?;
-        let flows: Vec<String> = input
-            .get("ExplicitAuthFlows")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_else(|| {
-                vec![
-                    "ALLOW_REFRESH_TOKEN_AUTH".into(),
-                    "ALLOW_USER_SRP_AUTH".into(),
-                    "ALLOW_CUSTOM_AUTH".into(),
-                ]
-            });
+        let flows: Vec<String> = string_list(input, "ExplicitAuthFlows").unwrap_or_else(|| {
+            vec![
+                "ALLOW_REFRESH_TOKEN_AUTH".into(),
+                "ALLOW_USER_SRP_AUTH".into(),
+                "ALLOW_CUSTOM_AUTH".into(),
+            ]
+        });
         let mut extra = input.as_object().cloned().unwrap_or_default();
         for k in [
             "UserPoolId",
@@ -965,11 +941,8 @@ impl UserPools<'_> {
         if let Some(name) = str_of(input, "ClientName") {
             config.name = name.to_owned();
         }
-        if let Some(flows) = input.get("ExplicitAuthFlows").and_then(Value::as_array) {
-            config.explicit_auth_flows = flows
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect();
+        if let Some(flows) = string_list(input, "ExplicitAuthFlows") {
+            config.explicit_auth_flows = flows;
         }
         if let Some(p) = str_of(input, "PreventUserExistenceErrors") {
             config.prevent_user_existence_errors = p == "ENABLED";
@@ -2886,14 +2859,7 @@ impl UserPools<'_> {
                 break;
             }
         }
-        let wanted: Option<Vec<String>> = input
-            .get("AttributesToGet")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            });
+        let wanted = string_list(input, "AttributesToGet");
         let out: Vec<Value> = users
             .iter()
             .map(|(row, record)| {
