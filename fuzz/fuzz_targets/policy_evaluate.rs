@@ -19,7 +19,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(case) = serde_json::from_slice::<Value>(data) else { return };
     let Some(p) = case.get("policies") else { return };
     let identity = p.get("identity").and_then(|v| policies(v, PolicyUse::Identity)).unwrap_or_default();
-    let resource = p.get("resource").and_then(|d| Policy::parse(&d.to_string(), PolicyUse::Resource).ok());
+    let resource = match (p.get("resource"), p.get("trust")) {
+        (Some(d), _) => Policy::parse(&d.to_string(), PolicyUse::Resource).ok(),
+        (None, Some(d)) => Policy::parse(&d.to_string(), PolicyUse::Trust).ok(),
+        (None, None) => None,
+    };
     let boundary = p.get("boundary").and_then(|v| policies(v, PolicyUse::Identity));
     let session = p.get("session").and_then(|v| policies(v, PolicyUse::Identity));
     let identity_refs = refs(&identity);

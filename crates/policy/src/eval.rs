@@ -2,7 +2,7 @@
 //! policy evaluation logic"): explicit deny first, then resource-based, identity-based,
 //! permissions-boundary and session policies.
 
-use crate::parse::{Effect, Policy, Statement};
+use crate::parse::{Effect, Policy, PolicyUse, Statement};
 use crate::principal::PrincipalMatch;
 use crate::{Context, Request};
 
@@ -32,7 +32,8 @@ impl PolicyKind {
 pub struct PolicySet<'a> {
     /// The principal's identity-based policies (its own, its groups', its role's).
     pub identity: &'a [&'a Policy],
-    /// The resource's policy (a bucket policy, a role's trust policy).
+    /// The resource's policy (a bucket policy, a role's trust policy). A trust policy
+    /// (`PolicyUse::Trust`) must admit the caller even within its own account.
     pub resource: Option<&'a Policy>,
     /// The account that owns the resource; a different account from the principal's makes
     /// the request cross-account. `None` means the principal's own account.
@@ -304,6 +305,11 @@ pub fn evaluate(set: &PolicySet<'_>, request: &Request<'_>) -> Evaluation {
     match resource_allow {
         Some((at, PrincipalMatch::Direct)) => return allowed(Some(at)),
         Some((at, PrincipalMatch::Role)) if boundary_ok && session_ok => return allowed(Some(at)),
+        // A role's trust policy must itself admit the caller: one that names neither the
+        // caller nor its account refuses, whatever the identity-based policies say.
+        None if set.resource.is_some_and(|p| p.usage == PolicyUse::Trust) => {
+            return implicit(PolicyKind::Resource);
+        }
         _ => {}
     }
     let Some(identity_at) = identity_allow else {

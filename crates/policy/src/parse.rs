@@ -75,6 +75,8 @@ pub struct Policy {
     /// `2012-10-17` (policy variables) or `2008-10-17` (no variables; also the default).
     pub version: String,
     pub statements: Vec<Statement>,
+    /// What the document was validated for; a role's trust policy is evaluated by its own rule.
+    pub usage: PolicyUse,
 }
 
 impl Policy {
@@ -174,6 +176,7 @@ impl Policy {
             id,
             version,
             statements,
+            usage,
         })
     }
 }

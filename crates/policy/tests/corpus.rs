@@ -26,7 +26,12 @@ fn run(case: &Value) -> Result<(), String> {
     let name = case["name"].as_str().unwrap();
     let p = &case["policies"];
     let identity = policies(&p["identity"], PolicyUse::Identity).unwrap_or_default();
-    let resource = (!p["resource"].is_null()).then(|| policy(&p["resource"], PolicyUse::Resource));
+    // A role's trust policy (`trust`) is the resource policy of sts:AssumeRole*, by its own rule.
+    let resource = match (&p["resource"], &p["trust"]) {
+        (Value::Null, Value::Null) => None,
+        (Value::Null, trust) => Some(policy(trust, PolicyUse::Trust)),
+        (resource, _) => Some(policy(resource, PolicyUse::Resource)),
+    };
     let boundary = policies(&p["boundary"], PolicyUse::Identity);
     let session = policies(&p["session"], PolicyUse::Identity);
     let identity_refs = refs(&identity);
@@ -37,6 +42,8 @@ fn run(case: &Value) -> Result<(), String> {
     let mut principal = PrincipalInfo::from_arn(r["principal"]["arn"].as_str().unwrap());
     principal.role_arn = r["principal"]["role_arn"].as_str().map(str::to_owned);
     principal.anonymous = r["principal"]["anonymous"].as_bool().unwrap_or(false);
+    principal.service = r["principal"]["service"].as_str().map(str::to_owned);
+    principal.federated = r["principal"]["federated"].as_str().map(str::to_owned);
     let mut context = Context::new();
     if let Some(map) = case["context"].as_object() {
         for (k, v) in map {
