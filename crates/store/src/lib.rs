@@ -26,6 +26,31 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor as _, Row as _};
 
+/// Makes the database file readable by its owner only (creating it empty if absent), and its
+/// WAL and shared-memory files too: SQLite gives those the database file's mode.
+fn private_files(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let private = std::fs::Permissions::from_mode(0o600);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|_| std::fs::set_permissions(path, private.clone()))
+        .map_err(StoreError::File)?;
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        match std::fs::set_permissions(&side, private.clone()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(StoreError::File(e));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -46,6 +71,8 @@ pub enum StoreError {
     Database(sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database file: {0}")]
+    File(std::io::Error),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -141,6 +168,7 @@ const CHANGES_CHANNEL: &str = "cognate_changes";
 impl Store {
     /// Opens (creating if needed) the SQLite database at `path`.
     pub async fn open_sqlite(path: &Path) -> Result<Self> {
+        private_files(path)?;
         let url = format!("sqlite://{}?mode=rwc", path.display());
         Self::open(&url).await
     }

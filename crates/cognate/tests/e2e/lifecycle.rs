@@ -15,7 +15,21 @@ async fn health_answers_once_ready() {
 async fn generated_secrets_are_private_files() {
     let server = Server::start();
     use std::os::unix::fs::PermissionsExt as _;
-    for file in ["root-credentials", "master.key"] {
+    // A write first, so SQLite's WAL and shared-memory files exist too.
+    server
+        .root_iam()
+        .create_user()
+        .user_name("u")
+        .send()
+        .await
+        .unwrap();
+    for file in [
+        "root-credentials",
+        "master.key",
+        "cognate.db",
+        "cognate.db-wal",
+        "cognate.db-shm",
+    ] {
         let mode = std::fs::metadata(server.data_dir.join(file))
             .unwrap()
             .permissions()
