@@ -68,6 +68,17 @@ class Server:
             config=NO_RETRIES.merge(config) if config else NO_RETRIES,
         )
 
+    def admin(self, service, config=None):
+        """A client of an IAM user with AdministratorAccess in the default account (the root
+        may not assume roles, as on AWS)."""
+        if not hasattr(self, "_admin_key"):
+            iam = self.client("iam")
+            iam.create_user(UserName="admin")
+            iam.attach_user_policy(UserName="admin", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+            key = iam.create_access_key(UserName="admin")["AccessKey"]
+            self._admin_key = (key["AccessKeyId"], key["SecretAccessKey"])
+        return self.client(service, *self._admin_key, config=config)
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.kill()

@@ -20,7 +20,7 @@ def setup_accounts(server):
     orgs.create_organization()
     b = orgs.create_account(Email="logs@example.com", AccountName="logs")["CreateAccountStatus"]["AccountId"]
     # A's root administers B through the role Organizations created there.
-    admin = server.client("sts").assume_role(
+    admin = server.admin("sts").assume_role(
         RoleArn=f"arn:aws:iam::{b}:role/OrganizationAccountAccessRole", RoleSessionName="setup")
     iam_b = server.client("iam", *creds_of(admin))
     return b, iam_b
@@ -84,7 +84,7 @@ def test_external_id_is_enforced(server):
     a = server.account_id
     b, iam_b = setup_accounts(server)
     arn = iam_b.create_role(RoleName="Vendor", AssumeRolePolicyDocument=trust(a, {"StringEquals": {"sts:ExternalId": "s3cret-id"}}))["Role"]["Arn"]
-    sts = server.client("sts")
+    sts = server.admin("sts")
     for kwargs in [{}, {"ExternalId": "wrong-id"}]:
         with pytest.raises(botocore.exceptions.ClientError) as e:
             sts.assume_role(RoleArn=arn, RoleSessionName="vv", **kwargs)
@@ -96,7 +96,7 @@ def test_another_account_is_not_trusted(server):
     _, iam_b = setup_accounts(server)
     arn = iam_b.create_role(RoleName="TrustsSomeoneElse", AssumeRolePolicyDocument=trust("999988887777"))["Role"]["Arn"]
     with pytest.raises(botocore.exceptions.ClientError) as e:
-        server.client("sts").assume_role(RoleArn=arn, RoleSessionName="xx")
+        server.admin("sts").assume_role(RoleArn=arn, RoleSessionName="xx")
     assert error_of(e) == ("AccessDenied", 403)
 
 
@@ -105,7 +105,7 @@ def test_session_policies_chaining_and_durations(server):
     b, iam_b = setup_accounts(server)
     arn = iam_b.create_role(RoleName="Admin", AssumeRolePolicyDocument=trust(a), MaxSessionDuration=7200)["Role"]["Arn"]
     iam_b.attach_role_policy(RoleName="Admin", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
-    sts = server.client("sts")
+    sts = server.admin("sts")
 
     # A session policy narrows the role: list users yes, create users no.
     narrow = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*"}]})
@@ -140,7 +140,7 @@ def test_session_tags_need_tag_session_permission(server):
     a = server.account_id
     b, iam_b = setup_accounts(server)
     arn = iam_b.create_role(RoleName="Tagged", AssumeRolePolicyDocument=trust(a))["Role"]["Arn"]
-    sts = server.client("sts")
+    sts = server.admin("sts")
     with pytest.raises(botocore.exceptions.ClientError) as e:
         sts.assume_role(RoleArn=arn, RoleSessionName="tt", Tags=[{"Key": "team", "Value": "blue"}])
     assert error_of(e) == ("AccessDenied", 403)
@@ -156,7 +156,7 @@ def test_revoking_older_sessions_with_token_issue_time(server):
     arn = iam_b.create_role(RoleName="Revocable", AssumeRolePolicyDocument=trust(a))["Role"]["Arn"]
     iam_b.put_role_policy(RoleName="Revocable", PolicyName="read", PolicyDocument=json.dumps(
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:ListRoles", "Resource": "*"}]}))
-    old = server.client("iam", *creds_of(server.client("sts").assume_role(RoleArn=arn, RoleSessionName="old")))
+    old = server.client("iam", *creds_of(server.admin("sts").assume_role(RoleArn=arn, RoleSessionName="old")))
     old.list_roles()
     import datetime
     import time as _time
@@ -170,5 +170,5 @@ def test_revoking_older_sessions_with_token_issue_time(server):
         old.list_roles()
     assert error_of(e) == ("AccessDenied", 403)
     assert "explicit deny" in e.value.response["Error"]["Message"]
-    new = server.client("iam", *creds_of(server.client("sts").assume_role(RoleArn=arn, RoleSessionName="new")))
+    new = server.client("iam", *creds_of(server.admin("sts").assume_role(RoleArn=arn, RoleSessionName="new")))
     new.list_roles()

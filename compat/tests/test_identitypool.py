@@ -696,7 +696,7 @@ def test_roles_must_be_the_pools_and_name_it(server):
             credentials(server, guest)
         assert error_of(e) == ("InvalidIdentityPoolConfigurationException", 400), name
     # Another account's administrators see none of this pool's identities.
-    admin_b = server.client("sts").assume_role(
+    admin_b = server.admin("sts").assume_role(
         RoleArn=f"arn:aws:iam::{b}:role/OrganizationAccountAccessRole", RoleSessionName="admin-b")["Credentials"]
     ci_b = server.client("cognito-identity", admin_b["AccessKeyId"], admin_b["SecretAccessKey"], admin_b["SessionToken"])
     for call in (lambda: ci_b.describe_identity(IdentityId=guest),

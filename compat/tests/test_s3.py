@@ -160,7 +160,7 @@ def test_bucket_errors_names_and_ownership(server):
         s3.create_bucket(Bucket="taken")
     assert error_of(e) == ("BucketAlreadyOwnedByYou", 409)
     b, _ = setup_accounts(server)
-    admin_b = server.client("sts").assume_role(
+    admin_b = server.admin("sts").assume_role(
         RoleArn=f"arn:aws:iam::{b}:role/OrganizationAccountAccessRole", RoleSessionName="admin-b")
     s3_b = server.client("s3", *creds_of(admin_b))
     with pytest.raises(botocore.exceptions.ClientError) as e:
@@ -307,7 +307,7 @@ def test_user_limited_to_own_prefix(server):
 def test_seed_scenario_cross_account_log_reader_reads_app_log(server):
     a = server.account_id
     b, iam_b = setup_accounts(server)
-    admin_b = server.client("sts").assume_role(
+    admin_b = server.admin("sts").assume_role(
         RoleArn=f"arn:aws:iam::{b}:role/OrganizationAccountAccessRole", RoleSessionName="admin-b")
     s3_b = server.client("s3", *creds_of(admin_b))
     s3_b.create_bucket(Bucket="b-logs")

@@ -17,13 +17,22 @@ pub struct PrincipalPolicies {
     pub boundary: Option<Vec<Policy>>,
     /// Its tags, as `aws:PrincipalTag/<key>` condition keys see them.
     pub tags: Vec<(String, String)>,
+    /// The user or role the credentials were issued to no longer exists (it was deleted, or
+    /// deleted and made again under the same name, with a new unique id): nothing is allowed.
+    pub gone: bool,
 }
 
-async fn managed_document(store: &Store, arn: &str) -> Result<Option<String>> {
+/// A managed policy's default document: an AWS managed policy, or a customer managed one of
+/// `account` (another account's policies do not exist for it, as in IAM).
+async fn managed_document(store: &Store, account: &str, arn: &str) -> Result<Option<String>> {
     if let Some(p) = aws_managed::by_arn(arn) {
         return Ok(Some(p.document.to_owned()));
     }
-    let Some(row) = store.entity_by_arn(arn).await? else {
+    let Some(row) = store
+        .entity_by_arn(arn)
+        .await?
+        .filter(|r| r.kind == "policy" && r.account_id == account)
+    else {
         return Ok(None);
     };
     let default = Attrs::of(&row)
@@ -46,16 +55,29 @@ fn parse(doc: &str) -> Result<Policy> {
 /// Loads and parses everything that applies to `principal`. The root user has none: its
 /// identity-based permissions are implicit.
 pub async fn principal_policies(store: &Store, principal: &Principal) -> Result<PrincipalPolicies> {
-    let (account, kind, name) = match principal {
+    let (account, kind, name, id) = match principal {
         Principal::Root { .. } => return Ok(PrincipalPolicies::default()),
-        Principal::User { account, name, .. } => (account, "user", name),
+        Principal::User {
+            account, name, id, ..
+        } => (account, "user", name, id),
         Principal::AssumedRole {
-            account, role_name, ..
-        } => (account, "role", role_name),
+            account,
+            role_name,
+            role_id,
+            ..
+        } => (account, "role", role_name, role_id),
     };
     let acct = account.as_str();
-    let Some(entity) = store.entity(acct, kind, name).await? else {
-        return Ok(PrincipalPolicies::default());
+    // Credentials are bound to the entity's unique id (AIDA…/AROA…), not to its name.
+    let Some(entity) = store
+        .entity(acct, kind, name)
+        .await?
+        .filter(|e| e.id == *id)
+    else {
+        return Ok(PrincipalPolicies {
+            gone: true,
+            ..PrincipalPolicies::default()
+        });
     };
     let mut holders = vec![(kind.to_owned(), entity.name.clone())];
     if kind == "user" {
@@ -69,7 +91,7 @@ pub async fn principal_policies(store: &Store, principal: &Principal) -> Result<
             identity.push(parse(&inline.document)?);
         }
         for arn in store.attached_policies(acct, kind, holder).await? {
-            if let Some(doc) = managed_document(store, &arn).await? {
+            if let Some(doc) = managed_document(store, acct, &arn).await? {
                 identity.push(parse(&doc)?);
             }
         }
@@ -82,7 +104,7 @@ pub async fn principal_policies(store: &Store, principal: &Principal) -> Result<
         .collect();
     let boundary = match attrs.boundary {
         Some(arn) => Some(
-            managed_document(store, &arn)
+            managed_document(store, acct, &arn)
                 .await?
                 .map(|d| parse(&d))
                 .transpose()?
@@ -95,12 +117,17 @@ pub async fn principal_policies(store: &Store, principal: &Principal) -> Result<
         identity,
         boundary,
         tags,
+        gone: false,
     })
 }
 
 /// The default version's document of a managed policy (built in or stored), by ARN.
-pub async fn managed_policy_document(store: &Store, arn: &str) -> Result<Option<String>> {
-    managed_document(store, arn).await
+pub async fn managed_policy_document(
+    store: &Store,
+    account: &str,
+    arn: &str,
+) -> Result<Option<String>> {
+    managed_document(store, account, arn).await
 }
 
 /// A role by ARN, with its trust policy and session limit.
@@ -118,6 +145,11 @@ pub async fn role_by_arn(store: &Store, arn: &str) -> Result<Option<RoleRecord>>
         id: row.id,
         path: row.path,
         max_session_secs: attrs.max_session.unwrap_or(3600),
+        tags: attrs
+            .tags
+            .iter()
+            .map(|t| (t.key.clone(), t.value.clone()))
+            .collect(),
         trust,
     }))
 }
@@ -130,6 +162,8 @@ pub struct RoleRecord {
     pub id: String,
     pub path: String,
     pub max_session_secs: i64,
+    /// The role's tags, which requests to assume it see as `aws:ResourceTag/<key>`.
+    pub tags: Vec<(String, String)>,
     pub trust: Policy,
 }
 
@@ -160,4 +194,16 @@ pub async fn oidc_provider(
         arn: row.arn,
         client_ids: attrs.client_ids,
     }))
+}
+
+impl RoleRecord {
+    /// `aws:ResourceTag/<key>` and `iam:ResourceTag/<key>` for a request to assume the role.
+    pub fn resource_tag_keys(&self) -> impl Iterator<Item = (String, Vec<String>)> + '_ {
+        self.tags.iter().flat_map(|(k, v)| {
+            [
+                (format!("aws:ResourceTag/{k}"), vec![v.clone()]),
+                (format!("iam:ResourceTag/{k}"), vec![v.clone()]),
+            ]
+        })
+    }
 }

@@ -5,6 +5,7 @@
 //! AWS spells them): the server decodes Query parameters into that shape and encodes the
 //! output shape back to XML, so this crate never sees HTTP.
 
+mod authorization;
 mod aws_managed;
 mod effective;
 mod entities;
@@ -14,6 +15,7 @@ pub mod organizations;
 mod policies;
 mod simulate;
 
+pub use authorization::Authorization;
 pub use effective::{
     OidcProvider, PrincipalPolicies, RoleRecord, managed_policy_document, oidc_provider,
     principal_policies, role_by_arn,
@@ -301,35 +303,5 @@ impl Iam<'_> {
                 op.name()
             ))),
         }
-    }
-
-    /// The ARN an operation acts on, for authorization: the named user, group, role or
-    /// policy (with its real path when it exists), else `*`.
-    pub async fn resource_arn(&self, op: Operation, value: &Value) -> Result<String> {
-        let acct = self.account;
-        let field = |k: &str| value.get(k).and_then(Value::as_str);
-        let path = field("Path").unwrap_or("/");
-        let named = |kind: &str, name: &str| format!("arn:aws:iam::{acct}:{kind}{path}{name}");
-        if let Some(arn) = field("PolicyArn").or(field("OpenIDConnectProviderArn")) {
-            return Ok(arn.to_owned());
-        }
-        if op == Operation::CreatePolicy
-            && let Some(name) = field("PolicyName")
-        {
-            return Ok(named("policy", name));
-        }
-        for (member, kind) in [
-            ("RoleName", "role"),
-            ("GroupName", "group"),
-            ("UserName", "user"),
-        ] {
-            if let Some(name) = field(member) {
-                return Ok(match self.store.entity(acct.as_str(), kind, name).await? {
-                    Some(row) => row.arn,
-                    None => named(kind, name),
-                });
-            }
-        }
-        Ok("*".to_owned())
     }
 }

@@ -45,7 +45,7 @@ pub(crate) struct TagInput {
 
 /// An issuer URL as IAM names the provider: without its scheme or a trailing slash.
 /// `http://` is accepted only for loopback hosts (local development and tests).
-fn provider_name(url: &str) -> Result<String> {
+pub(crate) fn provider_name(url: &str) -> Result<String> {
     let rest = if let Some(rest) = url.strip_prefix("https://") {
         rest
     } else if let Some(rest) = url.strip_prefix("http://") {

@@ -175,7 +175,9 @@ impl Iam<'_> {
         Ok(Value::Null)
     }
 
-    /// A managed policy by ARN: built in, or customer-managed in any account.
+    /// A managed policy by ARN: built in, or customer managed in this account (another
+    /// account's policies are not there for it: not readable, attachable or usable as a
+    /// boundary, and indistinguishable from ones that do not exist).
     pub(crate) async fn managed_policy(&self, arn: &str) -> Result<Option<Managed>> {
         if let Some(p) = aws_managed::by_arn(arn) {
             return Ok(Some(Managed {
@@ -203,7 +205,7 @@ impl Iam<'_> {
             .store
             .entity_by_arn(arn)
             .await?
-            .filter(|r| r.kind == "policy")
+            .filter(|r| r.kind == "policy" && r.account_id == self.account.as_str())
         else {
             return Ok(None);
         };

@@ -18,6 +18,8 @@ pub struct ApiError {
     pub message: String,
     pub status: StatusCode,
     pub fault: Fault,
+    /// Further elements of S3's error document (`HeadersNotSigned`, …), in order.
+    pub details: Vec<(&'static str, String)>,
 }
 
 impl ApiError {
@@ -36,7 +38,14 @@ impl ApiError {
             message: message.into(),
             status,
             fault,
+            details: Vec::new(),
         }
+    }
+
+    /// Adds an element to S3's error document.
+    pub fn with_detail(mut self, element: &'static str, value: impl Into<String>) -> Self {
+        self.details.push((element, value.into()));
+        self
     }
 
     /// A failure inside the service. The message never carries internal detail.
@@ -79,6 +88,8 @@ pub enum AuthFailure {
     PresignExpired,
     /// The credential scope's date is not the request's date.
     ScopeDate(String),
+    /// `x-amz-*` headers the signature does not cover (lower-case names).
+    HeadersNotSigned(Vec<String>),
 }
 
 const INVALID_TOKEN: &str = "The security token included in the request is invalid.";
@@ -110,6 +121,7 @@ impl AuthFailure {
             (Query, SignatureMismatch) => s(403, "SignatureDoesNotMatch", MISMATCH),
             (Query, Skewed(m) | ScopeDate(m)) => s(403, "SignatureDoesNotMatch", m),
             (Query, PresignExpired) => s(403, "ExpiredToken", "Request has expired"),
+            (Query, HeadersNotSigned(names)) => s(400, "IncompleteSignature", &not_signed(names)),
 
             (Json | RestJson, Missing) => s(
                 403,
@@ -125,6 +137,9 @@ impl AuthFailure {
             (Json | RestJson, Skewed(m) | ScopeDate(m)) => s(403, "InvalidSignatureException", m),
             (Json | RestJson, PresignExpired) => {
                 s(403, "InvalidSignatureException", "Signature expired")
+            }
+            (Json | RestJson, HeadersNotSigned(names)) => {
+                s(400, "IncompleteSignatureException", &not_signed(names))
             }
 
             (RestXml, Missing) => s(403, "AccessDenied", "Access Denied"),
@@ -147,6 +162,22 @@ impl AuthFailure {
                 "The difference between the request time and the current time is too large.",
             ),
             (RestXml, PresignExpired) => s(403, "AccessDenied", "Request has expired"),
+            (RestXml, HeadersNotSigned(names)) => s(
+                403,
+                "AccessDenied",
+                "There were headers present in the request which were not signed",
+            )
+            .with_detail("HeadersNotSigned", names.join(", ")),
         }
     }
+}
+
+/// The Query and JSON services' words for a header left out of the signature, as they say
+/// it of `host`.
+fn not_signed(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("'{n}' must be a 'SignedHeader' in the AWS Authorization."))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -11,6 +11,9 @@ pub fn render_s3_error(err: &ApiError, resource: &str, request_id: &str) -> Resp
     w.nest("Error", |w| {
         w.element("Code", &err.code);
         w.element("Message", &err.message);
+        for (element, value) in &err.details {
+            w.element(element, value);
+        }
         w.element("Resource", resource);
         w.element("RequestId", request_id);
     });

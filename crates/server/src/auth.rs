@@ -19,6 +19,14 @@ pub struct Caller {
     pub signing_key: Option<SigningKey>,
 }
 
+impl Caller {
+    /// Credentials from GetSessionToken: a session of a user or of the root, not of a role.
+    /// No MFA device can be presented to Cognate, so such sessions never carry MFA.
+    pub fn is_get_session_token(&self) -> bool {
+        self.via_session && !matches!(self.principal, Principal::AssumedRole { .. })
+    }
+}
+
 /// What the handler must tell the authenticator about a request.
 pub struct Signed<'a> {
     pub request: &'a sigv4::Request<'a>,
@@ -84,7 +92,15 @@ pub async fn authenticate(
             signed.payload_hash,
             now,
         )
-        .map_err(from_sigv4)
+        .map_err(from_sigv4)?;
+        // A valid signature vouches only for what it covers: an `x-amz-*` header beside it
+        // (an `X-Amz-Target`, a copy source, metadata) may have been added by anyone.
+        let unsigned = sigv4::unsigned_amz_headers(signed.request, p);
+        if unsigned.is_empty() {
+            Ok(())
+        } else {
+            Err(AuthFailure::HeadersNotSigned(unsigned))
+        }
     };
     if p.access_key_id.starts_with(TEMPORARY_KEY_PREFIX) {
         let token = p

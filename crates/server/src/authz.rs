@@ -184,6 +184,22 @@ pub async fn authorize(
         .policies_of(&caller.principal)
         .await
         .map_err(ApiError::from)?;
+    let code = match protocol {
+        Protocol::Json | Protocol::RestJson => "AccessDeniedException",
+        Protocol::Query | Protocol::RestXml => "AccessDenied",
+    };
+    if policies.gone {
+        // The user or role these credentials belong to was deleted (perhaps made again
+        // under the same name): its sessions and keys are worth nothing.
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            code,
+            format!(
+                "User: {} is not authorized to perform: {action} on resource: {resource} because the principal no longer exists",
+                caller.principal.arn()
+            ),
+        ));
+    }
     let session_policies = match &caller.session {
         Some(claims) if !claims.session_policies.is_empty() => {
             Some(ctx.state.session_policies(claims)?)
@@ -218,10 +234,6 @@ pub async fn authorize(
     if evaluation.decision == Decision::Allowed {
         return Ok(());
     }
-    let code = match protocol {
-        Protocol::Json | Protocol::RestJson => "AccessDeniedException",
-        Protocol::Query | Protocol::RestXml => "AccessDenied",
-    };
     Err(ApiError::new(
         StatusCode::FORBIDDEN,
         code,

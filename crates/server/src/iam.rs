@@ -5,7 +5,7 @@ use bytes::Bytes;
 use cognate_credentials::Principal;
 use cognate_iam::{CallerUser, Iam};
 use cognate_protocol::{
-    ApiError, Model, Protocol, QueryParams, QueryService, render_query, services,
+    ApiError, AuthFailure, Model, Protocol, QueryParams, QueryService, render_query, services,
 };
 use cognate_sigv4::PathStyle;
 use http::StatusCode;
@@ -42,6 +42,10 @@ pub async fn handle(
         )
         .await?
         .ok_or_else(ApiError::internal)?;
+    if caller.is_get_session_token() {
+        // As on AWS, GetSessionToken credentials without MFA cannot call IAM.
+        return Err(AuthFailure::InvalidToken.to_error(Protocol::Query));
+    }
     let model = Model::query(QueryService::Iam);
     let input = model.decode_query(action, params)?;
     let state = ctx.state;
@@ -52,22 +56,22 @@ pub async fn handle(
         now: ctx.now,
         rng: &state.rng,
     };
-    let resource = iam.resource_arn(op, &input).await?;
-    crate::authz::authorize(
-        ctx,
-        &caller,
-        Protocol::Query,
-        &format!("iam:{action}"),
-        &resource,
-        &request_keys(&input),
-        None,
-    )
-    .await?;
     let who = match &caller.principal {
         Principal::Root { .. } => CallerUser::Root,
         Principal::User { name, .. } => CallerUser::User(name),
         Principal::AssumedRole { .. } => CallerUser::RoleSession,
     };
+    let authorization = iam.authorization(op, &who, &input).await?;
+    crate::authz::authorize(
+        ctx,
+        &caller,
+        Protocol::Query,
+        &format!("iam:{action}"),
+        &authorization.resource,
+        &authorization.keys,
+        None,
+    )
+    .await?;
     if op == Operation::GetAccessKeyLastUsed {
         state.flush_key_use().await;
     }
@@ -82,25 +86,4 @@ pub async fn handle(
         ctx.request_id,
         result.as_deref(),
     ))
-}
-
-/// `aws:RequestTag/<key>` and `aws:TagKeys` for requests that carry tags.
-fn request_keys(input: &serde_json::Value) -> Vec<(String, Vec<String>)> {
-    let mut keys = Vec::new();
-    let mut tag_keys = Vec::new();
-    if let Some(tags) = input.get("Tags").and_then(|t| t.as_array()) {
-        for tag in tags {
-            let key = tag.get("Key").and_then(|k| k.as_str()).unwrap_or("");
-            let value = tag.get("Value").and_then(|v| v.as_str()).unwrap_or("");
-            keys.push((format!("aws:RequestTag/{key}"), vec![value.to_owned()]));
-            tag_keys.push(key.to_owned());
-        }
-    }
-    if let Some(untag) = input.get("TagKeys").and_then(|t| t.as_array()) {
-        tag_keys.extend(untag.iter().filter_map(|k| k.as_str().map(str::to_owned)));
-    }
-    if !tag_keys.is_empty() {
-        keys.push(("aws:TagKeys".to_owned(), tag_keys));
-    }
-    keys
 }

@@ -254,6 +254,7 @@ async fn credentials(
     for (k, v) in &plan.tags {
         keys.push((format!("aws:RequestTag/{k}"), vec![v.clone()]));
     }
+    keys.extend(role.resource_tag_keys());
     crate::authz::authorize_federated(
         ctx,
         BUILTIN_PROVIDER,

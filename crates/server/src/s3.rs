@@ -116,6 +116,23 @@ fn err(status: StatusCode, code: &'static str, message: impl Into<String>) -> Ap
     ApiError::new(status, code, message.into())
 }
 
+/// S3's answer to an aws-chunked body it refuses.
+fn chunk_error(e: sigv4::ChunkError, incomplete: ApiError) -> ApiError {
+    match e {
+        sigv4::ChunkError::Signature => err(
+            StatusCode::FORBIDDEN,
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+        ),
+        sigv4::ChunkError::Trailer => err(
+            StatusCode::BAD_REQUEST,
+            "MalformedTrailerError",
+            "The request contained trailing data that was not well-formed or did not conform to our published schema.",
+        ),
+        sigv4::ChunkError::Malformed | sigv4::ChunkError::Incomplete => incomplete,
+    }
+}
+
 fn no_such_bucket() -> ApiError {
     err(
         StatusCode::NOT_FOUND,
@@ -1540,7 +1557,12 @@ impl S3<'_, '_> {
             } else {
                 None
             };
-            Some(ChunkedDecoder::new(verifier))
+            // Only the trailing headers the request declared (and signed, in `x-amz-trailer`).
+            let declared: Vec<&str> = match self.req.header("x-amz-trailer") {
+                Some(names) if self.hash.ends_with("-TRAILER") => names.split(',').collect(),
+                _ => Vec::new(),
+            };
+            Some(ChunkedDecoder::new(verifier).declared(&declared))
         } else {
             None
         };
@@ -1575,14 +1597,8 @@ impl S3<'_, '_> {
             };
             match decoder.as_mut() {
                 Some(d) => {
-                    d.feed(data, &mut pieces).map_err(|e| match e {
-                        sigv4::ChunkError::Signature => err(
-                            StatusCode::FORBIDDEN,
-                            "SignatureDoesNotMatch",
-                            "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
-                        ),
-                        _ => incomplete(),
-                    })?;
+                    d.feed(data, &mut pieces)
+                        .map_err(|e| chunk_error(e, incomplete()))?;
                     for piece in pieces.drain(..) {
                         writer.write(&piece).await.map_err(internal)?;
                     }
@@ -1594,7 +1610,7 @@ impl S3<'_, '_> {
             }
         }
         let trailers = match decoder {
-            Some(d) => d.finish().map_err(|_| incomplete())?,
+            Some(d) => d.finish().map_err(|e| chunk_error(e, incomplete()))?,
             None => Vec::new(),
         };
         if chunked

@@ -317,8 +317,15 @@ impl AppState {
         &self,
         principal: &Principal,
     ) -> Result<Arc<PrincipalPolicies>, cognate_iam::IamError> {
-        // A role's sessions share the role's policies.
-        let arn = principal.role_arn().unwrap_or_else(|| principal.arn());
+        // A role's sessions share the role's policies; the unique id keeps a deleted
+        // entity's credentials from sharing those of a new one of the same name.
+        let arn = match principal {
+            Principal::AssumedRole { role_id, .. } => {
+                format!("{}#{role_id}", principal.role_arn().unwrap_or_default())
+            }
+            Principal::User { id, .. } => format!("{}#{id}", principal.arn()),
+            Principal::Root { .. } => principal.arn(),
+        };
         if let Ok(cache) = self.policies.read()
             && let Some(p) = cache.get(&arn)
         {

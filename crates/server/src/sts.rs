@@ -69,6 +69,16 @@ pub async fn handle(
         ));
     }
     let caller = caller.ok_or_else(ApiError::internal)?;
+    if caller.is_get_session_token()
+        && !matches!(op, Operation::AssumeRole | Operation::GetCallerIdentity)
+    {
+        // GetSessionToken credentials reach STS only for AssumeRole and GetCallerIdentity.
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            format!("Cannot call {action} with session credentials"),
+        ));
+    }
     let output = match op {
         Operation::GetCallerIdentity => {
             let id = sts::get_caller_identity(&caller.principal);
@@ -199,6 +209,7 @@ async fn assume_role_with_web_identity(ctx: &Ctx<'_>, input: &Value) -> Result<V
             "Not authorized to perform sts:AssumeRoleWithWebIdentity",
         )
     })?;
+    keys.extend(role.resource_tag_keys());
     let trust = ResourcePolicy {
         policy: Some(&role.trust),
         account: &role.account_id,
@@ -221,7 +232,7 @@ async fn assume_role_with_web_identity(ctx: &Ctx<'_>, input: &Value) -> Result<V
         ));
     }
 
-    let managed = session_policy_documents(ctx, input).await?;
+    let managed = session_policy_documents(ctx, &role.account_id, input).await?;
     let sts_role = sts_role(&role)?;
     let request = AssumeRoleInput {
         role_session_name: session_name,
@@ -251,8 +262,13 @@ async fn assume_role_with_web_identity(ctx: &Ctx<'_>, input: &Value) -> Result<V
     Ok(result)
 }
 
-/// The documents of the managed session policies named in `PolicyArns`.
-async fn session_policy_documents(ctx: &Ctx<'_>, input: &Value) -> Result<Vec<String>, ApiError> {
+/// The documents of the managed session policies named in `PolicyArns`: AWS managed ones or
+/// the role's account's own (another account's policies do not exist here).
+async fn session_policy_documents(
+    ctx: &Ctx<'_>,
+    account: &str,
+    input: &Value,
+) -> Result<Vec<String>, ApiError> {
     let mut documents = Vec::new();
     for arn in input
         .get("PolicyArns")
@@ -261,7 +277,7 @@ async fn session_policy_documents(ctx: &Ctx<'_>, input: &Value) -> Result<Vec<St
         .flatten()
     {
         let arn = arn.get("arn").and_then(Value::as_str).unwrap_or("");
-        match cognate_iam::managed_policy_document(&ctx.state.store, arn)
+        match cognate_iam::managed_policy_document(&ctx.state.store, account, arn)
             .await
             .map_err(ApiError::from)?
         {
@@ -349,6 +365,16 @@ fn credentials_json(c: &Credentials) -> Value {
 /// identity `sts:SetSourceIdentity`, in the same trust policy.
 async fn assume_role(ctx: &Ctx<'_>, caller: &Caller, input: &Value) -> Result<Value, ApiError> {
     let text = |k: &str| input.get(k).and_then(Value::as_str).map(str::to_owned);
+    if matches!(
+        caller.principal,
+        cognate_credentials::Principal::Root { .. }
+    ) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "Roles may not be assumed by root accounts.",
+        ));
+    }
     let role_arn = text("RoleArn").unwrap_or_default();
     let session_name = text("RoleSessionName").unwrap_or_default();
     let tags: Vec<(String, String)> = input
@@ -401,6 +427,7 @@ async fn assume_role(ctx: &Ctx<'_>, caller: &Caller, input: &Value) -> Result<Va
     if !transitive.is_empty() {
         keys.push(("sts:TransitiveTagKeys".into(), transitive.clone()));
     }
+    keys.extend(role.resource_tag_keys());
     let trust = Some(ResourcePolicy {
         policy: Some(&role.trust),
         account: &role.account_id,
@@ -440,7 +467,7 @@ async fn assume_role(ctx: &Ctx<'_>, caller: &Caller, input: &Value) -> Result<Va
         .await?;
     }
 
-    let managed = session_policy_documents(ctx, input).await?;
+    let managed = session_policy_documents(ctx, &role.account_id, input).await?;
     let sts_role = sts_role(&role)?;
     let request = AssumeRoleInput {
         role_session_name: session_name,

@@ -94,11 +94,11 @@ fn canonical_query(query: &str, presigned: bool, out: &mut String) {
         .filter(|p| !p.is_empty())
         .filter_map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let k: Vec<u8> = percent_encoding::percent_decode_str(k).collect();
+            let k = decode_component(k);
             if presigned && k == b"X-Amz-Signature" {
                 return None;
             }
-            let v: Vec<u8> = percent_encoding::percent_decode_str(v).collect();
+            let v = decode_component(v);
             let mut ek = String::with_capacity(k.len());
             uri_encode(&k, false, &mut ek);
             let mut ev = String::with_capacity(v.len());
@@ -115,6 +115,14 @@ fn canonical_query(query: &str, presigned: bool, out: &mut String) {
         out.push('=');
         out.push_str(v);
     }
+}
+
+/// One query-string name or value, decoded as every AWS query parser reads it: `+` is a
+/// space, `%XX` a byte. The canonical request and the request's meaning use this one reading,
+/// so a parameter cannot be signed as one thing and acted on as another.
+pub(crate) fn decode_component(s: &str) -> Vec<u8> {
+    let spaced = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced).collect()
 }
 
 fn canonical_headers(req: &Request<'_>, signed: &[String], out: &mut Vec<u8>) {
@@ -185,6 +193,14 @@ mod tests {
         );
         assert_eq!(uri("/bucket//x/../y", PathStyle::S3), "/bucket//x/../y");
         assert_eq!(uri("", PathStyle::S3), "/");
+    }
+
+    #[test]
+    fn plus_in_a_query_is_a_space() {
+        // S3 reads `a+b` as `a b`; the signature must cover that reading, not `a%2Bb`.
+        let mut s = String::new();
+        canonical_query("prefix=a+b&x=%2B", false, &mut s);
+        assert_eq!(s, "prefix=a%20b&x=%2B");
     }
 
     #[test]

@@ -87,6 +87,10 @@ pub enum ChunkError {
     Signature,
     #[error("the body ended before its last chunk")]
     Incomplete,
+    /// A trailing header the request did not declare in `x-amz-trailer`, one after the
+    /// trailer signature, or a signed body's trailer without its signature.
+    #[error("the trailing headers are not well-formed or were not declared")]
+    Trailer,
 }
 
 /// The longest chunk header or trailer line accepted.
@@ -117,10 +121,14 @@ pub struct ChunkedDecoder {
     digest: Option<ring::digest::Context>,
     trailer: Vec<u8>,
     trailers: Vec<(String, String)>,
+    /// The trailing headers the request declared (`x-amz-trailer`), lower-case.
+    declared: Vec<String>,
+    trailer_signed: bool,
 }
 
 impl ChunkedDecoder {
     /// `verifier` is `Some` for signed chunks (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]`).
+    /// No trailing header is accepted until [`ChunkedDecoder::declared`] names it.
     pub fn new(verifier: Option<ChunkVerifier>) -> Self {
         ChunkedDecoder {
             verifier,
@@ -130,7 +138,19 @@ impl ChunkedDecoder {
             digest: None,
             trailer: Vec::new(),
             trailers: Vec::new(),
+            declared: Vec::new(),
+            trailer_signed: false,
         }
+    }
+
+    /// The trailing headers the request declared in `x-amz-trailer`: only these may follow
+    /// the last chunk (with signed chunks, followed by their signature).
+    pub fn declared(mut self, names: &[&str]) -> Self {
+        self.declared = names
+            .iter()
+            .map(|n| n.trim().to_ascii_lowercase())
+            .collect();
+        self
     }
 
     /// Feeds the next piece of the body, appending the payload it carries to `out`.
@@ -221,17 +241,26 @@ impl ChunkedDecoder {
             }
             State::Trailer if line.is_empty() => self.state = State::Done,
             State::Trailer => {
-                let text = std::str::from_utf8(line).map_err(|_| ChunkError::Malformed)?;
-                let (name, value) = text.split_once(':').ok_or(ChunkError::Malformed)?;
+                let text = std::str::from_utf8(line).map_err(|_| ChunkError::Trailer)?;
+                let (name, value) = text.split_once(':').ok_or(ChunkError::Trailer)?;
                 let name = name.trim().to_ascii_lowercase();
                 let value = value.trim().to_owned();
+                if self.trailer_signed {
+                    // Nothing may follow the signature: it would not be covered by it.
+                    return Err(ChunkError::Trailer);
+                }
                 if name == "x-amz-trailer-signature" {
                     let Some(verifier) = self.verifier.as_mut() else {
-                        return Err(ChunkError::Malformed);
+                        return Err(ChunkError::Trailer);
                     };
                     if !verifier.verify_trailer(&self.trailer, &value) {
                         return Err(ChunkError::Signature);
                     }
+                    self.trailer_signed = true;
+                } else if !self.declared.contains(&name)
+                    || self.trailers.iter().any(|(n, _)| *n == name)
+                {
+                    return Err(ChunkError::Trailer);
                 } else {
                     self.trailer
                         .extend_from_slice(format!("{name}:{value}\n").as_bytes());
@@ -259,6 +288,10 @@ impl ChunkedDecoder {
     /// Ends the body: the trailing headers (lower-case names), or an error when the body
     /// stopped before its final chunk.
     pub fn finish(self) -> Result<Vec<(String, String)>, ChunkError> {
+        if self.verifier.is_some() && !self.trailers.is_empty() && !self.trailer_signed {
+            // Signed chunks sign their trailer too; an unsigned one is someone else's.
+            return Err(ChunkError::Signature);
+        }
         match self.state {
             State::Done => Ok(self.trailers),
             // Some clients end right after the final chunk, with no empty trailer line.
@@ -286,7 +319,7 @@ mod tests {
         verifier: Option<ChunkVerifier>,
         piece: usize,
     ) -> Result<Decoded, ChunkError> {
-        let mut d = ChunkedDecoder::new(verifier);
+        let mut d = ChunkedDecoder::new(verifier).declared(&["x-amz-checksum-crc32"]);
         let mut out = Vec::new();
         for p in body.chunks(piece) {
             d.feed(Bytes::copy_from_slice(p), &mut out)?;
@@ -329,7 +362,35 @@ mod tests {
         // Unsigned chunks may not carry a trailer signature.
         assert_eq!(
             decode(b"0\r\nx-amz-trailer-signature:00\r\n\r\n", None, 64).unwrap_err(),
-            ChunkError::Malformed
+            ChunkError::Trailer
+        );
+    }
+
+    #[test]
+    fn undeclared_and_repeated_trailers_are_refused() {
+        assert_eq!(
+            decode(b"0\r\nx-amz-checksum-sha256:AAAA\r\n\r\n", None, 64).unwrap_err(),
+            ChunkError::Trailer
+        );
+        assert_eq!(
+            decode(
+                b"0\r\nx-amz-checksum-crc32:AAAA\r\nx-amz-checksum-crc32:BBBB\r\n\r\n",
+                None,
+                64
+            )
+            .unwrap_err(),
+            ChunkError::Trailer
+        );
+        let mut d = ChunkedDecoder::new(None);
+        let mut out = Vec::new();
+        assert_eq!(
+            d.feed(
+                Bytes::from_static(b"0\r\nx-amz-checksum-crc32:AAAA\r\n"),
+                &mut out
+            )
+            .unwrap_err(),
+            ChunkError::Trailer,
+            "nothing declared, nothing accepted"
         );
     }
 
@@ -423,6 +484,15 @@ mod tests {
         tampered[200] = b'b';
         assert_eq!(
             decode(&tampered, Some(verifier.clone()), 1000).unwrap_err(),
+            ChunkError::Signature
+        );
+        // A trailer appended to signed chunks without its own signature, or after it, is not
+        // the signer's.
+        let mut unsigned_trailer = body.clone();
+        unsigned_trailer.truncate(unsigned_trailer.len() - 2);
+        unsigned_trailer.extend_from_slice(b"x-amz-checksum-crc32:AAAAAA==\r\n\r\n");
+        assert_eq!(
+            decode(&unsigned_trailer, Some(verifier.clone()), 1000).unwrap_err(),
             ChunkError::Signature
         );
         // Signed mode refuses a chunk without a signature.

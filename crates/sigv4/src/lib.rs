@@ -238,7 +238,7 @@ pub fn parse(req: &Request<'_>) -> Result<Option<Presented>, Error> {
     Ok(None)
 }
 
-/// Query parameters, percent-decoded (a `+` stays a `+`, as SigV4 canonicalization wants).
+/// Query parameters, decoded as S3 and every AWS query parser read them (`+` is a space).
 fn form_pairs(query: &str) -> Vec<(String, String)> {
     query
         .split('&')
@@ -251,9 +251,7 @@ fn form_pairs(query: &str) -> Vec<(String, String)> {
 }
 
 fn decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
+    String::from_utf8_lossy(&canonical::decode_component(s)).into_owned()
 }
 
 fn parse_header(req: &Request<'_>, value: &str) -> Result<Presented, Error> {
@@ -447,6 +445,24 @@ fn build(
         location,
         content_sha256: header_str(req.headers, "x-amz-content-sha256").map(str::to_owned),
     })
+}
+
+/// The `x-amz-*` headers present in the request that its signature does not cover, lower-case
+/// and sorted. Such a header could have been added by anyone who saw the request (a presigned
+/// URL, say), so AWS refuses requests that carry one. `x-amz-content-sha256` is the exception:
+/// its value is checked against the payload (or, unsigned, can only say `UNSIGNED-PAYLOAD`).
+pub fn unsigned_amz_headers(req: &Request<'_>, presented: &Presented) -> Vec<String> {
+    let mut out: Vec<String> = req
+        .headers
+        .keys()
+        .map(http::HeaderName::as_str)
+        .filter(|name| name.starts_with("x-amz-") && *name != "x-amz-content-sha256")
+        .filter(|name| !presented.signed_headers.iter().any(|s| s == name))
+        .map(str::to_owned)
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// Checks the request time against `now`: within [`MAX_SKEW_SECS`] for header signatures,

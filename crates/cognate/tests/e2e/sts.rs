@@ -407,9 +407,21 @@ async fn cross_account_log_reader_with_the_rust_sdk() {
         .unwrap()
         .to_owned();
 
-    // A's root administers B through OrganizationAccountAccessRole.
+    // A's administrator (the root may not assume roles) administers B through
+    // OrganizationAccountAccessRole.
+    let admin_key = crate::harness::users_with_keys(&server.root_iam(), &["admin"])
+        .await
+        .remove(0);
+    server
+        .root_iam()
+        .attach_user_policy()
+        .user_name("admin")
+        .policy_arn("arn:aws:iam::aws:policy/AdministratorAccess")
+        .send()
+        .await
+        .unwrap();
     let admin = server
-        .root_sts()
+        .sts(&admin_key.0, &admin_key.1, None)
         .assume_role()
         .role_arn(format!(
             "arn:aws:iam::{b}:role/OrganizationAccountAccessRole"

@@ -1,0 +1,324 @@
+"""Attacks that once got through, each tried as an attacker would with real clients: every
+one must be refused exactly as AWS refuses it (SECURITY.md lists them)."""
+
+import json
+
+import botocore.exceptions
+import pytest
+
+from test_assume_role import creds_of, setup_accounts
+from test_sts import error_of
+
+
+def doc(*statements):
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def allow(action, resource="*", **extra):
+    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
+
+
+def user_with_policy(server, name, *statements):
+    iam = server.client("iam")
+    iam.create_user(UserName=name)
+    if statements:
+        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=doc(*statements))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return key["AccessKeyId"], key["SecretAccessKey"]
+
+
+def denied(call, code="AccessDenied", status=403):
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        call()
+    assert error_of(e) == (code, status), e.value.response["Error"]
+    return e.value.response["Error"]["Message"]
+
+
+# ---- 1. Role trust policies ----------------------------------------------------------------
+
+def test_trust_policy_must_admit_the_caller(server):
+    a = server.account_id
+    iam = server.client("iam")
+    mallory = server.client("sts", *user_with_policy(server, "mallory", allow("sts:AssumeRole")))
+    roles = {
+        "OnlyCiBot": {"AWS": f"arn:aws:iam::{a}:user/ci-bot"},
+        "OnlyEc2": {"Service": "ec2.amazonaws.com"},
+        "OnlyGoogle": {"Federated": "accounts.google.com"},
+    }
+    for name, principal in roles.items():
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=doc(
+            {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}))
+        iam.attach_role_policy(RoleName=name, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+        # An identity policy allowing sts:AssumeRole on * is not enough: the trust policy must
+        # admit the caller itself.
+        message = denied(lambda: mallory.assume_role(RoleArn=f"arn:aws:iam::{a}:role/{name}", RoleSessionName="xx"))
+        assert f"arn:aws:iam::{a}:user/mallory is not authorized to perform: sts:AssumeRole" in message
+
+    # Naming the account delegates to the caller's identity policies.
+    iam.create_role(RoleName="Account", AssumeRolePolicyDocument=doc(
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{a}:root"}, "Action": "sts:AssumeRole"}))
+    mallory.assume_role(RoleArn=f"arn:aws:iam::{a}:role/Account", RoleSessionName="ok")
+    nobody = server.client("sts", *user_with_policy(server, "nobody"))
+    denied(lambda: nobody.assume_role(RoleArn=f"arn:aws:iam::{a}:role/Account", RoleSessionName="no"))
+
+    # Naming the user grants on its own, with no identity policy.
+    iam.create_role(RoleName="Named", AssumeRolePolicyDocument=doc(
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{a}:user/nobody"}, "Action": "sts:AssumeRole"}))
+    nobody.assume_role(RoleArn=f"arn:aws:iam::{a}:role/Named", RoleSessionName="ok")
+
+
+def test_root_may_not_assume_roles(server):
+    a = server.account_id
+    server.client("iam").create_role(RoleName="Anyone", AssumeRolePolicyDocument=doc(
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{a}:root"}, "Action": "sts:AssumeRole"}))
+    message = denied(lambda: server.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{a}:role/Anyone", RoleSessionName="root"))
+    assert message == "Roles may not be assumed by root accounts."
+
+
+# ---- 4. IAM operations are authorized on the entity, with their condition keys ------------------
+
+def test_attaching_a_policy_is_authorized_on_the_user(server):
+    a = server.account_id
+    # iam:* on everything but users: the attacker may attach AdministratorAccess to... nothing
+    # that is a user, itself included.
+    key = user_with_policy(server, "climber", {"Effect": "Allow", "Action": "iam:*",
+                                               "NotResource": f"arn:aws:iam::{a}:user/*"})
+    iam = server.client("iam", *key)
+    admin = "arn:aws:iam::aws:policy/AdministratorAccess"
+    message = denied(lambda: iam.attach_user_policy(UserName="climber", PolicyArn=admin))
+    assert f"on resource: arn:aws:iam::{a}:user/climber" in message
+    denied(lambda: iam.put_user_permissions_boundary(UserName="climber", PermissionsBoundary=admin))
+    denied(lambda: iam.detach_user_policy(UserName="climber", PolicyArn=admin))
+    # Groups and roles are not users: allowed.
+    iam.create_group(GroupName="g")
+    iam.attach_group_policy(GroupName="g", PolicyArn=admin)
+    # ... but adding a user to the group is on the group, not the user (allowed here too).
+    iam.add_user_to_group(GroupName="g", UserName="climber")
+
+
+def test_policy_arn_condition_key(server):
+    a = server.account_id
+    read_only = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+    key = user_with_policy(server, "delegate", allow(
+        "iam:AttachRolePolicy", f"arn:aws:iam::{a}:role/*",
+        Condition={"ArnEquals": {"iam:PolicyARN": read_only}}))
+    server.client("iam").create_role(RoleName="Target", AssumeRolePolicyDocument=doc(
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}))
+    iam = server.client("iam", *key)
+    iam.attach_role_policy(RoleName="Target", PolicyArn=read_only)
+    denied(lambda: iam.attach_role_policy(RoleName="Target", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"))
+
+
+def test_permissions_boundary_condition_key(server):
+    a = server.account_id
+    root = server.client("iam")
+    boundary = root.create_policy(PolicyName="Boundary", PolicyDocument=doc(allow("s3:*")))["Policy"]["Arn"]
+    # The delegate may create users and give them inline policies only under the boundary.
+    key = user_with_policy(server, "delegate",
+                           allow(["iam:CreateUser", "iam:PutUserPolicy", "iam:PutUserPermissionsBoundary"],
+                                 f"arn:aws:iam::{a}:user/*",
+                                 Condition={"ArnEquals": {"iam:PermissionsBoundary": boundary}}))
+    iam = server.client("iam", *key)
+    denied(lambda: iam.create_user(UserName="free"))
+    iam.create_user(UserName="bounded", PermissionsBoundary=boundary)
+    iam.put_user_policy(UserName="bounded", PolicyName="p", PolicyDocument=doc(allow("s3:*")))
+    root.create_user(UserName="unbounded")
+    denied(lambda: iam.put_user_policy(UserName="unbounded", PolicyName="p", PolicyDocument=doc(allow("*"))))
+    admin = "arn:aws:iam::aws:policy/AdministratorAccess"
+    denied(lambda: iam.put_user_permissions_boundary(UserName="bounded", PermissionsBoundary=admin))
+
+
+def test_create_access_key_without_user_name_is_on_the_caller(server):
+    a = server.account_id
+    key = user_with_policy(server, "self-service", allow(
+        ["iam:CreateAccessKey", "iam:ListAccessKeys"], f"arn:aws:iam::{a}:user/${{aws:username}}"))
+    server.client("iam").create_user(UserName="victim")
+    iam = server.client("iam", *key)
+    assert iam.create_access_key()["AccessKey"]["UserName"] == "self-service"
+    iam.list_access_keys()
+    denied(lambda: iam.create_access_key(UserName="victim"))
+
+
+# ---- 5. Condition keys that must be present ----------------------------------------------------
+
+def test_resource_tag_guardrail_on_roles(server):
+    a = server.account_id
+    key = user_with_policy(server, "ops", allow(["iam:*", "sts:AssumeRole"]), {
+        "Effect": "Deny", "Action": "*", "Resource": "*",
+        "Condition": {"StringEquals": {"aws:ResourceTag/protected": "true"}}})
+    root = server.client("iam")
+    trust = doc({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{a}:root"}, "Action": "sts:AssumeRole"})
+    root.create_role(RoleName="Guarded", AssumeRolePolicyDocument=trust, Tags=[{"Key": "protected", "Value": "true"}])
+    root.create_role(RoleName="Open", AssumeRolePolicyDocument=trust)
+    iam = server.client("iam", *key)
+    message = denied(lambda: iam.put_role_policy(RoleName="Guarded", PolicyName="x", PolicyDocument=doc(allow("*"))))
+    assert "explicit deny" in message
+    denied(lambda: iam.attach_role_policy(RoleName="Guarded", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"))
+    iam.put_role_policy(RoleName="Open", PolicyName="x", PolicyDocument=doc(allow("s3:GetObject")))
+    # The same guardrail holds for assuming the role.
+    sts = server.client("sts", *key)
+    denied(lambda: sts.assume_role(RoleArn=f"arn:aws:iam::{a}:role/Guarded", RoleSessionName="ss"))
+    sts.assume_role(RoleArn=f"arn:aws:iam::{a}:role/Open", RoleSessionName="ss")
+
+
+def test_request_tag_and_tag_keys_conditions(server):
+    key = user_with_policy(server, "tagger", allow("iam:*"), {
+        "Effect": "Deny", "Action": ["iam:TagRole", "iam:CreateRole", "iam:UntagRole"], "Resource": "*",
+        "Condition": {"ForAnyValue:StringEquals": {"aws:TagKeys": ["protected"]}}})
+    iam = server.client("iam", *key)
+    trust = doc({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"})
+    denied(lambda: iam.create_role(RoleName="r", AssumeRolePolicyDocument=trust, Tags=[{"Key": "protected", "Value": "no"}]))
+    iam.create_role(RoleName="r", AssumeRolePolicyDocument=trust, Tags=[{"Key": "team", "Value": "a"}])
+    denied(lambda: iam.tag_role(RoleName="r", Tags=[{"Key": "protected", "Value": "true"}]))
+    server.client("iam").tag_role(RoleName="r", Tags=[{"Key": "protected", "Value": "true"}])
+    denied(lambda: iam.untag_role(RoleName="r", TagKeys=["protected"]))
+
+
+# ---- 10. Cross-account and identity mix-ups ------------------------------------------------------
+
+def test_other_accounts_policies_do_not_exist(server):
+    b, iam_b = setup_accounts(server)
+    arn = iam_b.create_policy(PolicyName="Secret", PolicyDocument=doc(allow("s3:*")))["Policy"]["Arn"]
+    iam_a = server.client("iam")
+    denied(lambda: iam_a.get_policy(PolicyArn=arn), "NoSuchEntity", 404)
+    denied(lambda: iam_a.get_policy_version(PolicyArn=arn, VersionId="v1"), "NoSuchEntity", 404)
+    denied(lambda: iam_a.list_policy_versions(PolicyArn=arn), "NoSuchEntity", 404)
+    iam_a.create_user(UserName="u")
+    with pytest.raises(botocore.exceptions.ClientError):
+        iam_a.attach_user_policy(UserName="u", PolicyArn=arn)
+    with pytest.raises(botocore.exceptions.ClientError):
+        iam_a.put_user_permissions_boundary(UserName="u", PermissionsBoundary=arn)
+    # ... nor usable as a session policy of a role in A.
+    a = server.account_id
+    iam_a.create_role(RoleName="R", AssumeRolePolicyDocument=doc(
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{a}:root"}, "Action": "sts:AssumeRole"}))
+    denied(lambda: server.admin("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{a}:role/R", RoleSessionName="ss", PolicyArns=[{"arn": arn}]), "NoSuchEntity", 404)
+
+
+def test_sessions_of_a_deleted_role_stay_dead_when_it_is_made_again(server):
+    a = server.account_id
+    iam = server.client("iam")
+    trust = doc({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{a}:root"}, "Action": "sts:AssumeRole"})
+    iam.create_role(RoleName="Ops", AssumeRolePolicyDocument=trust)
+    iam.put_role_policy(RoleName="Ops", PolicyName="list", PolicyDocument=doc(allow("iam:ListUsers")))
+    old = server.client("iam", *creds_of(server.admin("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{a}:role/Ops", RoleSessionName="old")))
+    old.list_users()
+    iam.delete_role_policy(RoleName="Ops", PolicyName="list")
+    iam.delete_role(RoleName="Ops")
+    iam.create_role(RoleName="Ops", AssumeRolePolicyDocument=trust)
+    iam.attach_role_policy(RoleName="Ops", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    denied(old.list_users)
+    denied(lambda: old.create_user(UserName="escalated"))
+    new = server.client("iam", *creds_of(server.admin("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{a}:role/Ops", RoleSessionName="new")))
+    new.list_users()
+
+
+def test_get_session_token_credentials_cannot_call_iam_or_most_of_sts(server):
+    key = user_with_policy(server, "worker", allow("*"))
+    session = server.client("sts", *key).get_session_token()["Credentials"]
+    creds = (session["AccessKeyId"], session["SecretAccessKey"], session["SessionToken"])
+    denied(server.client("iam", *creds).list_users, "InvalidClientTokenId", 403)
+    sts = server.client("sts", *creds)
+    sts.get_caller_identity()
+    message = denied(lambda: sts.get_access_key_info(AccessKeyId=key[0]))
+    assert message == "Cannot call GetAccessKeyInfo with session credentials"
+    denied(sts.get_session_token)
+
+
+# ---- 3. Everything the signature does not cover is refused ------------------------------------
+
+def signed_request(server, method, url, service, headers, body=b"", unsigned=None):
+    """A request signed by botocore's SigV4 signer, then given `unsigned` headers after signing
+    (what a man in the middle, or the holder of a presigned URL, can do)."""
+    import botocore.auth
+    import botocore.awsrequest
+    import botocore.credentials
+    import requests
+
+    key, secret = server.root_credentials()
+    request = botocore.awsrequest.AWSRequest(method=method, url=url, data=body, headers=headers)
+    botocore.auth.SigV4Auth(botocore.credentials.Credentials(key, secret), service, "us-east-1").add_auth(request)
+    prepared = dict(request.headers.items())
+    prepared.update(unsigned or {})
+    return requests.request(method, url, data=body, headers=prepared)
+
+
+def test_presigned_urls_refuse_unsigned_amz_headers(server):
+    import requests
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="vault")
+    s3.put_object(Bucket="vault", Key="private.txt", Body=b"the secret")
+    s3.create_bucket(Bucket="drop")
+    import botocore.config
+    v4 = server.client("s3", config=botocore.config.Config(signature_version="s3v4"))
+    url = v4.generate_presigned_url("put_object", Params={"Bucket": "drop", "Key": "upload.txt"}, ExpiresIn=300)
+    for extra in [{"x-amz-copy-source": "vault/private.txt"},
+                  {"x-amz-meta-owner": "mallory"},
+                  {"x-amz-website-redirect-location": "https://evil.example/"}]:
+        r = requests.put(url, data=b"", headers=extra)
+        assert r.status_code == 403, (extra, r.text)
+        assert "<Code>AccessDenied</Code>" in r.text
+        assert "There were headers present in the request which were not signed" in r.text
+        assert f"<HeadersNotSigned>{next(iter(extra))}</HeadersNotSigned>" in r.text
+    # Nothing was copied or stored, and the URL still works as signed.
+    with pytest.raises(botocore.exceptions.ClientError):
+        s3.head_object(Bucket="drop", Key="upload.txt")
+    assert requests.put(url, data=b"mine").status_code == 200
+    assert s3.get_object(Bucket="drop", Key="upload.txt")["Body"].read() == b"mine"
+    assert "owner" not in s3.head_object(Bucket="drop", Key="upload.txt")["Metadata"]
+
+
+def test_header_signed_s3_requests_refuse_unsigned_amz_headers(server):
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="vault")
+    s3.put_object(Bucket="vault", Key="private.txt", Body=b"the secret")
+    r = signed_request(server, "PUT", f"{server.url}/vault/copy.txt", "s3",
+                       {"x-amz-content-sha256": "UNSIGNED-PAYLOAD"},
+                       unsigned={"x-amz-copy-source": "vault/private.txt", "x-amz-acl": "public-read"})
+    assert r.status_code == 403, r.text
+    assert "<HeadersNotSigned>x-amz-acl, x-amz-copy-source</HeadersNotSigned>" in r.text
+
+
+def test_unsigned_target_header_cannot_change_the_operation(server):
+    idp = server.client("cognito-idp")
+    pool = idp.create_user_pool(PoolName="keep")["UserPool"]["Id"]
+    body = json.dumps({"UserPoolId": pool}).encode()
+    headers = {"Content-Type": "application/x-amz-json-1.1"}
+    # Signed without X-Amz-Target, which is then added: refused, whatever it names.
+    r = signed_request(server, "POST", server.url + "/", "cognito-idp", headers, body,
+                       unsigned={"X-Amz-Target": "AWSCognitoIdentityProviderService.DeleteUserPool"})
+    assert r.status_code == 400, r.text
+    assert r.json()["__type"] == "IncompleteSignatureException"
+    assert "'x-amz-target' must be a 'SignedHeader'" in r.json()["message"]
+    # Signed with DescribeUserPool, replaced by DeleteUserPool: the signature breaks.
+    signed = dict(headers, **{"X-Amz-Target": "AWSCognitoIdentityProviderService.DescribeUserPool"})
+    r = signed_request(server, "POST", server.url + "/", "cognito-idp", signed, body,
+                       unsigned={"X-Amz-Target": "AWSCognitoIdentityProviderService.DeleteUserPool"})
+    assert r.status_code == 403 and r.json()["__type"] == "InvalidSignatureException", r.text
+    assert idp.describe_user_pool(UserPoolId=pool)["UserPool"]["Id"] == pool
+
+
+def test_plus_in_a_query_means_one_thing_to_the_signature_and_the_listing(server):
+    import requests
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="plus")
+    s3.put_object(Bucket="plus", Key="a b/space", Body=b"1")
+    s3.put_object(Bucket="plus", Key="a+b/plus", Body=b"2")
+    # Signed as S3 reads it (`+` is a space), sent with a raw `+`.
+    import botocore.auth
+    import botocore.awsrequest
+    import botocore.credentials
+    key, secret = server.root_credentials()
+    request = botocore.awsrequest.AWSRequest(method="GET", url=f"{server.url}/plus?list-type=2&prefix=a%20b",
+                                             headers={"x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
+    botocore.auth.SigV4Auth(botocore.credentials.Credentials(key, secret), "s3", "us-east-1").add_auth(request)
+    r = requests.get(f"{server.url}/plus?list-type=2&prefix=a+b", headers=dict(request.headers.items()))
+    assert r.status_code == 200, r.text
+    assert "<Key>a b/space</Key>" in r.text and "a+b/plus" not in r.text
+    # A literal plus is %2B on the wire and in the signature.
+    listed = s3.list_objects_v2(Bucket="plus", Prefix="a+b")["Contents"]
+    assert [o["Key"] for o in listed] == ["a+b/plus"]
