@@ -31,7 +31,7 @@ def public(server, service="cognito-identity"):
 
 def user_pool(server, clients=1):
     idp = server.client("cognito-idp")
-    pool_id = idp.create_user_pool(PoolName="app")["UserPool"]["Id"]
+    pool_id = idp.create_user_pool(PoolName="app", Schema=[{"Name": "dept", "AttributeDataType": "String"}])["UserPool"]["Id"]
     ids = [idp.create_user_pool_client(
         UserPoolId=pool_id, ClientName=f"web{i}",
         ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"])["UserPoolClient"]["ClientId"]

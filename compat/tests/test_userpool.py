@@ -381,6 +381,7 @@ def test_forgot_change_attributes_and_list_users(server):
     assert error_of(e) == ("PasswordResetRequiredException", 400)
     app.confirm_forgot_password(ClientId=cid, Username="ivan", ConfirmationCode=outbox(server, "ivan")["code"], Password="Ivan-Horse-2")
     assert idp.admin_get_user(UserPoolId=pid, Username="ivan")["UserStatus"] == "CONFIRMED"
+    idp.add_custom_attributes(UserPoolId=pid, CustomAttributes=[{"Name": "team", "AttributeDataType": "String"}])
     idp.admin_update_user_attributes(UserPoolId=pid, Username="ivan", UserAttributes=[{"Name": "custom:team", "Value": "blue"}])
     attrs = {a["Name"]: a["Value"] for a in idp.admin_get_user(UserPoolId=pid, Username="ivan")["UserAttributes"]}
     assert attrs["custom:team"] == "blue"

@@ -74,8 +74,9 @@ fn open_with(
     Ok(buf)
 }
 
-/// The key that encrypts long-term secrets stored in the database.
-pub struct MasterKey(LessSafeKey);
+/// The key that encrypts long-term secrets stored in the database (and, through a key derived
+/// from it, gives keyed digests that only this deployment can compute).
+pub struct MasterKey(LessSafeKey, ring::hmac::Key);
 
 impl fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -85,7 +86,24 @@ impl fmt::Debug for MasterKey {
 
 impl MasterKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, SealError> {
-        aead_key(bytes).map(MasterKey)
+        let mac_seed = ring::hmac::sign(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, bytes),
+            b"cognate master key: keyed digests",
+        );
+        let mac = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, mac_seed.as_ref());
+        aead_key(bytes).map(|aead| MasterKey(aead, mac))
+    }
+
+    /// A keyed digest of `data` for `context`: the same input always gives the same bytes,
+    /// which nobody without the master key can predict.
+    pub fn digest(&self, context: &str, data: &[u8]) -> [u8; 32] {
+        let mut ctx = ring::hmac::Context::with_key(&self.1);
+        ctx.update(context.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(data);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.sign().as_ref());
+        out
     }
 
     /// Reads a key written as 64 hex digits or as base64 of 32 bytes.

@@ -25,7 +25,8 @@ migrations!(
     (4, "0004_access_key_last_used"),
     (5, "0005_s3"),
     (6, "0006_user_pools"),
-    (7, "0007_identity_pools")
+    (7, "0007_identity_pools"),
+    (8, "0008_user_versions")
 );
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {

@@ -39,6 +39,8 @@ pub struct UserRow {
     pub secrets_sealed: Vec<u8>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Rises by one with every change; a change names the version it started from.
+    pub version: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +90,8 @@ pub enum UserConflict {
     Username,
     /// Another user already has this alias (`email:…`, `phone_number:…`).
     Alias(String),
+    /// The user changed since the version the update started from: nothing was written.
+    Stale,
 }
 
 fn pool(r: &AnyRow) -> Result<PoolRow> {
@@ -121,6 +125,7 @@ fn user(r: &AnyRow) -> Result<UserRow> {
         secrets_sealed: r.try_get("secrets_sealed")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
+        version: r.try_get("version")?,
     })
 }
 
@@ -219,13 +224,22 @@ impl Store {
     }
 
     /// Replaces a pool's settings; false when there is no such pool.
-    pub async fn update_user_pool(&self, pool_id: &str, config: &str, now: i64) -> Result<bool> {
+    /// Replaces a pool's settings if they are still `expected` (a compare-and-swap); false
+    /// when they changed meanwhile or the pool is gone.
+    pub async fn update_user_pool(
+        &self,
+        pool_id: &str,
+        expected: &str,
+        config: &str,
+        now: i64,
+    ) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE userpool_pools SET config = $2, updated_at = $3 WHERE pool_id = $1",
+            "UPDATE userpool_pools SET config = $2, updated_at = $3 WHERE pool_id = $1 AND config = $4",
         )
         .bind(pool_id)
         .bind(config)
         .bind(now)
+        .bind(expected)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)
@@ -325,13 +339,16 @@ impl Store {
             .collect()
     }
 
-    pub async fn update_app_client(&self, row: &ClientRow) -> Result<bool> {
+    /// Replaces a client's settings if they are still `expected`; false when they changed
+    /// meanwhile or the client is gone.
+    pub async fn update_app_client(&self, row: &ClientRow, expected: &str) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE userpool_clients SET config = $2, updated_at = $3 WHERE client_id = $1",
+            "UPDATE userpool_clients SET config = $2, updated_at = $3 WHERE client_id = $1 AND config = $4",
         )
         .bind(&row.client_id)
         .bind(&row.config)
         .bind(row.updated_at)
+        .bind(expected)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)
@@ -378,7 +395,9 @@ impl Store {
         Ok(Ok(()))
     }
 
-    /// Replaces a user's record, secrets and aliases; `Ok(Ok(false))` when the user is gone.
+    /// Replaces a user's record, secrets and aliases if the user is still at `row.version`
+    /// (then at the next one): `Ok(Ok(false))` when the user is gone, `Ok(Err(Stale))` when
+    /// another change came first and nothing was written.
     pub async fn update_pool_user(
         &self,
         row: &UserRow,
@@ -386,18 +405,31 @@ impl Store {
     ) -> Result<std::result::Result<bool, UserConflict>> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
-            "UPDATE userpool_users SET record = $3, secrets_sealed = $4, updated_at = $5 \
-             WHERE pool_id = $1 AND username_key = $2",
+            "UPDATE userpool_users SET record = $3, secrets_sealed = $4, updated_at = $5, \
+             version = version + 1 WHERE pool_id = $1 AND username_key = $2 AND version = $6",
         )
         .bind(&row.pool_id)
         .bind(&row.username_key)
         .bind(&row.record)
         .bind(&row.secrets_sealed)
         .bind(row.updated_at)
+        .bind(row.version)
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
-            return Ok(Ok(false));
+            let exists = sqlx::query(
+                "SELECT 1 FROM userpool_users WHERE pool_id = $1 AND username_key = $2",
+            )
+            .bind(&row.pool_id)
+            .bind(&row.username_key)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+            return Ok(if exists {
+                Err(UserConflict::Stale)
+            } else {
+                Ok(false)
+            });
         }
         if let Err(conflict) = put_aliases(&mut tx, row, aliases).await? {
             return Ok(Err(conflict));
@@ -406,8 +438,25 @@ impl Store {
         Ok(Ok(true))
     }
 
+    /// A durable write as costly as a user's update, for answering about a user that does not
+    /// exist as if it did (`slot` is bounded by the caller).
+    pub async fn decoy_write(&self, pool_id: &str, slot: i64, now: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO userpool_decoys (pool_id, slot, touched_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (pool_id, slot) DO UPDATE SET touched_at = excluded.touched_at",
+        )
+        .bind(pool_id)
+        .bind(slot)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn pool_user(&self, pool_id: &str, username_key: &str) -> Result<Option<UserRow>> {
-        sqlx::query("SELECT pool_id, username_key, sub, record, secrets_sealed, created_at, updated_at FROM userpool_users WHERE pool_id = $1 AND username_key = $2")
+        sqlx::query("SELECT pool_id, username_key, sub, record, secrets_sealed, created_at, updated_at, version FROM userpool_users WHERE pool_id = $1 AND username_key = $2")
             .bind(pool_id)
             .bind(username_key)
             .fetch_optional(&self.pool)
@@ -420,7 +469,7 @@ impl Store {
     /// The user holding an alias (`email:…`) or whose `sub` it is (`sub:…`).
     pub async fn pool_user_by_alias(&self, pool_id: &str, alias: &str) -> Result<Option<UserRow>> {
         if let Some(sub) = alias.strip_prefix("sub:") {
-            return sqlx::query("SELECT pool_id, username_key, sub, record, secrets_sealed, created_at, updated_at FROM userpool_users WHERE pool_id = $1 AND sub = $2")
+            return sqlx::query("SELECT pool_id, username_key, sub, record, secrets_sealed, created_at, updated_at, version FROM userpool_users WHERE pool_id = $1 AND sub = $2")
                 .bind(pool_id)
                 .bind(sub)
                 .fetch_optional(&self.pool)
@@ -429,7 +478,7 @@ impl Store {
                 .map(user)
                 .transpose();
         }
-        sqlx::query("SELECT u.pool_id, u.username_key, u.sub, u.record, u.secrets_sealed, u.created_at, u.updated_at \
+        sqlx::query("SELECT u.pool_id, u.username_key, u.sub, u.record, u.secrets_sealed, u.created_at, u.updated_at, u.version \
                      FROM userpool_users u JOIN userpool_aliases a ON a.pool_id = u.pool_id AND a.username_key = u.username_key \
                      WHERE a.pool_id = $1 AND a.alias = $2")
             .bind(pool_id)
@@ -443,7 +492,7 @@ impl Store {
 
     /// A pool's users after `after` (by username key), at most `limit`.
     pub async fn pool_users(&self, pool_id: &str, after: &str, limit: i64) -> Result<Vec<UserRow>> {
-        sqlx::query("SELECT pool_id, username_key, sub, record, secrets_sealed, created_at, updated_at FROM userpool_users WHERE pool_id = $1 AND username_key > $2 ORDER BY username_key LIMIT $3")
+        sqlx::query("SELECT pool_id, username_key, sub, record, secrets_sealed, created_at, updated_at, version FROM userpool_users WHERE pool_id = $1 AND username_key > $2 ORDER BY username_key LIMIT $3")
             .bind(pool_id)
             .bind(after)
             .bind(limit)
@@ -511,7 +560,7 @@ impl Store {
         origin_jti: &str,
     ) -> Result<Option<(UserRow, bool)>> {
         let row = sqlx::query(
-            "SELECT pool_id, username_key, sub, record, secrets_sealed, created_at, updated_at, \
+            "SELECT pool_id, username_key, sub, record, secrets_sealed, created_at, updated_at, version, \
              (SELECT COUNT(*) FROM userpool_refresh_tokens WHERE origin_jti = $3) AS live \
              FROM userpool_users WHERE pool_id = $1 AND sub = $2",
         )
@@ -607,12 +656,15 @@ impl Store {
             .collect()
     }
 
-    pub async fn update_pool_group(&self, row: &GroupRow) -> Result<bool> {
-        let done = sqlx::query("UPDATE userpool_groups SET record = $3, updated_at = $4 WHERE pool_id = $1 AND name = $2")
+    /// Replaces a group's settings if they are still `expected`; false when they changed
+    /// meanwhile or the group is gone.
+    pub async fn update_pool_group(&self, row: &GroupRow, expected: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE userpool_groups SET record = $3, updated_at = $4 WHERE pool_id = $1 AND name = $2 AND record = $5")
             .bind(&row.pool_id)
             .bind(&row.name)
             .bind(&row.record)
             .bind(row.updated_at)
+            .bind(expected)
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)
@@ -692,7 +744,7 @@ impl Store {
         after: &str,
         limit: i64,
     ) -> Result<Vec<UserRow>> {
-        sqlx::query("SELECT u.pool_id, u.username_key, u.sub, u.record, u.secrets_sealed, u.created_at, u.updated_at \
+        sqlx::query("SELECT u.pool_id, u.username_key, u.sub, u.record, u.secrets_sealed, u.created_at, u.updated_at, u.version \
                      FROM userpool_users u JOIN userpool_group_members m ON m.pool_id = u.pool_id AND m.username_key = u.username_key \
                      WHERE m.pool_id = $1 AND m.group_name = $2 AND u.username_key > $3 ORDER BY u.username_key LIMIT $4")
             .bind(pool_id)

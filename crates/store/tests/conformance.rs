@@ -823,9 +823,25 @@ async fn user_pool_rows(store: &Store) {
     );
     assert!(
         store
-            .update_user_pool("us-east-1_conf", "{\"a\":1}", 2)
+            .update_user_pool("us-east-1_conf", "{}", "{\"a\":1}", 2)
             .await
             .unwrap()
+    );
+    // A change computed from settings another change replaced writes nothing.
+    assert!(
+        !store
+            .update_user_pool("us-east-1_conf", "{}", "{\"b\":1}", 3)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .user_pool("us-east-1_conf")
+            .await
+            .unwrap()
+            .unwrap()
+            .config,
+        "{\"a\":1}"
     );
     let second = SigningKeyRow {
         pool_id: pool.pool_id.clone(),
@@ -892,6 +908,7 @@ async fn user_pool_rows(store: &Store) {
         secrets_sealed: vec![7; 10],
         created_at: 1,
         updated_at: 1,
+        version: 0,
     };
     let alice = user("alice", "sub-a");
     assert_eq!(
@@ -951,6 +968,67 @@ async fn user_pool_rows(store: &Store) {
             .unwrap(),
         None
     );
+    // Updates are compare-and-swap on the version: a change computed from version 0 after
+    // another change from version 0 landed writes nothing.
+    let stored = store
+        .pool_user("us-east-1_conf", "alice")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.version, 1);
+    assert_eq!(stored.record, "{\"x\":1}");
+    let mut lost = alice.clone();
+    lost.record = "{\"lost\":1}".into();
+    assert_eq!(
+        store.update_pool_user(&lost, &[]).await.unwrap(),
+        Err(UserConflict::Stale)
+    );
+    let kept = store
+        .pool_user("us-east-1_conf", "alice")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((kept.version, kept.record.as_str()), (1, "{\"x\":1}"));
+    assert_eq!(
+        store
+            .pool_user_by_alias("us-east-1_conf", "email:new@example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .username_key,
+        "alice",
+        "a stale update leaves the aliases alone too"
+    );
+    // Of many concurrent changes from the same version, exactly one lands.
+    let racers: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            let mut row = kept.clone();
+            row.record = format!("{{\"racer\":{i}}}");
+            tokio::spawn(async move { store.update_pool_user(&row, &[]).await.unwrap() })
+        })
+        .collect();
+    let mut landed = 0;
+    for r in racers {
+        match r.await.unwrap() {
+            Ok(true) => landed += 1,
+            Err(UserConflict::Stale) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(landed, 1);
+    assert_eq!(
+        store
+            .pool_user("us-east-1_conf", "alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        2
+    );
+    let mut gone = kept.clone();
+    gone.username_key = "nobody".into();
+    assert_eq!(store.update_pool_user(&gone, &[]).await.unwrap(), Ok(false));
     let refresh = RefreshTokenRow {
         token_hash: "h1".into(),
         pool_id: pool.pool_id.clone(),

@@ -3,6 +3,7 @@
 //! `UserPools::call` runs one operation on model-shaped JSON (the edge has validated it
 //! against the model and, for administrative operations, authorized it with IAM).
 
+mod attributes;
 pub mod keys;
 mod password;
 pub mod srp;
@@ -22,6 +23,7 @@ use ring::rand::SecureRandom;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use attributes::{When, Writer};
 pub use keys::SigningKey;
 
 /// Hashes a password as stored (for benchmarks and tools).
@@ -88,6 +90,7 @@ pub const OPERATIONS: &[&str] = &[
     "AdminSetUserMFAPreference",
     "UpdateUserPool",
     "UpdateUserPoolClient",
+    "AddCustomAttributes",
 ];
 
 /// Operations that need no SigV4 signature: the caller proves itself with a client id,
@@ -215,11 +218,11 @@ fn email_text(purpose: &str, field: &str, secret: &str) -> (String, String) {
     )
 }
 
-fn err(code: &'static str, message: impl Into<String>) -> ApiError {
+pub(crate) fn err(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, code, message.into())
 }
 
-fn invalid(message: impl Into<String>) -> ApiError {
+pub(crate) fn invalid(message: impl Into<String>) -> ApiError {
     err("InvalidParameterException", message)
 }
 
@@ -260,6 +263,73 @@ struct UserRecord {
     failed_sign_ins: u32,
     #[serde(default)]
     locked_until: i64,
+    /// When the last sign-in attempt was counted: 15 quiet minutes reset the count.
+    #[serde(default)]
+    last_attempt_at: i64,
+    /// Challenge sessions (and SRP secret blocks) answered or failing, until they expire:
+    /// each is single use and tolerates few wrong answers.
+    #[serde(default)]
+    sessions: Vec<SessionUse>,
+}
+
+/// Counts one (possibly failing) sign-in attempt into the record: refused during a lockout,
+/// which starts after [`LOCKOUT_AFTER`] in a row and doubles from 1 s to 15 minutes; 15
+/// quiet minutes start the count again.
+fn count_failure(record: &mut UserRecord, now: i64) -> Result<(), ApiError> {
+    if record.locked_until > now {
+        return Err(not_authorized("Password attempts exceeded"));
+    }
+    if record.failed_sign_ins > 0 && now - record.last_attempt_at >= 900 {
+        record.failed_sign_ins = 0;
+    }
+    record.failed_sign_ins = record.failed_sign_ins.saturating_add(1);
+    record.last_attempt_at = now;
+    if record.failed_sign_ins >= LOCKOUT_AFTER {
+        let exponent = (record.failed_sign_ins - LOCKOUT_AFTER).min(10);
+        record.locked_until = now + (1i64 << exponent).min(900);
+    }
+    Ok(())
+}
+
+/// What a user's record remembers of one challenge session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SessionUse {
+    id: String,
+    expires_at: i64,
+    #[serde(default)]
+    failures: u32,
+    #[serde(default)]
+    used: bool,
+}
+
+impl UserRecord {
+    /// The state of session `id`: `Err` when it was used or failed too often.
+    fn session_open(&self, id: &str) -> Result<(), ApiError> {
+        match self.sessions.iter().find(|u| u.id == id) {
+            Some(u) if u.used => Err(not_authorized(
+                "Invalid session for the user, session can only be used once.",
+            )),
+            Some(u) if u.failures >= MAX_SESSION_FAILURES => Err(not_authorized(
+                "Invalid session for the user, session is expired.",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Notes a use (`used`) or a wrong answer of session `id`, forgetting expired ones.
+    fn note_session(&mut self, id: &str, expires_at: i64, used: bool, now: i64) {
+        self.sessions.retain(|u| u.expires_at >= now);
+        match self.sessions.iter_mut().find(|u| u.id == id) {
+            Some(u) if used => u.used = true,
+            Some(u) => u.failures += 1,
+            None => self.sessions.push(SessionUse {
+                id: id.to_owned(),
+                expires_at,
+                failures: u32::from(!used),
+                used,
+            }),
+        }
+    }
 }
 
 /// A pending confirmation code.
@@ -305,6 +375,9 @@ struct PoolConfig {
     case_sensitive: bool,
     #[serde(default)]
     mfa_configuration: String,
+    /// Required standard attributes and the pool's custom attributes.
+    #[serde(default)]
+    schema: attributes::Schema,
     /// The rest of CreateUserPool's input, returned by DescribeUserPool.
     #[serde(default)]
     extra: Map<String, Value>,
@@ -329,9 +402,33 @@ struct ClientConfig {
     extra: Map<String, Value>,
 }
 
+impl ClientConfig {
+    /// The client's `WriteAttributes` (`None`: the default, the standard attributes).
+    fn write_attributes(&self) -> Option<Vec<String>> {
+        string_list(&Value::Object(self.extra.clone()), "WriteAttributes")
+    }
+
+    /// The client's `ReadAttributes` (`None`: every attribute).
+    fn read_attributes(&self) -> Option<Vec<String>> {
+        string_list(&Value::Object(self.extra.clone()), "ReadAttributes")
+    }
+
+    /// How long a challenge session lasts (`AuthSessionValidity`, minutes; 3 by default).
+    fn session_secs(&self) -> i64 {
+        self.extra
+            .get("AuthSessionValidity")
+            .and_then(Value::as_i64)
+            .unwrap_or(3)
+            * 60
+    }
+}
+
 /// An SRP challenge in progress, sealed into `SECRET_BLOCK` (the client returns it).
 #[derive(Debug, Serialize, Deserialize)]
 struct SrpBlock {
+    /// Single use: the user's record notes it when it is answered.
+    #[serde(default)]
+    id: String,
     pool_id: String,
     client_id: String,
     /// Empty for an unknown user (PreventUserExistenceErrors): no claim can succeed.
@@ -460,6 +557,9 @@ fn pool_suffix(pool_id: &str) -> &str {
 /// A challenge in progress (sealed into the `Session` string).
 #[derive(Debug, Serialize, Deserialize)]
 struct ChallengeSession {
+    /// Single use: the user's record notes it when it is answered.
+    #[serde(default)]
+    id: String,
     pool_id: String,
     client_id: String,
     username_key: String,
@@ -468,8 +568,33 @@ struct ChallengeSession {
 }
 
 const CODE_LIFETIME_SECS: i64 = 24 * 3600;
-const SESSION_LIFETIME_SECS: i64 = 180;
+/// The CreateUserPoolClient members kept in `ClientConfig`'s own fields (the others are kept
+/// as given, in `extra`).
+const CLIENT_FIELDS: &[&str] = &[
+    "UserPoolId",
+    "ClientName",
+    "GenerateSecret",
+    "ExplicitAuthFlows",
+    "PreventUserExistenceErrors",
+    "AccessTokenValidity",
+    "IdTokenValidity",
+    "RefreshTokenValidity",
+    "TokenValidityUnits",
+];
+/// How many times an operation whose write lost a race starts again before giving up.
+const MAX_ATTEMPTS: usize = 16;
+/// The code of the internal error that makes `call` start an operation again.
+const STALE: &str = "cognate:StaleWrite";
+
+/// A write that lost a race with another change of the same row: nothing was written.
+fn stale() -> ApiError {
+    err(STALE, "stale write")
+}
 const MAX_CODE_ATTEMPTS: u32 = 5;
+/// Wrong answers a challenge session takes before it is spent.
+const MAX_SESSION_FAILURES: u32 = 3;
+/// Failed sign-ins in a row before the lockout starts.
+const LOCKOUT_AFTER: u32 = 5;
 
 /// One call's view of the user pool service.
 pub struct UserPools<'a> {
@@ -510,8 +635,24 @@ impl UserPools<'_> {
         self.account.ok_or_else(ApiError::internal)
     }
 
-    /// Runs one operation.
+    /// Runs one operation. Every change of a user (or pool, client, group) is a
+    /// compare-and-swap on what the operation read; when another change came first the
+    /// operation starts again from a fresh read, so it never undoes that change.
     pub async fn call(&self, operation: &str, input: &Value) -> Result<Value, ApiError> {
+        for _ in 0..MAX_ATTEMPTS {
+            match self.call_once(operation, input).await {
+                Err(e) if e.code == STALE => continue,
+                other => return other,
+            }
+        }
+        Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequestsException",
+            "Too many concurrent changes to the same resource; try again.",
+        ))
+    }
+
+    async fn call_once(&self, operation: &str, input: &Value) -> Result<Value, ApiError> {
         match operation {
             "CreateUserPool" => self.create_pool(input).await,
             "DescribeUserPool" => self.describe_pool(input).await,
@@ -564,6 +705,7 @@ impl UserPools<'_> {
             "AdminSetUserMFAPreference" => self.set_mfa_preference(input, true).await,
             "UpdateUserPool" => self.update_pool(input).await,
             "UpdateUserPoolClient" => self.update_client(input).await,
+            "AddCustomAttributes" => self.add_custom_attributes(input).await,
             _ => Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "UnknownOperationException",
@@ -625,6 +767,10 @@ impl UserPools<'_> {
                 "Only one of the aliasAttributes or usernameAttributes can be set in a User Pool.",
             ));
         }
+        let mut schema = attributes::Schema::default();
+        if let Some(items) = input.get("Schema").and_then(Value::as_array) {
+            schema.add(items, true)?;
+        }
         let mut extra = input.as_object().cloned().unwrap_or_default();
         for k in [
             "PoolName",
@@ -634,6 +780,7 @@ impl UserPools<'_> {
             "AutoVerifiedAttributes",
             "MfaConfiguration",
             "UsernameConfiguration",
+            "Schema",
         ] {
             extra.remove(k);
         }
@@ -649,6 +796,7 @@ impl UserPools<'_> {
             mfa_configuration: str_of(input, "MfaConfiguration")
                 .unwrap_or("OFF")
                 .to_owned(),
+            schema,
             extra,
         };
         let alnum = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -701,6 +849,7 @@ impl UserPools<'_> {
             );
         }
         out.insert("MfaConfiguration".into(), json!(config.mfa_configuration));
+        out.insert("SchemaAttributes".into(), config.schema.to_json());
         out.insert(
             "UsernameConfiguration".into(),
             json!({ "CaseSensitive": config.case_sensitive }),
@@ -714,7 +863,7 @@ impl UserPools<'_> {
     /// setting that has a default returns to it only where AWS says so; here omitted
     /// settings are kept).
     async fn update_pool(&self, input: &Value) -> Result<Value, ApiError> {
-        let (row, mut config) = self.pool(required(input, "UserPoolId")?).await?;
+        let (row, mut config) = self.pool_to_change(required(input, "UserPoolId")?).await?;
         if let Some(p) = input.pointer("/Policies/PasswordPolicy") {
             config.password_policy = PasswordPolicy::from_input(p)?;
         }
@@ -732,12 +881,38 @@ impl UserPools<'_> {
                 config.extra.insert(k.clone(), v.clone());
             }
         }
-        let text = serde_json::to_string(&config).map_err(internal)?;
-        self.store
-            .update_user_pool(&row.pool_id, &text, self.now())
+        self.change_pool(&row, &config).await?;
+        Ok(json!({}))
+    }
+
+    /// A pool about to change: read from the store, not the cache, since the change is
+    /// written only if the stored settings are still these.
+    async fn pool_to_change(&self, pool_id: &str) -> Result<(PoolRow, PoolConfig), ApiError> {
+        self.keys.forget_pool(pool_id);
+        self.pool(pool_id).await
+    }
+
+    /// Writes a pool's new settings if nobody changed them since `row` was read.
+    async fn change_pool(&self, row: &PoolRow, config: &PoolConfig) -> Result<(), ApiError> {
+        let text = serde_json::to_string(config).map_err(internal)?;
+        let written = self
+            .store
+            .update_user_pool(&row.pool_id, &row.config, &text, self.now())
             .await
             .map_err(internal)?;
         self.keys.forget_pool(&row.pool_id);
+        if written { Ok(()) } else { Err(stale()) }
+    }
+
+    async fn add_custom_attributes(&self, input: &Value) -> Result<Value, ApiError> {
+        let (row, mut config) = self.pool_to_change(required(input, "UserPoolId")?).await?;
+        let items = input
+            .get("CustomAttributes")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        config.schema.add(&items, false)?;
+        self.change_pool(&row, &config).await?;
         Ok(json!({}))
     }
 
@@ -865,18 +1040,8 @@ impl UserPools<'_> {
             ]
         });
         let mut extra = input.as_object().cloned().unwrap_or_default();
-        for k in [
-            "UserPoolId",
-            "ClientName",
-            "GenerateSecret",
-            "ExplicitAuthFlows",
-            "PreventUserExistenceErrors",
-            "AccessTokenValidity",
-            "IdTokenValidity",
-            "RefreshTokenValidity",
-            "TokenValidityUnits",
-        ] {
-            extra.remove(k);
+        for k in CLIENT_FIELDS {
+            extra.remove(*k);
         }
         let config = ClientConfig {
             name: name.to_owned(),
@@ -888,6 +1053,7 @@ impl UserPools<'_> {
             refresh_token_minutes: refresh,
             extra,
         };
+        self.check_client_attributes(&pool.pool_id, &config).await?;
         let client_id = self.random_string(26, b"abcdefghijklmnopqrstuvwxyz0123456789")?;
         let secret = if input.get("GenerateSecret").and_then(Value::as_bool) == Some(true) {
             Some(self.random_string(51, b"abcdefghijklmnopqrstuvwxyz0123456789")?)
@@ -923,6 +1089,30 @@ impl UserPools<'_> {
         Ok(json!({ "UserPoolClient": self.client_json(&row, &config, secret.as_deref()) }))
     }
 
+    /// A client's `ReadAttributes` and `WriteAttributes` must name attributes of its pool.
+    async fn check_client_attributes(
+        &self,
+        pool_id: &str,
+        config: &ClientConfig,
+    ) -> Result<(), ApiError> {
+        let (_, pool) = self.pool(pool_id).await?;
+        for (list, word) in [
+            (config.read_attributes(), "read"),
+            (config.write_attributes(), "write"),
+        ] {
+            let unknown = list
+                .into_iter()
+                .flatten()
+                .any(|a| pool.schema.attribute(&a).is_none() || (word == "write" && a == "sub"));
+            if unknown {
+                return Err(invalid(format!(
+                    "Invalid {word} attributes specified while creating a client"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// A client of a pool of the caller's account.
     async fn owned_client(&self, input: &Value) -> Result<(ClientRow, ClientConfig), ApiError> {
         let (pool, _) = self.pool(required(input, "UserPoolId")?).await?;
@@ -956,14 +1146,30 @@ impl UserPools<'_> {
         if let Some(m) = validity_minutes(input, "RefreshToken") {
             config.refresh_token_minutes = m;
         }
+        for (k, v) in input.as_object().into_iter().flatten() {
+            if !CLIENT_FIELDS.contains(&k.as_str()) && k != "ClientId" {
+                config.extra.insert(k.clone(), v.clone());
+            }
+        }
+        self.check_client_attributes(&row.pool_id, &config).await?;
         check_validity(
             config.access_token_minutes,
             config.id_token_minutes,
             config.refresh_token_minutes,
         )?;
-        row.config = serde_json::to_string(&config).map_err(internal)?;
+        let expected = std::mem::replace(
+            &mut row.config,
+            serde_json::to_string(&config).map_err(internal)?,
+        );
         row.updated_at = self.now();
-        self.store.update_app_client(&row).await.map_err(internal)?;
+        if !self
+            .store
+            .update_app_client(&row, &expected)
+            .await
+            .map_err(internal)?
+        {
+            return Err(stale());
+        }
         let secret = self.client_secret(&row)?;
         Ok(json!({ "UserPoolClient": self.client_json(&row, &config, secret.as_deref()) }))
     }
@@ -1117,13 +1323,15 @@ impl UserPools<'_> {
             .ok_or_else(|| err("UserNotFoundException", "User does not exist."))
     }
 
+    /// Writes a user's new state if it is still at the version `row` was read at, and returns
+    /// the row as stored; a lost race is `stale()`, which starts the operation again.
     async fn save_user(
         &self,
         config: &PoolConfig,
         row: &UserRow,
         record: &UserRecord,
         secrets: &UserSecrets,
-    ) -> Result<(), ApiError> {
+    ) -> Result<UserRow, ApiError> {
         let mut row = row.clone();
         row.record = serde_json::to_string(record).map_err(internal)?;
         row.secrets_sealed = self.seal_secrets(&row.pool_id, &row.sub, secrets)?;
@@ -1134,8 +1342,12 @@ impl UserPools<'_> {
             .await
             .map_err(internal)?
         {
-            Ok(true) => Ok(()),
+            Ok(true) => {
+                row.version += 1;
+                Ok(row)
+            }
             Ok(false) => Err(err("UserNotFoundException", "User does not exist.")),
+            Err(UserConflict::Stale) => Err(stale()),
             Err(_) => Err(err(
                 "AliasExistsException",
                 "An account with the given email already exists.",
@@ -1143,24 +1355,19 @@ impl UserPools<'_> {
         }
     }
 
-    /// Builds a new user: validates attributes, derives the username and `sub`.
+    /// Builds a new user: checks its attributes against the schema and what `writer` may
+    /// write, derives the username and `sub`.
     fn new_user(
         &self,
         config: &PoolConfig,
         username: &str,
         attributes: &[(String, String)],
         status: &str,
+        (writer, when): (Writer<'_>, When),
     ) -> Result<(String, UserRecord), ApiError> {
+        config.schema.check_writes(attributes, &[], writer, when)?;
         let mut attrs: Vec<(String, String)> = Vec::new();
-        for (name, value) in attributes {
-            if name == "sub" {
-                return Err(invalid("Cannot modify the non-mutable attribute sub"));
-            }
-            if !is_known_attribute(name) {
-                return Err(invalid(format!(
-                    "Attributes did not conform to the schema: {name}: Attribute does not exist in the schema."
-                )));
-            }
+        for (name, value) in attributes.iter().filter(|(_, v)| !v.is_empty()) {
             attrs.retain(|(n, _)| n != name);
             attrs.push((name.clone(), value.clone()));
         }
@@ -1186,6 +1393,11 @@ impl UserPools<'_> {
                 "Username cannot be of email format, since user pool is configured for email alias.",
             ));
         }
+        if let Some(missing) = config.schema.missing_required(&attrs).first() {
+            return Err(invalid(format!(
+                "Attributes did not conform to the schema: {missing}: The attribute is required"
+            )));
+        }
         let sub = uuid::Uuid::new_v4().to_string();
         attrs.insert(0, ("sub".into(), sub.clone()));
         Ok((
@@ -1200,6 +1412,8 @@ impl UserPools<'_> {
                 preferred_mfa: false,
                 failed_sign_ins: 0,
                 locked_until: 0,
+                last_attempt_at: 0,
+                sessions: Vec::new(),
             },
         ))
     }
@@ -1220,6 +1434,7 @@ impl UserPools<'_> {
             secrets_sealed: self.seal_secrets(pool_id, sub, secrets)?,
             created_at: self.now(),
             updated_at: self.now(),
+            version: 0,
         };
         match self
             .store
@@ -1235,6 +1450,7 @@ impl UserPools<'_> {
                 "UsernameExistsException",
                 "An account with the given email already exists.",
             )),
+            Err(UserConflict::Stale) => Err(stale()),
         }
     }
 
@@ -1450,8 +1666,13 @@ impl UserPools<'_> {
             }
             None => config.password_policy.generate(self.rng)?,
         };
-        let (sub, record) =
-            self.new_user(&config, username, &attributes, "FORCE_CHANGE_PASSWORD")?;
+        let (sub, record) = self.new_user(
+            &config,
+            username,
+            &attributes,
+            "FORCE_CHANGE_PASSWORD",
+            (Writer::Admin, When::Create),
+        )?;
         let mut secrets = UserSecrets::default();
         self.set_password(&mut secrets, &pool.pool_id, &record.username, &temporary)
             .await?;
@@ -1562,7 +1783,9 @@ impl UserPools<'_> {
             .revoke_user_refresh_tokens(&row.pool_id, &row.username_key)
             .await
             .map_err(internal)?;
-        self.save_user(config, row, &record, &secrets).await
+        self.save_user(config, row, &record, &secrets)
+            .await
+            .map(|_| ())
     }
 
     async fn admin_sign_out(&self, input: &Value) -> Result<Value, ApiError> {
@@ -1606,14 +1829,21 @@ impl UserPools<'_> {
     }
 
     async fn sign_up(&self, input: &Value) -> Result<Value, ApiError> {
-        let (client, _) = self.client(required(input, "ClientId")?).await?;
+        let (client, client_config) = self.client(required(input, "ClientId")?).await?;
         let (pool, config) = self.pool(&client.pool_id).await?;
         let username = required(input, "Username")?;
         self.check_secret_hash(&client, username, str_of(input, "SecretHash"))?;
         let password = required(input, "Password")?;
         config.password_policy.check(password)?;
         let attributes = Self::attributes_of(input, "UserAttributes");
-        let (sub, record) = self.new_user(&config, username, &attributes, "UNCONFIRMED")?;
+        let writable = client_config.write_attributes();
+        let (sub, record) = self.new_user(
+            &config,
+            username,
+            &attributes,
+            "UNCONFIRMED",
+            (Writer::Client(writable.as_deref()), When::SignUp),
+        )?;
         let (code, pending) = self.new_code("SignUp")?;
         let mut secrets = UserSecrets {
             code: Some(pending),
@@ -1630,11 +1860,14 @@ impl UserPools<'_> {
     }
 
     async fn confirm_sign_up(&self, input: &Value) -> Result<Value, ApiError> {
-        let (client, _) = self.client(required(input, "ClientId")?).await?;
+        let (client, client_config) = self.client(required(input, "ClientId")?).await?;
         let (pool, config) = self.pool(&client.pool_id).await?;
         let username = required(input, "Username")?;
         self.check_secret_hash(&client, username, str_of(input, "SecretHash"))?;
-        let (row, mut record) = self.user_or_error(&pool.pool_id, &config, username).await?;
+        let (row, mut record) = self
+            .find_user(&pool.pool_id, &config, username)
+            .await?
+            .ok_or_else(|| unknown_user(&client_config))?;
         if record.status != "UNCONFIRMED" {
             return Err(not_authorized(&format!(
                 "User cannot be confirmed. Current status is {}",
@@ -1714,15 +1947,15 @@ impl UserPools<'_> {
                         err("UserNotFoundException", "User does not exist.")
                     });
                 };
-                self.check_lockout(&record)?;
+                let (row, record) = self.reserve_attempt(&config, &row, record, None).await?;
                 let secrets = self.open_secrets(&row)?;
                 let ok = secrets.password_hash.is_some()
                     && password::verify_off_thread(password, secrets.password_hash.as_deref())
                         .await;
-                let record = self.count_attempt(&config, &row, record, ok).await?;
                 if !ok {
                     return Err(wrong());
                 }
+                let (row, record) = self.attempt_succeeded(&config, &row, record).await?;
                 self.signed_in(&pool, &client, &client_config, &row, &record)
                     .await
             }
@@ -1796,6 +2029,7 @@ impl UserPools<'_> {
                 let (b, big_b) = srp::server_ephemeral(&verifier.verifier_hex, self.rng)
                     .ok_or_else(ApiError::internal)?;
                 let block = SrpBlock {
+                    id: uuid::Uuid::new_v4().to_string(),
                     pool_id: pool.pool_id.clone(),
                     client_id: client.client_id.clone(),
                     username_key,
@@ -1803,7 +2037,7 @@ impl UserPools<'_> {
                     a: big_a.to_owned(),
                     b,
                     big_b: big_b.clone(),
-                    expires_at: self.now() + SESSION_LIFETIME_SECS,
+                    expires_at: self.now() + client_config.session_secs(),
                 };
                 let plain = zeroize::Zeroizing::new(serde_json::to_vec(&block).map_err(internal)?);
                 let sealed = self
@@ -1830,39 +2064,52 @@ impl UserPools<'_> {
         }
     }
 
-    /// Refuses sign-in while a user is locked out after repeated failures.
-    fn check_lockout(&self, record: &UserRecord) -> Result<(), ApiError> {
-        if record.locked_until > self.now() {
-            return Err(not_authorized("Password attempts exceeded"));
-        }
-        Ok(())
-    }
-
-    /// Counts a sign-in attempt as Cognito does: after five failures in a row, each further
-    /// failure locks sign-in for 1 s, doubling up to 15 minutes; a success resets the count.
-    async fn count_attempt(
+    /// Counts a sign-in attempt before its password (or SRP claim, or MFA code) is checked,
+    /// as Cognito counts failures: after five in a row each further one locks sign-in for
+    /// 1 s, doubling up to 15 minutes; attempts during a lockout are refused unchecked and
+    /// not counted; 15 quiet minutes reset the count. Counting first, in a compare-and-swap,
+    /// is what bounds guesses: concurrent attempts are counted one after another, so no more
+    /// than five are ever checked before the lockout starts. A success resets the count
+    /// ([`UserPools::attempt_succeeded`]). `consumes` notes a single-use SRP secret block.
+    async fn reserve_attempt(
         &self,
         config: &PoolConfig,
         row: &UserRow,
         mut record: UserRecord,
-        ok: bool,
-    ) -> Result<UserRecord, ApiError> {
-        if ok {
-            if record.failed_sign_ins == 0 {
-                return Ok(record);
-            }
-            record.failed_sign_ins = 0;
-            record.locked_until = 0;
-        } else {
-            record.failed_sign_ins = record.failed_sign_ins.saturating_add(1);
-            if record.failed_sign_ins >= 5 {
-                let exponent = (record.failed_sign_ins - 5).min(10);
-                record.locked_until = self.now() + (1i64 << exponent).min(900);
-            }
+        consumes: Option<(&str, i64)>,
+    ) -> Result<(UserRow, UserRecord), ApiError> {
+        let now = self.now();
+        count_failure(&mut record, now)?;
+        if let Some((id, expires_at)) = consumes {
+            record.note_session(id, expires_at, true, now);
         }
         let secrets = self.open_secrets(row)?;
-        self.save_user(config, row, &record, &secrets).await?;
-        Ok(record)
+        let row = self.save_user(config, row, &record, &secrets).await?;
+        Ok((row, record))
+    }
+
+    /// A counted password attempt succeeded: the count starts again from zero, unless an MFA
+    /// code is still to come, when only this attempt is taken back (so that wrong codes add
+    /// up across sign-ins instead of each sign-in buying new guesses).
+    async fn attempt_succeeded(
+        &self,
+        config: &PoolConfig,
+        row: &UserRow,
+        mut record: UserRecord,
+    ) -> Result<(UserRow, UserRecord), ApiError> {
+        let mfa = config.mfa_configuration.as_str();
+        if record.software_token_mfa && (mfa == "ON" || mfa == "OPTIONAL") {
+            record.failed_sign_ins = record.failed_sign_ins.saturating_sub(1);
+            if record.failed_sign_ins < LOCKOUT_AFTER {
+                record.locked_until = 0;
+            }
+        } else {
+            record.failed_sign_ins = 0;
+            record.locked_until = 0;
+        }
+        let secrets = self.open_secrets(row)?;
+        let row = self.save_user(config, row, &record, &secrets).await?;
+        Ok((row, record))
     }
 
     /// After the password (or SRP claim) checked out: the user's state decides between
@@ -1886,24 +2133,32 @@ impl UserPools<'_> {
             )),
             "FORCE_CHANGE_PASSWORD" => {
                 let session = self.seal_session(&ChallengeSession {
+                    id: uuid::Uuid::new_v4().to_string(),
                     pool_id: pool.pool_id.clone(),
                     client_id: client.client_id.clone(),
                     username_key: row.username_key.clone(),
                     challenge: "NEW_PASSWORD_REQUIRED".into(),
-                    expires_at: self.now() + SESSION_LIFETIME_SECS,
+                    expires_at: self.now() + client_config.session_secs(),
                 })?;
                 let attrs: Map<String, Value> = record
                     .attributes
                     .iter()
-                    .filter(|(n, _)| n != "sub")
+                    .filter(|(n, _)| !attributes::is_owned_claim(n) && !n.starts_with("dev:"))
                     .map(|(n, v)| (n.clone(), json!(v)))
+                    .collect();
+                let config: PoolConfig = serde_json::from_str(&pool.config).map_err(internal)?;
+                let required: Vec<String> = config
+                    .schema
+                    .missing_required(&record.attributes)
+                    .iter()
+                    .map(|n| format!("userAttributes.{n}"))
                     .collect();
                 Ok(json!({
                     "ChallengeName": "NEW_PASSWORD_REQUIRED",
                     "Session": session,
                     "ChallengeParameters": {
                         "USER_ID_FOR_SRP": record.username,
-                        "requiredAttributes": "[]",
+                        "requiredAttributes": json!(required).to_string(),
                         "userAttributes": Value::Object(attrs).to_string(),
                     },
                 }))
@@ -1920,11 +2175,12 @@ impl UserPools<'_> {
                 };
                 if let Some(challenge) = challenge {
                     let session = self.seal_session(&ChallengeSession {
+                        id: uuid::Uuid::new_v4().to_string(),
                         pool_id: pool.pool_id.clone(),
                         client_id: client.client_id.clone(),
                         username_key: row.username_key.clone(),
                         challenge: challenge.into(),
-                        expires_at: self.now() + SESSION_LIFETIME_SECS,
+                        expires_at: self.now() + client_config.session_secs(),
                     })?;
                     let parameters = if challenge == "MFA_SETUP" {
                         json!({ "MFAS_CAN_SETUP": "[\"SOFTWARE_TOKEN_MFA\"]" })
@@ -2097,7 +2353,14 @@ impl UserPools<'_> {
             return Err(wrong());
         };
         let record: UserRecord = serde_json::from_str(&row.record).map_err(internal)?;
-        self.check_lockout(&record)?;
+        if record.session_open(&block.id).is_err() {
+            // A recorded answer replayed: the block was spent when it was first answered.
+            return Err(wrong());
+        }
+        let (_, config) = self.pool(&pool.pool_id).await?;
+        let (row, record) = self
+            .reserve_attempt(&config, &row, record, Some((&block.id, block.expires_at)))
+            .await?;
         let secrets = self.open_secrets(&row)?;
         let verifier = secrets.srp.clone().ok_or_else(wrong)?;
         let key = srp::password_key(&block.a, &block.b, &block.big_b, &verifier.verifier_hex)
@@ -2111,11 +2374,10 @@ impl UserPools<'_> {
             timestamp,
             &signature,
         );
-        let (_, config) = self.pool(&pool.pool_id).await?;
-        let record = self.count_attempt(&config, &row, record, ok).await?;
         if !ok {
             return Err(wrong());
         }
+        let (row, record) = self.attempt_succeeded(&config, &row, record).await?;
         self.signed_in(pool, client, client_config, &row, &record)
             .await
     }
@@ -2187,6 +2449,15 @@ impl UserPools<'_> {
             str_of(&responses, "USERNAME").unwrap_or(&record.username),
             str_of(&responses, "SECRET_HASH"),
         )?;
+        // A session answers once; a disabled or locked-out user answers nothing.
+        record.session_open(&session.id)?;
+        if !record.enabled {
+            return Err(not_authorized("User is disabled."));
+        }
+        if record.locked_until > self.now() {
+            return Err(not_authorized("Password attempts exceeded"));
+        }
+        let now = self.now();
         match challenge {
             "NEW_PASSWORD_REQUIRED" => {
                 let password = str_of(&responses, "NEW_PASSWORD")
@@ -2196,13 +2467,43 @@ impl UserPools<'_> {
                 self.set_password(&mut secrets, &pool.pool_id, &record.username, password)
                     .await?;
                 record.status = "CONFIRMED".into();
-                for (k, v) in responses.as_object().into_iter().flatten() {
-                    if let (Some(name), Some(v)) = (k.strip_prefix("userAttributes."), v.as_str()) {
-                        record.attributes.retain(|(n, _)| n != name);
-                        record.attributes.push((name.to_owned(), v.to_owned()));
+                let changes: Vec<(String, String)> = responses
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(k, v)| {
+                        Some((
+                            k.strip_prefix("userAttributes.")?.to_owned(),
+                            v.as_str()?.to_owned(),
+                        ))
+                    })
+                    .collect();
+                // The challenge sets the required attributes the user lacks (and any others
+                // the client may write); it never replaces a required one already given.
+                for (name, _) in &changes {
+                    if !attributes::is_owned_claim(name)
+                        && config.schema.attribute(name).is_some_and(|a| a.required)
+                        && attribute(&record, name).is_some_and(|v| !v.is_empty())
+                    {
+                        return Err(not_authorized(&format!(
+                            "Cannot modify an already provided {name}"
+                        )));
                     }
                 }
-                self.save_user(&config, &row, &record, &secrets).await?;
+                let writable = client_config.write_attributes();
+                Self::apply_attributes(
+                    &config.schema,
+                    &mut record,
+                    &changes,
+                    Writer::Client(writable.as_deref()),
+                )?;
+                if let Some(missing) = config.schema.missing_required(&record.attributes).first() {
+                    return Err(invalid(format!(
+                        "Invalid attributes given, {missing} is missing"
+                    )));
+                }
+                record.note_session(&session.id, session.expires_at, true, now);
+                let row = self.save_user(&config, &row, &record, &secrets).await?;
                 self.signed_in(&pool, &client, &client_config, &row, &record)
                     .await
             }
@@ -2216,13 +2517,21 @@ impl UserPools<'_> {
                     .ok_or_else(|| not_authorized("Invalid session for the user."))?;
                 let Some(step) = totp::verify(&secret, code, self.now(), secrets.totp_last_step)
                 else {
+                    // A wrong code spends part of the session and counts towards the
+                    // user's lockout, written before the answer is given.
+                    count_failure(&mut record, now)?;
+                    record.note_session(&session.id, session.expires_at, false, now);
+                    self.save_user(&config, &row, &record, &secrets).await?;
                     return Err(err(
                         "CodeMismatchException",
                         "Invalid code received for user",
                     ));
                 };
                 secrets.totp_last_step = step;
-                self.save_user(&config, &row, &record, &secrets).await?;
+                record.failed_sign_ins = 0;
+                record.locked_until = 0;
+                record.note_session(&session.id, session.expires_at, true, now);
+                let row = self.save_user(&config, &row, &record, &secrets).await?;
                 let result = self
                     .issue_tokens(&pool, &client, &client_config, &row, &record, None)
                     .await?;
@@ -2234,6 +2543,9 @@ impl UserPools<'_> {
                         "Software token MFA has not been set up for the user.",
                     ));
                 }
+                let secrets = self.open_secrets(&row)?;
+                record.note_session(&session.id, session.expires_at, true, now);
+                let row = self.save_user(&config, &row, &record, &secrets).await?;
                 let result = self
                     .issue_tokens(&pool, &client, &client_config, &row, &record, None)
                     .await?;
@@ -2321,7 +2633,15 @@ impl UserPools<'_> {
         let (group_names, roles, preferred_role) = group_claims(&groups);
         let event_id = uuid::Uuid::new_v4().to_string();
         let mut id_claims = Map::new();
+        let readable = config.read_attributes();
         for (name, value) in &record.attributes {
+            // Claims Cognito owns come from Cognate below, never from stored attributes.
+            if attributes::is_owned_claim(name)
+                || name.starts_with("dev:")
+                || readable.as_ref().is_some_and(|r| !r.contains(name))
+            {
+                continue;
+            }
             let v = match name.as_str() {
                 "email_verified" | "phone_number_verified" => json!(value == "true"),
                 _ => json!(value),
@@ -2329,6 +2649,7 @@ impl UserPools<'_> {
             id_claims.insert(name.clone(), v);
         }
         for (k, v) in [
+            ("sub", json!(row.sub)),
             ("iss", json!(issuer)),
             ("cognito:username", json!(record.username)),
             ("origin_jti", json!(origin_jti)),
@@ -2597,15 +2918,70 @@ impl UserPools<'_> {
         Ok((pool, config, client_config, user))
     }
 
+    /// What ForgotPassword and ResendConfirmationCode answer, with PreventUserExistenceErrors,
+    /// for a user that does not exist (or cannot be sent a code): the answer a real user would
+    /// get, in shape and in cost. The destination follows the username's form and the pool's
+    /// verification settings; its letters are a keyed digest of the name, the same on every
+    /// call and unpredictable without the master key.
+    async fn simulated_delivery(
+        &self,
+        pool_id: &str,
+        config: &PoolConfig,
+        username: &str,
+    ) -> Result<Value, ApiError> {
+        let digest = self.master.digest(
+            "userpool-simulated-delivery",
+            format!("{pool_id}\0{}", username.to_lowercase()).as_bytes(),
+        );
+        let byte = |i: usize| digest.get(i).copied().unwrap_or(0);
+        // The same durable write a real user's code costs.
+        let slot = i64::from(u16::from_be_bytes([byte(30), byte(31)]) % 1024);
+        self.store
+            .decoy_write(pool_id, slot, self.now())
+            .await
+            .map_err(internal)?;
+        let by_sms = username.starts_with('+')
+            || (!username.contains('@')
+                && config
+                    .auto_verified_attributes
+                    .iter()
+                    .any(|a| a == "phone_number")
+                && !config.auto_verified_attributes.iter().any(|a| a == "email"));
+        let destination = if username.contains('@') || username.starts_with('+') {
+            mask(username)
+        } else if by_sms {
+            let digits: String = (0..4).map(|i| char::from(b'0' + byte(i) % 10)).collect();
+            mask(&format!("+1555000{digits}"))
+        } else {
+            let letter = |i: usize| char::from(b'a' + byte(i) % 26);
+            mask(&format!("{}@{}", letter(0), letter(1)))
+        };
+        let (medium, attr) = if by_sms {
+            ("SMS", "phone_number")
+        } else {
+            ("EMAIL", "email")
+        };
+        Ok(json!({ "Destination": destination, "DeliveryMedium": medium, "AttributeName": attr }))
+    }
+
     async fn forgot_password(&self, input: &Value) -> Result<Value, ApiError> {
         let (pool, config, client_config, user) = self.client_user(input).await?;
-        let Some((row, record)) = user else {
-            if client_config.prevent_user_existence_errors {
-                return Ok(
-                    json!({ "CodeDeliveryDetails": { "Destination": "+*******0000", "DeliveryMedium": "SMS", "AttributeName": "phone_number" } }),
-                );
+        let prevent = client_config.prevent_user_existence_errors;
+        let reachable = |record: &UserRecord| {
+            record.enabled
+                && (attribute(record, "email").is_some()
+                    || attribute(record, "phone_number").is_some())
+        };
+        let (row, record) = match user {
+            Some((row, record)) if !prevent || reachable(&record) => (row, record),
+            _ if prevent => {
+                let username = required(input, "Username")?;
+                let details = self
+                    .simulated_delivery(&pool.pool_id, &config, username)
+                    .await?;
+                return Ok(json!({ "CodeDeliveryDetails": details }));
             }
-            return Err(err("UserNotFoundException", "User does not exist."));
+            _ => return Err(err("UserNotFoundException", "User does not exist.")),
         };
         if attribute(&record, "email").is_none() && attribute(&record, "phone_number").is_none() {
             return Err(invalid(
@@ -2623,9 +2999,8 @@ impl UserPools<'_> {
     }
 
     async fn confirm_forgot_password(&self, input: &Value) -> Result<Value, ApiError> {
-        let (pool, config, _, user) = self.client_user(input).await?;
-        let (row, mut record) =
-            user.ok_or_else(|| err("UserNotFoundException", "User does not exist."))?;
+        let (pool, config, client_config, user) = self.client_user(input).await?;
+        let (row, mut record) = user.ok_or_else(|| unknown_user(&client_config))?;
         let mut secrets = self.open_secrets(&row)?;
         if let Err(e) = self.check_code(
             &mut secrets,
@@ -2666,9 +3041,22 @@ impl UserPools<'_> {
     }
 
     async fn resend_code(&self, input: &Value) -> Result<Value, ApiError> {
-        let (pool, config, _, user) = self.client_user(input).await?;
-        let (row, record) =
-            user.ok_or_else(|| err("UserNotFoundException", "User does not exist."))?;
+        let (pool, config, client_config, user) = self.client_user(input).await?;
+        let (row, record) = match user {
+            Some((row, record))
+                if !client_config.prevent_user_existence_errors || record.enabled =>
+            {
+                (row, record)
+            }
+            _ if client_config.prevent_user_existence_errors => {
+                let username = required(input, "Username")?;
+                let details = self
+                    .simulated_delivery(&pool.pool_id, &config, username)
+                    .await?;
+                return Ok(json!({ "CodeDeliveryDetails": details }));
+            }
+            _ => return Err(err("UserNotFoundException", "User does not exist.")),
+        };
         if record.status != "UNCONFIRMED" {
             return Err(invalid("User is already confirmed."));
         }
@@ -2684,28 +3072,23 @@ impl UserPools<'_> {
 
     /// Applies attribute changes; a changed email or phone number becomes unverified.
     /// Returns the attributes that now need verification.
+    /// Every request's attribute changes pass here: the pool's schema, the writer's
+    /// permissions and mutability decide before anything is applied; an empty value removes
+    /// the attribute.
     fn apply_attributes(
+        schema: &attributes::Schema,
         record: &mut UserRecord,
         changes: &[(String, String)],
-        admin: bool,
+        writer: Writer<'_>,
     ) -> Result<Vec<String>, ApiError> {
+        schema.check_writes(changes, &record.attributes, writer, When::Update)?;
         let mut to_verify = Vec::new();
         for (name, value) in changes {
-            if name == "sub" {
-                return Err(invalid("Cannot modify the non-mutable attribute sub"));
-            }
-            if !is_known_attribute(name) {
-                return Err(invalid(format!(
-                    "Attribute does not exist in the schema: {name}"
-                )));
-            }
-            if !admin && name.ends_with("_verified") {
-                return Err(not_authorized(&format!(
-                    "Cannot modify the attribute {name}"
-                )));
-            }
             let changed = attribute(record, name) != Some(value.as_str());
             record.attributes.retain(|(n, _)| n != name);
+            if value.is_empty() {
+                continue;
+            }
             record.attributes.push((name.clone(), value.clone()));
             let explicit_flag = changes
                 .iter()
@@ -2721,11 +3104,21 @@ impl UserPools<'_> {
     }
 
     async fn update_attributes(&self, input: &Value) -> Result<Value, ApiError> {
-        let (config, row, mut record) = self
-            .access_token_user(required(input, "AccessToken")?)
-            .await?;
+        let token = required(input, "AccessToken")?;
+        let (config, row, mut record) = self.access_token_user(token).await?;
+        // The token was issued to this client: its write permissions apply.
+        let client_id = keys::peek(token)
+            .and_then(|(_, claims)| str_of(&claims, "client_id").map(str::to_owned))
+            .ok_or_else(|| not_authorized("Invalid Access Token"))?;
+        let (_, client_config) = self.client(&client_id).await?;
+        let writable = client_config.write_attributes();
         let changes = Self::attributes_of(input, "UserAttributes");
-        let to_verify = Self::apply_attributes(&mut record, &changes, false)?;
+        let to_verify = Self::apply_attributes(
+            &config.schema,
+            &mut record,
+            &changes,
+            Writer::Client(writable.as_deref()),
+        )?;
         let mut secrets = self.open_secrets(&row)?;
         let mut details = Vec::new();
         for name in to_verify
@@ -2806,7 +3199,7 @@ impl UserPools<'_> {
     async fn admin_update_attributes(&self, input: &Value) -> Result<Value, ApiError> {
         let (_, config, row, mut record) = self.admin_user(input).await?;
         let changes = Self::attributes_of(input, "UserAttributes");
-        Self::apply_attributes(&mut record, &changes, true)?;
+        Self::apply_attributes(&config.schema, &mut record, &changes, Writer::Admin)?;
         let secrets = self.open_secrets(&row)?;
         self.save_user(&config, &row, &record, &secrets).await?;
         Ok(json!({}))
@@ -2961,9 +3354,19 @@ impl UserPools<'_> {
         if let Some(r) = str_of(input, "RoleArn") {
             record.role_arn = Some(r.to_owned());
         }
-        row.record = serde_json::to_string(&record).map_err(internal)?;
+        let expected = std::mem::replace(
+            &mut row.record,
+            serde_json::to_string(&record).map_err(internal)?,
+        );
         row.updated_at = self.now();
-        self.store.update_pool_group(&row).await.map_err(internal)?;
+        if !self
+            .store
+            .update_pool_group(&row, &expected)
+            .await
+            .map_err(internal)?
+        {
+            return Err(stale());
+        }
         Ok(json!({ "Group": Self::group_json(&row, &record) }))
     }
 
@@ -3216,29 +3619,17 @@ fn attribute<'a>(record: &'a UserRecord, name: &str) -> Option<&'a str> {
 }
 
 /// Standard attributes, and custom ones (`custom:…`).
-fn is_known_attribute(name: &str) -> bool {
-    const STANDARD: &[&str] = &[
-        "address",
-        "birthdate",
-        "email",
-        "email_verified",
-        "family_name",
-        "gender",
-        "given_name",
-        "locale",
-        "middle_name",
-        "name",
-        "nickname",
-        "phone_number",
-        "phone_number_verified",
-        "picture",
-        "preferred_username",
-        "profile",
-        "updated_at",
-        "website",
-        "zoneinfo",
-    ];
-    STANDARD.contains(&name) || name.starts_with("custom:")
+/// A code-confirming call about a user that does not exist: with PreventUserExistenceErrors
+/// the answer a wrong code gets, otherwise `UserNotFoundException`.
+fn unknown_user(client: &ClientConfig) -> ApiError {
+    if client.prevent_user_existence_errors {
+        err(
+            "CodeMismatchException",
+            "Invalid verification code provided, please try again.",
+        )
+    } else {
+        err("UserNotFoundException", "User does not exist.")
+    }
 }
 
 /// `a***@e***` as Cognito shows a delivery destination.

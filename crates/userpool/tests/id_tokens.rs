@@ -141,3 +141,79 @@ async fn id_tokens_expire_name_their_client_and_die_with_a_sign_out() {
         .await
         .unwrap();
 }
+
+/// A challenge session lasts the client's AuthSessionValidity (3 minutes unless set), by the
+/// clock the service is given.
+#[tokio::test]
+async fn challenge_sessions_expire_with_the_clients_session_validity() {
+    let env = Env::new().await;
+    let now = OffsetDateTime::now_utc();
+    let svc = env.at(now);
+    let pool = svc
+        .call("CreateUserPool", &json!({"PoolName": "p"}))
+        .await
+        .unwrap()["UserPool"]["Id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut clients = Vec::new();
+    for validity in [None, Some(10)] {
+        let mut input = json!({"UserPoolId": pool, "ClientName": "c",
+                               "ExplicitAuthFlows": ["ALLOW_ADMIN_USER_PASSWORD_AUTH"]});
+        if let Some(v) = validity {
+            input["AuthSessionValidity"] = json!(v);
+        }
+        let out = svc.call("CreateUserPoolClient", &input).await.unwrap();
+        clients.push(
+            out["UserPoolClient"]["ClientId"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    for (i, client) in clients.iter().enumerate() {
+        let user = format!("new{i}");
+        svc.call(
+            "AdminCreateUser",
+            &json!({"UserPoolId": pool, "Username": user, "TemporaryPassword": "Temp-Pass-1",
+                    "MessageAction": "SUPPRESS"}),
+        )
+        .await
+        .unwrap();
+        let challenge = svc
+            .call(
+                "AdminInitiateAuth",
+                &json!({"UserPoolId": pool, "ClientId": client, "AuthFlow": "ADMIN_USER_PASSWORD_AUTH",
+                        "AuthParameters": {"USERNAME": user, "PASSWORD": "Temp-Pass-1"}}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(challenge["ChallengeName"], "NEW_PASSWORD_REQUIRED");
+        let respond = json!({"UserPoolId": pool, "ClientId": client,
+                             "ChallengeName": "NEW_PASSWORD_REQUIRED", "Session": challenge["Session"],
+                             "ChallengeResponses": {"USERNAME": user, "NEW_PASSWORD": "Correct-Horse-9"}});
+        // Four minutes on: past the default three, within the second client's ten.
+        let later = env.at(now + Duration::minutes(4));
+        let answer = later.call("AdminRespondToAuthChallenge", &respond).await;
+        if i == 0 {
+            let e = answer.unwrap_err();
+            assert_eq!(
+                (e.code.as_ref(), e.message.as_str()),
+                (
+                    "NotAuthorizedException",
+                    "Invalid session for the user, session is expired."
+                )
+            );
+        } else {
+            assert!(answer.unwrap()["AuthenticationResult"]["IdToken"].is_string());
+            let again = later
+                .call("AdminRespondToAuthChallenge", &respond)
+                .await
+                .unwrap_err();
+            assert_eq!(
+                again.message,
+                "Invalid session for the user, session can only be used once."
+            );
+        }
+    }
+}
