@@ -322,3 +322,53 @@ def test_plus_in_a_query_means_one_thing_to_the_signature_and_the_listing(server
     # A literal plus is %2B on the wire and in the signature.
     listed = s3.list_objects_v2(Bucket="plus", Prefix="a+b")["Contents"]
     assert [o["Key"] for o in listed] == ["a+b/plus"]
+
+
+# ---- 6. IAM entities change atomically, on both backends -----------------------------------------
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_backend(request, tmp_path):
+    from conftest import Server
+    env = {}
+    if request.param == "postgres":
+        env["COGNATE_DATABASE_URL"] = request.getfixturevalue("postgres_url")
+    s = Server(tmp_path / "data", env=env)
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def test_concurrent_iam_changes_are_all_kept(any_backend):
+    import concurrent.futures
+    server = any_backend
+    clients = [server.client("iam") for _ in range(8)]
+    trust = doc({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"})
+    clients[0].create_role(RoleName="Busy", AssumeRolePolicyDocument=trust)
+    boundary = clients[0].create_policy(PolicyName="B", PolicyDocument=doc(allow("s3:*")))["Policy"]["Arn"]
+    changes = [lambda i=i: clients[i % 8].tag_role(RoleName="Busy", Tags=[{"Key": f"k{i}", "Value": str(i)}])
+               for i in range(12)]
+    changes.append(lambda: clients[3].put_role_permissions_boundary(RoleName="Busy", PermissionsBoundary=boundary))
+    changes.append(lambda: clients[5].update_role(RoleName="Busy", Description="kept"))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        for f in [pool.submit(c) for c in changes]:
+            f.result()
+    role = clients[0].get_role(RoleName="Busy")["Role"]
+    assert {t["Key"] for t in role.get("Tags", [])} == {f"k{i}" for i in range(12)}
+    assert role["PermissionsBoundary"]["PermissionsBoundaryArn"] == boundary
+    assert role["Description"] == "kept"
+
+    # Versions made at once get distinct ids, and the limit of five holds.
+    policy = clients[0].create_policy(PolicyName="Versioned", PolicyDocument=doc(allow("s3:GetObject")))["Policy"]["Arn"]
+    def version(i):
+        try:
+            return clients[i].create_policy_version(PolicyArn=policy, PolicyDocument=doc(allow(f"s3:Get{i}*")))["PolicyVersion"]["VersionId"]
+        except botocore.exceptions.ClientError as e:
+            return e.response["Error"]["Code"]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(version, range(8)))
+    made = [r for r in results if r.startswith("v")]
+    assert len(made) == 4 and len(set(made)) == 4, results
+    assert all(r == "LimitExceeded" for r in results if not r.startswith("v")), results
+    listed = clients[0].list_policy_versions(PolicyArn=policy)["Versions"]
+    assert sorted(v["VersionId"] for v in listed) == sorted(["v1", *made])

@@ -121,6 +121,15 @@ struct ServeArgs {
     /// Log line format [default: text]
     #[arg(long, env = "COGNATE_LOG_FORMAT")]
     log_format: Option<LogFormatArg>,
+    /// Most connections served at once [default: 1024]
+    #[arg(long, env = "COGNATE_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Seconds allowed for a request's headers, and idle between requests [default: 30]
+    #[arg(long, env = "COGNATE_HEADER_TIMEOUT_SECS")]
+    header_timeout_secs: Option<u64>,
+    /// Seconds a request body may stall before the request is refused [default: 60]
+    #[arg(long, env = "COGNATE_BODY_TIMEOUT_SECS")]
+    body_timeout_secs: Option<u64>,
 }
 
 impl ServeArgs {
@@ -141,7 +150,14 @@ impl ServeArgs {
         macro_rules! set_opt {
             ($($field:ident),*) => { $( if self.$field.is_some() { c.$field = self.$field; } )* };
         }
-        set!(listen, data_dir, region);
+        set!(
+            listen,
+            data_dir,
+            region,
+            max_connections,
+            header_timeout_secs,
+            body_timeout_secs
+        );
         set_opt!(
             database_url,
             public_url,

@@ -55,6 +55,28 @@ impl Attrs {
     }
 }
 
+impl Iam<'_> {
+    /// Writes an entity's new attributes if they are still those `row` was read with; a lost
+    /// race is [`IamError::Stale`], which starts the operation again.
+    pub(crate) async fn save(&self, row: &EntityRow, attrs: &Attrs) -> Result<()> {
+        let written = self
+            .store
+            .update_entity_attrs(
+                self.account.as_str(),
+                &row.kind,
+                &row.name,
+                &row.attrs,
+                &attrs.json(),
+            )
+            .await?;
+        if written {
+            Ok(())
+        } else {
+            Err(IamError::Stale)
+        }
+    }
+}
+
 /// The human name of an entity kind in IAM's messages.
 pub(crate) fn noun(kind: &str) -> &'static str {
     match kind {
@@ -482,9 +504,7 @@ impl Iam<'_> {
         if input.max_session_duration.is_some() {
             attrs.max_session = input.max_session_duration;
         }
-        self.store
-            .update_entity_attrs(self.account.as_str(), "role", &row.name, &attrs.json())
-            .await?;
+        self.save(&row, &attrs).await?;
         Ok(json!({}))
     }
 
@@ -497,9 +517,7 @@ impl Iam<'_> {
         )?;
         let mut attrs = Attrs::of(&row);
         attrs.trust = Some(input.policy_document);
-        self.store
-            .update_entity_attrs(self.account.as_str(), "role", &row.name, &attrs.json())
-            .await?;
+        self.save(&row, &attrs).await?;
         Ok(Value::Null)
     }
 
@@ -509,9 +527,7 @@ impl Iam<'_> {
         self.boundary_exists(&arn).await?;
         let mut attrs = Attrs::of(&row);
         attrs.boundary = Some(arn);
-        self.store
-            .update_entity_attrs(self.account.as_str(), kind, &row.name, &attrs.json())
-            .await?;
+        self.save(&row, &attrs).await?;
         Ok(Value::Null)
     }
 
@@ -519,9 +535,7 @@ impl Iam<'_> {
         let row = self.require(kind, &input.user_name).await?;
         let mut attrs = Attrs::of(&row);
         attrs.boundary = None;
-        self.store
-            .update_entity_attrs(self.account.as_str(), kind, &row.name, &attrs.json())
-            .await?;
+        self.save(&row, &attrs).await?;
         Ok(Value::Null)
     }
 }

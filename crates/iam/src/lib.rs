@@ -52,6 +52,10 @@ pub enum IamError {
     Validation(String),
     #[error("internal failure: {0}")]
     Internal(String),
+    /// A change lost a race with another change of the same entity and wrote nothing; the
+    /// operation starts again (`Iam::call`), so the caller never sees this.
+    #[error("the entity changed while this operation ran")]
+    Stale,
 }
 
 impl From<StoreError> for IamError {
@@ -73,6 +77,7 @@ impl From<IamError> for ApiError {
             IamError::LimitExceeded(_) => (StatusCode::CONFLICT, "LimitExceeded"),
             IamError::PolicyNotAttachable(_) => (StatusCode::BAD_REQUEST, "PolicyNotAttachable"),
             IamError::Validation(_) => (StatusCode::BAD_REQUEST, "ValidationError"),
+            IamError::Stale => (StatusCode::CONFLICT, "ConcurrentModification"),
             IamError::Internal(detail) => {
                 tracing::error!(%detail, "iam operation failed inside the server");
                 return ApiError::internal();
@@ -217,7 +222,25 @@ pub enum CallerUser<'a> {
 
 impl Iam<'_> {
     /// Runs one operation on model-shaped JSON input, returning model-shaped JSON output.
+    /// Changes are compare-and-swap on what the operation read; one that lost a race starts
+    /// again from a fresh read, so it never undoes another change.
     pub async fn call(&self, op: Operation, caller: CallerUser<'_>, value: Value) -> Result<Value> {
+        for _ in 0..16 {
+            match self.call_once(op, &caller, value.clone()).await {
+                Err(IamError::Stale) => continue,
+                other => return other,
+            }
+        }
+        Err(IamError::Stale)
+    }
+
+    async fn call_once(
+        &self,
+        op: Operation,
+        caller: &CallerUser<'_>,
+        value: Value,
+    ) -> Result<Value> {
+        let caller = caller.clone();
         use Operation::*;
         match op {
             CreateUser => self.create_user(input(value)?).await,

@@ -91,13 +91,6 @@ impl Iam<'_> {
         Ok((row, attrs))
     }
 
-    async fn save(&self, row: &EntityRow, attrs: &Attrs) -> Result<()> {
-        self.store
-            .update_entity_attrs(self.account.as_str(), &row.kind, &row.name, &attrs.json())
-            .await?;
-        Ok(())
-    }
-
     pub(crate) async fn create_oidc_provider(&self, input: OidcInput) -> Result<Value> {
         let url = input.url.unwrap_or_default();
         let name = provider_name(&url)?;

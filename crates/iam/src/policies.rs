@@ -426,23 +426,33 @@ impl Iam<'_> {
         let n = attrs.next_version.unwrap_or(2);
         let version_id = format!("v{n}");
         let now = self.now.unix_timestamp();
-        self.store
+        // Two versions made at once must not both be `vN`: the version row is unique, and
+        // the policy's counter moves by compare-and-swap; the loser takes its row back.
+        match self
+            .store
             .put_policy_version(&PolicyVersionRow {
                 policy_arn: policy.arn.clone(),
                 version_id: version_id.clone(),
                 document,
                 created_at: now,
             })
-            .await?;
+            .await
+        {
+            Err(cognate_store::StoreError::Conflict) => return Err(IamError::Stale),
+            other => other?,
+        }
         attrs.next_version = Some(n + 1);
         attrs.updated_at = Some(now);
         let is_default = input.set_as_default == Some(true);
         if is_default {
             attrs.default_version = Some(version_id.clone());
         }
-        self.store
-            .update_entity_attrs(self.account.as_str(), "policy", &row.name, &attrs.json())
-            .await?;
+        if let Err(e) = self.save(&row, &attrs).await {
+            self.store
+                .delete_policy_version(&policy.arn, &version_id)
+                .await?;
+            return Err(e);
+        }
         Ok(
             json!({ "PolicyVersion": { "VersionId": version_id, "IsDefaultVersion": is_default, "CreateDate": iso(now) } }),
         )
@@ -514,9 +524,7 @@ impl Iam<'_> {
         let mut attrs = Attrs::of(&row);
         attrs.default_version = Some(wanted);
         attrs.updated_at = Some(self.now.unix_timestamp());
-        self.store
-            .update_entity_attrs(self.account.as_str(), "policy", &row.name, &attrs.json())
-            .await?;
+        self.save(&row, &attrs).await?;
         Ok(Value::Null)
     }
 

@@ -10,6 +10,10 @@ pub struct Malformed;
 /// The longest request document accepted (DeleteObjects' 1,000 keys of 1,024 bytes fit).
 pub const MAX_DOCUMENT: usize = 2 * 1024 * 1024;
 
+/// The deepest nesting accepted: S3's request documents are a few levels deep, and a bound
+/// keeps the work (and memory) of parsing linear in the document's size.
+pub const MAX_DEPTH: usize = 8;
+
 /// An element event: its path from the root (local names joined by `/`) and, for a leaf,
 /// its text.
 enum Item {
@@ -30,11 +34,17 @@ fn items(body: &[u8]) -> Result<Vec<Item>, Malformed> {
                     return Err(Malformed);
                 }
                 seen_root = true;
+                if path.len() >= MAX_DEPTH {
+                    return Err(Malformed);
+                }
                 let name = AsRef::<str>::as_ref(&e.local_name()).to_owned();
                 path.push(name);
                 out.push(Item::Open(path.join("/")));
             }
             Event::Empty(e) => {
+                if path.len() >= MAX_DEPTH {
+                    return Err(Malformed);
+                }
                 let name = AsRef::<str>::as_ref(&e.local_name()).to_owned();
                 seen_root = true;
                 out.push(Item::Open(format!("{}/{name}", path.join("/"))));
@@ -159,6 +169,29 @@ mod tests {
         let (keys, quiet) = delete_objects(body).unwrap();
         assert_eq!(keys, vec!["a/b.txt".to_owned(), "x & y".to_owned()]);
         assert!(quiet);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_quadratic_work() {
+        // 180 KB of nested elements once cost memory quadratic in the depth.
+        let mut deep = String::from("<Delete>");
+        for _ in 0..30_000 {
+            deep.push_str("<a>");
+        }
+        assert_eq!(delete_objects(deep.as_bytes()), Err(Malformed));
+        let mut empties = String::from("<Delete>");
+        for _ in 0..MAX_DEPTH {
+            empties.push_str("<a>");
+        }
+        empties.push_str("<b/>");
+        assert_eq!(delete_objects(empties.as_bytes()), Err(Malformed));
+        // A thousand keys, as S3 allows, parse.
+        let mut wide = String::from("<Delete>");
+        for i in 0..1000 {
+            wide.push_str(&format!("<Object><Key>k{i}</Key></Object>"));
+        }
+        wide.push_str("</Delete>");
+        assert_eq!(delete_objects(wide.as_bytes()).unwrap().0.len(), 1000);
     }
 
     #[test]

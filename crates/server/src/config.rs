@@ -67,6 +67,14 @@ pub struct Config {
     pub root_access_key_id: Option<String>,
     pub root_secret_access_key: Option<String>,
     pub log_format: LogFormat,
+    /// Most connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// Seconds a connection may take to send a request's headers, and may sit idle between
+    /// requests, before it is closed.
+    pub header_timeout_secs: u64,
+    /// Seconds a request body may go without sending anything before the request is refused
+    /// (`RequestTimeout`).
+    pub body_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -92,6 +100,9 @@ impl Default for Config {
             root_access_key_id: None,
             root_secret_access_key: None,
             log_format: LogFormat::Text,
+            max_connections: 1024,
+            header_timeout_secs: 30,
+            body_timeout_secs: 60,
         }
     }
 }
@@ -136,6 +147,9 @@ impl fmt::Debug for Config {
                 &redact(&self.root_secret_access_key),
             )
             .field("log_format", &self.log_format)
+            .field("max_connections", &self.max_connections)
+            .field("header_timeout_secs", &self.header_timeout_secs)
+            .field("body_timeout_secs", &self.body_timeout_secs)
             .finish()
     }
 }

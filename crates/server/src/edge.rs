@@ -104,12 +104,22 @@ async fn read_body(headers: &http::HeaderMap, body: Body, limit: usize) -> Resul
     match http_body_util::Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) if crate::listener::stalled(&*e) => Err(request_timeout()),
         Err(_) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "IncompleteBody",
             "The request body could not be read",
         )),
     }
+}
+
+/// A request whose body stalled (S3's words, which every service's clients retry).
+pub(crate) fn request_timeout() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "RequestTimeout",
+        "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.",
+    )
 }
 
 fn unknown_operation() -> ApiError {
@@ -125,6 +135,7 @@ pub async fn handle(
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = req.into_parts();
+    let body = Body::new(crate::listener::IdleTimeout::new(body, state.body_timeout));
     if parts.uri.path() == "/_cognate/health" && parts.method == Method::GET {
         return health(&request_id);
     }

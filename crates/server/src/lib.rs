@@ -10,6 +10,7 @@ mod edge;
 mod iam;
 mod identitypool;
 mod jwks;
+mod listener;
 mod organizations;
 mod s3;
 mod state;
@@ -163,12 +164,7 @@ pub async fn serve(
         root_access_key_id: root.access_key_id,
         root_credentials_file: root.credentials_file,
     });
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let served = listener::serve(listener, app, &config, shutdown).await;
     state_for_shutdown.flush_key_use().await;
     store.close().await;
     served.map_err(|source| StartError::Io {

@@ -1591,7 +1591,13 @@ impl S3<'_, '_> {
         let mut body = body;
         let mut pieces = Vec::new();
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|_| incomplete())?;
+            let frame = frame.map_err(|e| {
+                if crate::listener::stalled(&e) {
+                    crate::edge::request_timeout()
+                } else {
+                    incomplete()
+                }
+            })?;
             let Ok(data) = frame.into_data() else {
                 continue;
             };
@@ -2217,6 +2223,7 @@ async fn read_document(body: Body) -> Result<Bytes, ApiError> {
             "MaxMessageLengthExceeded",
             "Your request was too big.",
         )),
+        Err(e) if crate::listener::stalled(&*e) => Err(crate::edge::request_timeout()),
         Err(_) => Err(err(
             StatusCode::BAD_REQUEST,
             "IncompleteBody",

@@ -56,6 +56,8 @@ pub struct AppState {
     pub region: String,
     pub default_account: AccountId,
     pub dev: bool,
+    /// How long a request body may send nothing (`--body-timeout-secs`).
+    pub body_timeout: std::time::Duration,
     pub master: MasterKey,
     /// The session-token key ring; replaced whole when a key is added.
     ring: RwLock<Arc<KeyRing>>,
@@ -161,6 +163,7 @@ impl AppState {
             region: config.region.clone(),
             default_account,
             dev: config.dev,
+            body_timeout: std::time::Duration::from_secs(config.body_timeout_secs.max(1)),
             delivery,
             master,
             ring: RwLock::new(Arc::new(ring)),

@@ -132,18 +132,22 @@ impl Store {
     }
 
     /// Replaces an entity's attributes; false if it does not exist.
+    /// Replaces an entity's attributes if they are still `expected` (a compare-and-swap):
+    /// false when another change came first or the entity is gone.
     pub async fn update_entity_attrs(
         &self,
         account_id: &str,
         kind: &str,
         name: &str,
+        expected: &str,
         attrs: &str,
     ) -> Result<bool> {
-        let done = sqlx::query("UPDATE iam_entities SET attrs = $1 WHERE account_id = $2 AND kind = $3 AND name_key = $4")
+        let done = sqlx::query("UPDATE iam_entities SET attrs = $1 WHERE account_id = $2 AND kind = $3 AND name_key = $4 AND attrs = $5")
             .bind(attrs)
             .bind(account_id)
             .bind(kind)
             .bind(key(name))
+            .bind(expected)
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)

@@ -325,7 +325,7 @@ async fn iam_entities(store: &Store) {
 
     assert!(
         store
-            .update_entity_attrs("111122223333", "user", "dave", r#"{"x":1}"#)
+            .update_entity_attrs("111122223333", "user", "dave", "{}", r#"{"x":1}"#)
             .await
             .unwrap()
     );

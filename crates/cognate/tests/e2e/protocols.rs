@@ -289,3 +289,105 @@ async fn random_requests_never_cause_server_errors() {
         200
     );
 }
+
+/// Pre-authentication work is bounded: a deeply nested document from an anonymous client is
+/// refused as malformed (it once cost memory quadratic in its depth and aborted the server).
+#[tokio::test]
+async fn deeply_nested_documents_are_malformed_not_fatal() {
+    let server = Server::start();
+    server
+        .root_s3()
+        .create_bucket()
+        .bucket("nest")
+        .send()
+        .await
+        .unwrap();
+    let mut body = String::from("<Delete>");
+    while body.len() < 180 * 1024 {
+        body.push_str("<Object>");
+    }
+    let res = server
+        .request(
+            "POST",
+            "/nest?delete",
+            &[("content-type", "application/xml")],
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(res.status, 400, "{res:?}");
+    assert!(
+        res.body.contains("<Code>MalformedXML</Code>"),
+        "{}",
+        res.body
+    );
+    let health = server.request("GET", "/_cognate/health", &[], b"").await;
+    assert_eq!(health.status, 200);
+}
+
+/// Half-sent requests cannot hold the server: headers must arrive within the header timeout,
+/// a body must keep moving, and the connection limit keeps the rest waiting, not failing.
+#[tokio::test]
+async fn slow_clients_are_cut_off_and_others_still_served() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let server = Server::start_with(crate::harness::Options {
+        args: [
+            "--max-connections",
+            "4",
+            "--header-timeout-secs",
+            "1",
+            "--body-timeout-secs",
+            "1",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect(),
+        ..Default::default()
+    });
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    // More half-sent requests than the server has connection slots.
+    let mut stalled = Vec::new();
+    for _ in 0..12 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /_cognate/health HTTP/1.1\r\nhost: x\r\nx-slow: ")
+            .await
+            .unwrap();
+        stalled.push(s);
+    }
+    // Each is closed once its header time is up; none is answered.
+    for mut s in stalled {
+        let mut buf = Vec::new();
+        let closed =
+            tokio::time::timeout(std::time::Duration::from_secs(60), s.read_to_end(&mut buf)).await;
+        assert!(closed.is_ok(), "a half-sent request kept its connection");
+    }
+    let health = server.request("GET", "/_cognate/health", &[], b"").await;
+    assert_eq!(health.status, 200);
+
+    // A body that stops moving ends its request with RequestTimeout.
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(
+        b"POST / HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: 100\r\n\r\nAction=Get",
+    )
+    .await
+    .unwrap();
+    let mut buf = Vec::new();
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    buf.extend_from_slice(&chunk[..n]);
+                    if buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.ends_with(b">") {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    assert!(answered.is_ok(), "a stalled body held its request");
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(text.contains("RequestTimeout"), "{text}");
+}

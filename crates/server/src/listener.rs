@@ -1,0 +1,144 @@
+//! Accepting connections with limits an unauthenticated client cannot get around: at most
+//! `max_connections` at once (the rest wait in the kernel's listen backlog, holding none of
+//! our descriptors), headers within `header_timeout_secs` (which also closes connections idle
+//! that long between requests), and graceful shutdown that finishes requests in flight.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceExt as _;
+
+use crate::config::Config;
+
+/// How long shutdown waits for requests in flight before it closes their connections.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Serves `app` on `listener` until `shutdown` resolves.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(config.header_timeout_secs.max(1)))
+        .max_buf_size(64 * 1024);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot,
+            () = &mut shutdown => break,
+        };
+        let Ok(slot) = slot else { break };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of descriptors and the like: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service =
+            hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+                app.clone().oneshot(req.map(axum::body::Body::new))
+            });
+        let connection = http.serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // Clients that go away, or time out sending headers, end here; neither is ours.
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight after the shutdown grace period");
+    }
+    Ok(())
+}
+
+/// A request body that fails when its client sends nothing for `idle`: a slow or stalled
+/// upload cannot hold a request (and its connection slot) open forever.
+pub(crate) struct IdleTimeout {
+    inner: axum::body::Body,
+    idle: Duration,
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+/// The error a stalled body ends with.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body sent nothing for too long")]
+pub(crate) struct BodyStalled;
+
+impl IdleTimeout {
+    pub(crate) fn new(inner: axum::body::Body, idle: Duration) -> Self {
+        IdleTimeout {
+            inner,
+            idle,
+            timer: Box::pin(tokio::time::sleep(idle)),
+        }
+    }
+}
+
+impl http_body::Body for IdleTimeout {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        match std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                let next = tokio::time::Instant::now() + this.idle;
+                this.timer.as_mut().reset(next);
+                Poll::Ready(frame)
+            }
+            Poll::Pending => match this.timer.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(axum::Error::new(BodyStalled)))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Whether a body error (however wrapped) is a stalled body.
+pub(crate) fn stalled(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(e);
+    while let Some(e) = current {
+        if e.is::<BodyStalled>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
