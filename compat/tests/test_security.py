@@ -372,3 +372,87 @@ def test_concurrent_iam_changes_are_all_kept(any_backend):
     assert all(r == "LimitExceeded" for r in results if not r.startswith("v")), results
     listed = clients[0].list_policy_versions(PolicyArn=policy)["Versions"]
     assert sorted(v["VersionId"] for v in listed) == sorted(["v1", *made])
+
+
+# ---- 11. Headers that promise protection are honoured or refused ----------------------------------
+
+def test_acls_and_customer_keys_are_refused_not_ignored(server):
+    import base64
+    import hashlib
+    s3 = server.client("s3")
+    code = lambda call: failure(call)
+    def failure(call):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            call()
+        return error_of(e)
+    assert code(lambda: s3.create_bucket(Bucket="acl", ACL="public-read")) == ("InvalidBucketAclWithObjectOwnership", 400)
+    s3.create_bucket(Bucket="acl", ACL="private")
+    for acl in ["public-read", "private", "authenticated-read"]:
+        assert code(lambda: s3.put_object(Bucket="acl", Key="k", Body=b"x", ACL=acl)) == ("AccessControlListNotSupported", 400)
+    assert code(lambda: s3.put_object(Bucket="acl", Key="k", Body=b"x", GrantRead='uri="http://acs.amazonaws.com/groups/global/AllUsers"')) \
+        == ("AccessControlListNotSupported", 400)
+    s3.put_object(Bucket="acl", Key="k", Body=b"x", ACL="bucket-owner-full-control")
+    # Nothing became public.
+    import requests
+    assert requests.get(f"{server.url}/acl/k").status_code == 403
+
+    key = b"k" * 32
+    sse_c = dict(SSECustomerAlgorithm="AES256", SSECustomerKey=key.decode())
+    assert code(lambda: s3.put_object(Bucket="acl", Key="secret", Body=b"plain", **sse_c)) == ("AccessDenied", 403)
+    with pytest.raises(botocore.exceptions.ClientError):
+        s3.head_object(Bucket="acl", Key="secret")
+    assert code(lambda: s3.create_multipart_upload(Bucket="acl", Key="mp", **sse_c)) == ("AccessDenied", 403)
+    # A read naming a customer key for an object stored without one is refused.
+    assert code(lambda: s3.get_object(Bucket="acl", Key="k", **sse_c)) == ("InvalidRequest", 400)
+
+
+def test_list_all_my_buckets_is_decided_on_its_documented_resource(server):
+    s3_root = server.client("s3")
+    s3_root.create_bucket(Bucket="mine")
+    allowed = server.client("s3", *user_with_policy(server, "lister", {
+        "Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "arn:aws:s3:::*"}))
+    assert [b["Name"] for b in allowed.list_buckets()["Buckets"]] == ["mine"]
+    denied_user = server.client("s3", *user_with_policy(server, "not-lister", allow("s3:*"), {
+        "Effect": "Deny", "Action": "s3:ListAllMyBuckets", "Resource": "arn:aws:s3:::*"}))
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        denied_user.list_buckets()
+    assert error_of(e) == ("AccessDenied", 403)
+
+
+def test_bucket_owner_root_keeps_its_policy_and_strangers_do_not(server):
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="locked")
+    s3.put_bucket_policy(Bucket="locked", Policy=doc({
+        "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+        "Resource": ["arn:aws:s3:::locked", "arn:aws:s3:::locked/*"]}))
+    # The root of the owning account can still read, replace and delete it.
+    assert "Deny" in s3.get_bucket_policy(Bucket="locked")["Policy"]
+    s3.delete_bucket_policy(Bucket="locked")
+    # Another account's caller gets MethodNotAllowed even with a policy allowing it.
+    b, iam_b = setup_accounts(server)
+    s3.put_bucket_policy(Bucket="locked", Policy=doc({
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{b}:root"}, "Action": "s3:*",
+        "Resource": ["arn:aws:s3:::locked", "arn:aws:s3:::locked/*"]}))
+    iam_b.create_user(UserName="outsider")
+    iam_b.attach_user_policy(UserName="outsider", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    k = iam_b.create_access_key(UserName="outsider")["AccessKey"]
+    outsider = server.client("s3", k["AccessKeyId"], k["SecretAccessKey"])
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        outsider.delete_bucket_policy(Bucket="locked")
+    assert error_of(e) == ("MethodNotAllowed", 405)
+
+
+def test_missing_copy_sources_are_secret_without_list_permission(server):
+    a = server.account_id
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="src")
+    s3.create_bucket(Bucket="dst")
+    copier = server.client("s3", *user_with_policy(server, "copier",
+                                                  allow("s3:GetObject", "arn:aws:s3:::src/*"),
+                                                  allow("s3:PutObject", "arn:aws:s3:::dst/*")))
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        copier.copy_object(Bucket="dst", Key="c", CopySource={"Bucket": "src", "Key": "nope"})
+    assert error_of(e) == ("AccessDenied", 403)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        s3.copy_object(Bucket="dst", Key="c", CopySource={"Bucket": "src", "Key": "nope"})
+    assert error_of(e) == ("NoSuchKey", 404)

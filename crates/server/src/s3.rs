@@ -133,6 +133,80 @@ fn chunk_error(e: sigv4::ChunkError, incomplete: ApiError) -> ApiError {
     }
 }
 
+/// The customer-provided key headers (SSE-C) of an object and of a copy's source.
+const SSE_C: [&str; 3] = [
+    "x-amz-server-side-encryption-customer-algorithm",
+    "x-amz-server-side-encryption-customer-key",
+    "x-amz-server-side-encryption-customer-key-md5",
+];
+const COPY_SOURCE_SSE_C: [&str; 3] = [
+    "x-amz-copy-source-server-side-encryption-customer-algorithm",
+    "x-amz-copy-source-server-side-encryption-customer-key",
+    "x-amz-copy-source-server-side-encryption-customer-key-md5",
+];
+const GRANTS: [&str; 5] = [
+    "x-amz-grant-full-control",
+    "x-amz-grant-read",
+    "x-amz-grant-read-acp",
+    "x-amz-grant-write",
+    "x-amz-grant-write-acp",
+];
+
+/// Headers that promise a protection are honoured or refused, never ignored. Buckets own
+/// their objects as S3's default `BucketOwnerEnforced` has it: no ACL but
+/// `bucket-owner-full-control` (buckets: `private`) is accepted. SSE-C is blocked for writes,
+/// as for every bucket S3 has made since April 2026, and no stored object is SSE-C, so its
+/// headers on a read do not apply.
+fn refuse_unkept_promises(op: Op, req: &Req<'_>) -> Result<(), ApiError> {
+    let has = |names: &[&str]| names.iter().any(|n| req.headers.contains_key(*n));
+    let acl = req.header("x-amz-acl");
+    let acl_refused = || {
+        err(
+            StatusCode::BAD_REQUEST,
+            "AccessControlListNotSupported",
+            "The bucket does not allow ACLs",
+        )
+    };
+    match op {
+        Op::CreateBucket => {
+            if acl.is_some_and(|a| a != "private") || has(&GRANTS) {
+                return Err(err(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidBucketAclWithObjectOwnership",
+                    "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
+                ));
+            }
+        }
+        Op::PutObject | Op::CopyObject | Op::CreateMultipartUpload | Op::UploadPart => {
+            if acl.is_some_and(|a| a != "bucket-owner-full-control") || has(&GRANTS) {
+                return Err(acl_refused());
+            }
+            if has(&SSE_C) {
+                return Err(err(
+                    StatusCode::FORBIDDEN,
+                    "AccessDenied",
+                    "Requests specifying Server Side Encryption with Customer provided keys are blocked for this bucket",
+                ));
+            }
+            if op == Op::CopyObject && has(&COPY_SOURCE_SSE_C) {
+                return Err(not_applicable());
+            }
+        }
+        Op::GetObject | Op::HeadObject if has(&SSE_C) => return Err(not_applicable()),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// SSE-C parameters given for an object that was not stored with them.
+fn not_applicable() -> ApiError {
+    err(
+        StatusCode::BAD_REQUEST,
+        "InvalidRequest",
+        "The encryption parameters are not applicable to this object.",
+    )
+}
+
 fn no_such_bucket() -> ApiError {
     err(
         StatusCode::NOT_FOUND,
@@ -417,6 +491,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, body: Body) -> Result<Response<Body>, Api
             false,
         )
         .await?;
+    refuse_unkept_promises(op, &req)?;
     let mut s = S3 {
         ctx,
         caller: caller.as_ref(),
@@ -939,6 +1014,30 @@ impl S3<'_, '_> {
         }
     }
 
+    /// Bucket policy operations: the owner account's root may always read, replace and
+    /// delete its bucket's policy, even one that denies it (so it cannot lock itself out);
+    /// another account's caller is refused even when policies would allow it.
+    async fn allow_policy_change(&self, action: &str, bucket: &Bucket) -> Result<(), ApiError> {
+        let owner = bucket.row.account_id.as_str();
+        match self.caller.map(|c| &c.principal) {
+            Some(cognate_credentials::Principal::Root { account }) if account.as_str() == owner => {
+                return Ok(());
+            }
+            Some(p) if p.account().as_str() != owner => {
+                self.allow(action, &self.req.bucket_arn(), bucket, Vec::new())
+                    .await?;
+                return Err(err(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "MethodNotAllowed",
+                    "The specified method is not allowed against this resource.",
+                ));
+            }
+            _ => {}
+        }
+        self.allow(action, &self.req.bucket_arn(), bucket, Vec::new())
+            .await
+    }
+
     /// Drops a key's cached row after a write to it.
     fn forget(&self, key: &str) {
         if let Some(c) = &self.ctx.state.objects {
@@ -971,7 +1070,8 @@ impl S3<'_, '_> {
             caller,
             Protocol::RestXml,
             "s3:ListAllMyBuckets",
-            "*",
+            // No resource type: `*` and `arn:aws:s3:::*` both name it, as S3's examples do.
+            "arn:aws:s3:::*",
             &keys,
             None,
         )
@@ -1142,13 +1242,8 @@ impl S3<'_, '_> {
 
     async fn get_bucket_policy(&mut self) -> Result<Response<Body>, ApiError> {
         let bucket = self.bucket().await?;
-        self.allow(
-            "s3:GetBucketPolicy",
-            &self.req.bucket_arn(),
-            &bucket,
-            Vec::new(),
-        )
-        .await?;
+        self.allow_policy_change("s3:GetBucketPolicy", &bucket)
+            .await?;
         let Some(policy) = bucket.row.policy.clone() else {
             return Err(err(
                 StatusCode::NOT_FOUND,
@@ -1166,13 +1261,8 @@ impl S3<'_, '_> {
 
     async fn put_bucket_policy(&mut self, body: Body) -> Result<Response<Body>, ApiError> {
         let bucket = self.bucket().await?;
-        self.allow(
-            "s3:PutBucketPolicy",
-            &self.req.bucket_arn(),
-            &bucket,
-            Vec::new(),
-        )
-        .await?;
+        self.allow_policy_change("s3:PutBucketPolicy", &bucket)
+            .await?;
         let body = read_document(body).await?;
         let malformed = |m: String| err(StatusCode::BAD_REQUEST, "MalformedPolicy", m);
         let text = std::str::from_utf8(&body)
@@ -1192,13 +1282,8 @@ impl S3<'_, '_> {
 
     async fn delete_bucket_policy(&mut self) -> Result<Response<Body>, ApiError> {
         let bucket = self.bucket().await?;
-        self.allow(
-            "s3:DeleteBucketPolicy",
-            &self.req.bucket_arn(),
-            &bucket,
-            Vec::new(),
-        )
-        .await?;
+        self.allow_policy_change("s3:DeleteBucketPolicy", &bucket)
+            .await?;
         if !self
             .store()
             .set_bucket_policy(&self.req.bucket, None)
@@ -1757,12 +1842,22 @@ impl S3<'_, '_> {
             Some("REPLACE") => true,
             Some(_) => return Err(invalid_argument("Unknown metadata directive.")),
         };
-        let row = self
+        let Some(row) = self
             .store()
             .object(&src_bucket, &src_key)
             .await
             .map_err(internal)?
-            .ok_or_else(no_such_key)?;
+        else {
+            // A missing source is NoSuchKey only to those who may list its bucket.
+            self.allow(
+                "s3:ListBucket",
+                &format!("arn:aws:s3:::{src_bucket}"),
+                &source_bucket,
+                Vec::new(),
+            )
+            .await?;
+            return Err(no_such_key());
+        };
         if src_bucket == self.req.bucket && src_key == self.req.key && !replace {
             return Err(err(
                 StatusCode::BAD_REQUEST,
