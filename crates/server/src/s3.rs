@@ -168,14 +168,12 @@ fn refuse_unkept_promises(op: Op, req: &Req<'_>) -> Result<(), ApiError> {
         )
     };
     match op {
-        Op::CreateBucket => {
-            if acl.is_some_and(|a| a != "private") || has(&GRANTS) {
-                return Err(err(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidBucketAclWithObjectOwnership",
-                    "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
-                ));
-            }
+        Op::CreateBucket if acl.is_some_and(|a| a != "private") || has(&GRANTS) => {
+            return Err(err(
+                StatusCode::BAD_REQUEST,
+                "InvalidBucketAclWithObjectOwnership",
+                "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
+            ));
         }
         Op::PutObject | Op::CopyObject | Op::CreateMultipartUpload | Op::UploadPart => {
             if acl.is_some_and(|a| a != "bucket-owner-full-control") || has(&GRANTS) {
