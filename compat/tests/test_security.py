@@ -456,3 +456,45 @@ def test_missing_copy_sources_are_secret_without_list_permission(server):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         s3.copy_object(Bucket="dst", Key="c", CopySource={"Bucket": "src", "Key": "nope"})
     assert error_of(e) == ("NoSuchKey", 404)
+
+
+def test_resource_tag_guardrail_on_user_and_identity_pools(server):
+    guard = {"Effect": "Deny", "Action": "*", "Resource": "*",
+             "Condition": {"StringEquals": {"aws:ResourceTag/protected": "true"}}}
+    key = user_with_policy(server, "pool-admin", allow(["cognito-idp:*", "cognito-identity:*"]), guard)
+    idp_root, ci_root = server.client("cognito-idp"), server.client("cognito-identity")
+    guarded = idp_root.create_user_pool(PoolName="guarded", UserPoolTags={"protected": "true"})["UserPool"]["Id"]
+    plain = idp_root.create_user_pool(PoolName="plain")["UserPool"]["Id"]
+    idp = server.client("cognito-idp", *key)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        idp.delete_user_pool(UserPoolId=guarded)
+    assert error_of(e) == ("AccessDeniedException", 403)
+    idp.delete_user_pool(UserPoolId=plain)
+
+    pool = lambda name, **kw: ci_root.create_identity_pool(
+        IdentityPoolName=name, AllowUnauthenticatedIdentities=True, **kw)["IdentityPoolId"]
+    guarded_ids, plain_ids = pool("guarded", IdentityPoolTags={"protected": "true"}), pool("plain")
+    ci = server.client("cognito-identity", *key)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ci.delete_identity_pool(IdentityPoolId=guarded_ids)
+    assert error_of(e) == ("AccessDeniedException", 403)
+    ci.delete_identity_pool(IdentityPoolId=plain_ids)
+    # Nor may the guard be taken off by the guarded.
+    with pytest.raises(botocore.exceptions.ClientError):
+        ci.untag_resource(ResourceArn=f"arn:aws:cognito-identity:us-east-1:{server.account_id}:identitypool/{guarded_ids}",
+                          TagKeys=["protected"])
+
+
+def test_guardrails_on_keys_cognate_cannot_supply_fail_closed(server):
+    # "Deny unless through my VPC endpoint": Cognate has no VPC endpoints, so it denies.
+    key = user_with_policy(server, "vpc-bound", allow("iam:List*"), {
+        "Effect": "Deny", "Action": "*", "Resource": "*",
+        "Condition": {"StringNotEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"}}})
+    message = denied(server.client("iam", *key).list_users)
+    assert "explicit deny" in message
+    # An allow that needs such a key does not apply either.
+    key = user_with_policy(server, "vpc-only", allow("iam:List*", Condition={"StringEquals": {"aws:SourceVpc": "vpc-1"}}))
+    denied(server.client("iam", *key).list_users)
+    # Keys Cognate does supply keep AWS's semantics.
+    key = user_with_policy(server, "agent", allow("iam:List*", Condition={"StringLike": {"aws:UserAgent": "*Boto3*"}}))
+    server.client("iam", *key).list_users()

@@ -105,9 +105,18 @@ pub(crate) struct Condition {
 }
 
 impl Condition {
-    pub(crate) fn evaluate(&self, context: &Context) -> bool {
-        let op = self.operator;
+    /// Whether the condition holds; `None` when its key is absent but unknowable (see
+    /// [`Context::mark_unknowable`]): the caller decides by the statement's effect.
+    pub(crate) fn evaluate(&self, context: &Context) -> Option<bool> {
         let present = context.get_lower(&self.key).filter(|v| !v.is_empty());
+        if present.is_none() && context.unknowable(&self.key) {
+            return None;
+        }
+        Some(self.holds(context, present))
+    }
+
+    fn holds(&self, context: &Context, present: Option<&[String]>) -> bool {
+        let op = self.operator;
         if op.family == Family::Null {
             // "true" asks for the key to be absent, "false" for it to be present.
             return self.values.iter().any(|v| {

@@ -159,9 +159,12 @@ fn statement_applies(
     } else {
         PrincipalMatch::Direct
     };
+    // An unknowable key fails closed: it keeps an Allow from applying and a Deny from being
+    // escaped.
+    let unknown_applies = s.effect == Effect::Deny;
     s.conditions
         .iter()
-        .all(|c| c.evaluate(context))
+        .all(|c| c.evaluate(context).unwrap_or(unknown_applies))
         .then_some(how)
 }
 

@@ -18,10 +18,12 @@ pub use principal::PrincipalInfo;
 
 use std::collections::HashMap;
 
-/// The request context: condition keys (case-insensitive) and their values.
+/// The request context: condition keys (case-insensitive) and their values, and the keys
+/// whose absence means "not known here" rather than "not in the request".
 #[derive(Debug, Clone, Default)]
 pub struct Context {
     values: HashMap<String, Vec<String>>,
+    unknowable: std::collections::HashSet<String>,
 }
 
 impl Context {
@@ -47,6 +49,18 @@ impl Context {
     /// A key's values, looked up case-insensitively.
     pub fn get(&self, key: &str) -> Option<&[String]> {
         self.get_lower(&key.to_ascii_lowercase())
+    }
+
+    /// Declares a key that AWS would supply but the caller cannot (a VPC endpoint, a calling
+    /// service): a condition on it, when absent, neither grants (an Allow does not apply) nor
+    /// excuses (a Deny does), so an unknown never silently passes a guardrail.
+    pub fn mark_unknowable(&mut self, key: &str) {
+        self.unknowable.insert(key.to_ascii_lowercase());
+    }
+
+    /// Whether an absent key is unknown rather than absent; `lower_key` is lower-case.
+    pub(crate) fn unknowable(&self, lower_key: &str) -> bool {
+        self.unknowable.contains(lower_key)
     }
 }
 

@@ -56,6 +56,9 @@ fn run(case: &Value) -> Result<(), String> {
             context.insert(k, values);
         }
     }
+    for key in case["unknowable"].as_array().into_iter().flatten() {
+        context.mark_unknowable(key.as_str().unwrap());
+    }
     let request = Request {
         principal: &principal,
         action: r["action"].as_str().unwrap(),

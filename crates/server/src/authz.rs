@@ -19,6 +19,39 @@ pub struct ResourcePolicy<'a> {
     pub account: &'a str,
 }
 
+/// `aws:ResourceTag/<key>` for the target's tags, and `aws:RequestTag/<key>` / `aws:TagKeys`
+/// for tags (and tag keys) the request sets or removes.
+pub fn tag_keys<'a>(
+    resource: impl IntoIterator<Item = (&'a str, &'a str)>,
+    requested: impl IntoIterator<Item = (&'a str, &'a str)>,
+    removed: impl IntoIterator<Item = &'a str>,
+) -> Vec<(String, Vec<String>)> {
+    let mut keys: Vec<(String, Vec<String>)> = resource
+        .into_iter()
+        .map(|(k, v)| (format!("aws:ResourceTag/{k}"), vec![v.to_owned()]))
+        .collect();
+    let mut names = Vec::new();
+    for (k, v) in requested {
+        keys.push((format!("aws:RequestTag/{k}"), vec![v.to_owned()]));
+        names.push(k.to_owned());
+    }
+    names.extend(removed.into_iter().map(str::to_owned));
+    if !names.is_empty() {
+        keys.push(("aws:TagKeys".to_owned(), names));
+    }
+    keys
+}
+
+/// A JSON object of string values (a model's tag map) as pairs.
+pub fn string_pairs(value: Option<&serde_json::Value>) -> Vec<(&str, &str)> {
+    value
+        .and_then(serde_json::Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
+        .collect()
+}
+
 /// The condition keys every request carries.
 fn request_context(ctx: &Ctx<'_>, caller: &Caller, tags: &[(String, String)]) -> Context {
     let p = &caller.principal;
@@ -62,8 +95,46 @@ fn request_context(ctx: &Ctx<'_>, caller: &Caller, tags: &[(String, String)]) ->
     c
 }
 
+/// Global condition keys AWS supplies that Cognate cannot (it has no VPC endpoints, no
+/// calling services, no organization paths yet): absent, they fail closed rather than
+/// silently passing a Deny that depends on them.
+const UNKNOWABLE_KEYS: &[&str] = &[
+    "aws:SourceVpc",
+    "aws:SourceVpcArn",
+    "aws:SourceVpce",
+    "aws:VpcSourceIp",
+    "aws:VpceAccount",
+    "aws:VpceOrgID",
+    "aws:VpceOrgPaths",
+    "aws:SourceArn",
+    "aws:SourceAccount",
+    "aws:SourceOrgID",
+    "aws:SourceOrgPaths",
+    "aws:CalledVia",
+    "aws:CalledViaFirst",
+    "aws:CalledViaLast",
+    "aws:Ec2InstanceSourceVpc",
+    "aws:Ec2InstanceSourcePrivateIPv4",
+    "aws:PrincipalServiceName",
+    "aws:PrincipalServiceNamesList",
+    "aws:PrincipalOrgID",
+    "aws:PrincipalOrgPaths",
+    "aws:ResourceOrgID",
+    "aws:ResourceOrgPaths",
+];
+
 /// The keys of the request itself, whoever makes it: source address, time, transport, region.
 fn add_request_keys(c: &mut Context, ctx: &Ctx<'_>) {
+    for key in UNKNOWABLE_KEYS {
+        c.mark_unknowable(key);
+    }
+    c.set("aws:PrincipalIsAWSService", "false");
+    c.set("aws:ViaAWSService", "false");
+    for (key, header) in [("aws:UserAgent", "user-agent"), ("aws:Referer", "referer")] {
+        if let Some(v) = ctx.parts.headers.get(header).and_then(|v| v.to_str().ok()) {
+            c.set(key, v);
+        }
+    }
     if let Some(ip) = ctx.source_ip {
         c.set("aws:SourceIp", ip.to_string());
     }
@@ -90,6 +161,7 @@ pub fn authorize_federated(
 ) -> Result<(), ApiError> {
     let mut context = Context::new();
     add_request_keys(&mut context, ctx);
+    context.set("aws:ResourceAccount", trust.account);
     for (key, values) in request_keys {
         context.insert(key, values.clone());
     }
@@ -132,6 +204,7 @@ pub fn authorize_anonymous(
 ) -> Result<(), ApiError> {
     let mut context = Context::new();
     add_request_keys(&mut context, ctx);
+    context.set("aws:ResourceAccount", resource_policy.account);
     for (key, values) in request_keys {
         context.insert(key, values.clone());
     }
@@ -207,6 +280,13 @@ pub async fn authorize(
         _ => None,
     };
     let mut context = request_context(ctx, caller, &policies.tags);
+    context.set(
+        "aws:ResourceAccount",
+        resource_policy.map_or_else(
+            || caller.principal.account().to_string(),
+            |r| r.account.to_owned(),
+        ),
+    );
     for (key, values) in request_keys {
         context.insert(key, values.clone());
     }

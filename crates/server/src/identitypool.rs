@@ -179,14 +179,29 @@ pub async fn handle(
             })
             .collect()
     };
-    for resource in &resources {
+    let svc = service(ctx.state, ctx.now, Some(&account));
+    for (i, resource) in resources.iter().enumerate() {
+        let pool = match pools.get(i) {
+            Some(id) => svc.pool(id).await.ok(),
+            None => None,
+        };
+        let pool_tags = pool.as_ref().map(|p| &p.config.identity_pool_tags);
+        let removed = input.get("TagKeys").and_then(Value::as_array);
+        let keys = crate::authz::tag_keys(
+            pool_tags
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+            crate::authz::string_pairs(input.get("IdentityPoolTags").or(input.get("Tags"))),
+            removed.into_iter().flatten().filter_map(Value::as_str),
+        );
         crate::authz::authorize(
             ctx,
             &caller,
             Protocol::Json,
             &format!("cognito-identity:{operation}"),
             resource,
-            &[],
+            &keys,
             None,
         )
         .await?;

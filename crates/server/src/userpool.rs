@@ -73,13 +73,26 @@ pub async fn handle(
                 ),
                 None => "*".to_owned(),
             };
+            let pool_tags = match input.get("UserPoolId").and_then(Value::as_str) {
+                Some(pool) => {
+                    service(ctx.state, ctx.now, Some(&account))
+                        .pool_tags(pool)
+                        .await
+                }
+                None => None,
+            };
+            let keys = crate::authz::tag_keys(
+                crate::authz::string_pairs(pool_tags.as_ref()),
+                crate::authz::string_pairs(input.get("UserPoolTags")),
+                [],
+            );
             crate::authz::authorize(
                 ctx,
                 caller,
                 Protocol::Json,
                 &format!("cognito-idp:{operation}"),
                 &resource,
-                &[],
+                &keys,
                 None,
             )
             .await?;

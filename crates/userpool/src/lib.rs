@@ -716,6 +716,19 @@ impl UserPools<'_> {
 
     // ---- pools -------------------------------------------------------------------------
 
+    /// A pool's tags (`UserPoolTags`), for `aws:ResourceTag/…`; `None` when the caller's
+    /// account has no such pool.
+    pub async fn pool_tags(&self, pool_id: &str) -> Option<Value> {
+        let (_, config) = self.pool(pool_id).await.ok()?;
+        Some(
+            config
+                .extra
+                .get("UserPoolTags")
+                .cloned()
+                .unwrap_or_else(|| json!({})),
+        )
+    }
+
     fn pool_arn(&self, pool: &PoolRow) -> String {
         format!(
             "arn:aws:cognito-idp:{}:{}:userpool/{}",
