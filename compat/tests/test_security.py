@@ -498,3 +498,22 @@ def test_guardrails_on_keys_cognate_cannot_supply_fail_closed(server):
     # Keys Cognate does supply keep AWS's semantics.
     key = user_with_policy(server, "agent", allow("iam:List*", Condition={"StringLike": {"aws:UserAgent": "*Boto3*"}}))
     server.client("iam", *key).list_users()
+
+
+def test_giving_a_user_pool_group_a_role_passes_the_role(server):
+    a = server.account_id
+    idp_root = server.client("cognito-idp")
+    pool = idp_root.create_user_pool(PoolName="groups")["UserPool"]["Id"]
+    role = f"arn:aws:iam::{a}:role/Admin"
+    key = user_with_policy(server, "group-admin", allow("cognito-idp:*"))
+    idp = server.client("cognito-idp", *key)
+    idp.create_group(UserPoolId=pool, GroupName="plain")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        idp.create_group(UserPoolId=pool, GroupName="admins", RoleArn=role)
+    assert error_of(e) == ("AccessDeniedException", 403)
+    assert "iam:PassRole" in e.value.response["Error"]["Message"]
+    with pytest.raises(botocore.exceptions.ClientError):
+        idp.update_group(UserPoolId=pool, GroupName="plain", RoleArn=role)
+    passer = server.client("cognito-idp", *user_with_policy(server, "passer", allow("cognito-idp:*"), allow(
+        "iam:PassRole", role, Condition={"StringEquals": {"iam:PassedToService": "cognito-idp.amazonaws.com"}})))
+    passer.create_group(UserPoolId=pool, GroupName="admins", RoleArn=role)

@@ -17,6 +17,7 @@ fuzz_target!(|data: &[u8]| {
     let req = Request { method: &method, path: "/a/../b//c", query, headers: &headers };
     if let Ok(Some(p)) = parse(&req) {
         let key = SigningKey::derive("secret", &p.scope);
+        let _ = cognate_sigv4::unsigned_amz_headers(&req, &p);
         for style in [PathStyle::Normalized, PathStyle::S3] {
             let _ = verify(&req, &p, &key, style, "UNSIGNED-PAYLOAD", p.timestamp);
         }

@@ -96,6 +96,26 @@ pub async fn handle(
                 None,
             )
             .await?;
+            if let (true, Some(role)) = (
+                operation == "CreateGroup" || operation == "UpdateGroup",
+                input.get("RoleArn").and_then(Value::as_str),
+            ) {
+                // A group's role reaches every member's tokens (and through identity pools,
+                // their credentials): giving it is passing the role, as IAM requires.
+                crate::authz::authorize(
+                    ctx,
+                    caller,
+                    Protocol::Json,
+                    "iam:PassRole",
+                    role,
+                    &[(
+                        "iam:PassedToService".to_owned(),
+                        vec!["cognito-idp.amazonaws.com".to_owned()],
+                    )],
+                    None,
+                )
+                .await?;
+            }
             Some(account)
         }
     };
