@@ -9,7 +9,7 @@ import sys
 
 import boto3
 
-from wrk_script import json_call
+from wrk_script import json_call, json_calls
 
 endpoint, credentials_file, out = sys.argv[1:4]
 parser = configparser.ConfigParser()
@@ -21,11 +21,17 @@ idp = boto3.client("cognito-idp", endpoint_url=endpoint, region_name="us-east-1"
 pool = idp.create_user_pool(PoolName="bench")["UserPool"]["Id"]
 client = idp.create_user_pool_client(UserPoolId=pool, ClientName="bench",
                                      ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"])["UserPoolClient"]["ClientId"]
-idp.admin_create_user(UserPoolId=pool, Username="bench", MessageAction="SUPPRESS", TemporaryPassword="Temp-Pass-1")
-idp.admin_set_user_password(UserPoolId=pool, Username="bench", Password="Correct-Horse-9", Permanent=True)
-sign_in = {"ClientId": client, "AuthFlow": "USER_PASSWORD_AUTH",
-           "AuthParameters": {"USERNAME": "bench", "PASSWORD": "Correct-Horse-9"}}
-tokens = idp.initiate_auth(**sign_in)["AuthenticationResult"]
+# Many users, as a real pool has: a user's own concurrent password checks are capped (at five
+# per node, what bounds guessing), so one user signing in from 64 connections is a brute-force
+# pattern, not a load.
+sign_ins = []
+for i in range(64):
+    name = f"bench{i}"
+    idp.admin_create_user(UserPoolId=pool, Username=name, MessageAction="SUPPRESS", TemporaryPassword="Temp-Pass-1")
+    idp.admin_set_user_password(UserPoolId=pool, Username=name, Password="Correct-Horse-9", Permanent=True)
+    sign_ins.append({"ClientId": client, "AuthFlow": "USER_PASSWORD_AUTH",
+                     "AuthParameters": {"USERNAME": name, "PASSWORD": "Correct-Horse-9"}})
+tokens = idp.initiate_auth(**sign_ins[0])["AuthenticationResult"]
 
-json_call(out, "initiate.lua", "AWSCognitoIdentityProviderService.InitiateAuth", sign_in)
+json_calls(out, "initiate.lua", "AWSCognitoIdentityProviderService.InitiateAuth", sign_ins)
 json_call(out, "getuser.lua", "AWSCognitoIdentityProviderService.GetUser", {"AccessToken": tokens["AccessToken"]})

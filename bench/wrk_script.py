@@ -1,4 +1,5 @@
-"""Writes wrk Lua scripts for the benchmarks: one request, and a summary line at the end."""
+"""Writes wrk Lua scripts for the benchmarks: one request (or a rotation of bodies), and a summary
+line at the end."""
 
 import json
 import os
@@ -23,4 +24,16 @@ def json_call(out_dir, name, target, body):
         f.write(f"wrk.body = {lua(json.dumps(body))}\n")
         f.write('wrk.headers["Content-Type"] = "application/x-amz-json-1.1"\n')
         f.write(f'wrk.headers["X-Amz-Target"] = {lua(target)}\n')
+        f.write(SUMMARY)
+
+
+def json_calls(out_dir, name, target, bodies):
+    """Like `json_call`, each request taking the next of `bodies` in turn (per wrk thread)."""
+    with open(os.path.join(out_dir, name), "w") as f:
+        f.write('wrk.method = "POST"\n')
+        f.write('wrk.headers["Content-Type"] = "application/x-amz-json-1.1"\n')
+        f.write(f'wrk.headers["X-Amz-Target"] = {lua(target)}\n')
+        f.write("bodies = {" + ", ".join(lua(json.dumps(b)) for b in bodies) + "}\n")
+        f.write("n = 0\n")
+        f.write("request = function()\n  n = n % #bodies + 1\n  return wrk.format(nil, nil, nil, bodies[n])\nend\n")
         f.write(SUMMARY)

@@ -314,22 +314,25 @@ def test_concurrent_wrong_guesses_engage_the_lockout(any_backend):
 
 
 def test_disabling_and_new_passwords_are_not_undone_by_sign_ins_in_flight(any_backend):
-    idp, pid, sign_in = racing_user(any_backend, "flight")
-    # Failing sign-ins write the user (their count), racing the administrator's changes.
-    calls = [sign_in(i, "Wrong-Guess") for i in range(3)] + [sign_in(i) for i in range(12)]
-    calls.insert(7, lambda: idp.admin_set_user_password(UserPoolId=pid, Username="flight",
-                                                        Password="Brand-New-Pass-7", Permanent=True))
-    calls.insert(11, lambda: idp.admin_disable_user(UserPoolId=pid, Username="flight"))
-    race(calls)
-    user = idp.admin_get_user(UserPoolId=pid, Username="flight")
-    assert user["Enabled"] is False
-    assert failure(sign_in(0))[0][0] == "NotAuthorizedException"
-    idp.admin_enable_user(UserPoolId=pid, Username="flight")
-    import time
-    time.sleep(2)  # any lockout from the wrong guesses ends
-    assert failure(sign_in(1))[1] in ("Incorrect username or password.", "Password attempts exceeded")
-    time.sleep(2)
-    assert "AccessToken" in sign_in(2, "Brand-New-Pass-7")()["AuthenticationResult"]
+    for round in range(4):
+        # Sign-ins (failing ones write the user's failure count) racing an administrator.
+        idp, pid, sign_in = racing_user(any_backend, f"flight{round}")
+        name = f"flight{round}"
+        calls = [sign_in(i) for i in range(10)] + [sign_in(10, "Wrong-Guess")]
+        calls.insert(5, lambda: idp.admin_disable_user(UserPoolId=pid, Username=name))
+        race(calls)
+        assert idp.admin_get_user(UserPoolId=pid, Username=name)["Enabled"] is False, round
+        assert failure(sign_in(0))[1] == "User is disabled."
+
+        # At most four failures (no lockout): two wrong guesses, two old passwords.
+        idp, pid, sign_in = racing_user(any_backend, f"moved{round}")
+        name = f"moved{round}"
+        calls = [sign_in(0, "Wrong-Guess"), sign_in(1), sign_in(2, "Wrong-Guess"), sign_in(3)]
+        calls.insert(2, lambda: idp.admin_set_user_password(UserPoolId=pid, Username=name,
+                                                            Password="Brand-New-Pass-7", Permanent=True))
+        race(calls)
+        assert "AccessToken" in sign_in(5, "Brand-New-Pass-7")()["AuthenticationResult"]
+        assert failure(sign_in(4))[1] == "Incorrect username or password.", round
 
 
 def test_concurrent_confirmation_code_guesses_are_counted(any_backend):

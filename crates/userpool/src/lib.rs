@@ -126,9 +126,44 @@ pub fn is_public(operation: &str) -> bool {
 pub struct KeyCache {
     keys: std::sync::RwLock<std::collections::HashMap<(String, String), Arc<SigningKey>>>,
     pools: std::sync::RwLock<std::collections::HashMap<String, Arc<(PoolRow, PoolConfig)>>>,
+    /// Password checks running now, per (pool, user): what bounds concurrent guesses.
+    attempts: Arc<std::sync::Mutex<std::collections::HashMap<(String, String), u32>>>,
+}
+
+/// One password check running for a user; the slot is given back when this drops.
+struct AttemptSlot {
+    user: (String, String),
+    attempts: Arc<std::sync::Mutex<std::collections::HashMap<(String, String), u32>>>,
+}
+
+impl Drop for AttemptSlot {
+    fn drop(&mut self) {
+        if let Ok(mut running) = self.attempts.lock()
+            && let Some(n) = running.get_mut(&self.user)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                running.remove(&self.user);
+            }
+        }
+    }
 }
 
 impl KeyCache {
+    /// A slot for one more password check of `user`, if fewer than `budget` are running.
+    fn attempt_slot(&self, user: (String, String), budget: u32) -> Option<AttemptSlot> {
+        let mut running = self.attempts.lock().ok()?;
+        let n = running.entry(user.clone()).or_insert(0);
+        if *n >= budget {
+            return None;
+        }
+        *n += 1;
+        Some(AttemptSlot {
+            user,
+            attempts: self.attempts.clone(),
+        })
+    }
+
     /// Forgets cached pools (after a change on another node).
     pub fn clear(&self) {
         if let Ok(mut pools) = self.pools.write() {
@@ -1960,15 +1995,17 @@ impl UserPools<'_> {
                         err("UserNotFoundException", "User does not exist.")
                     });
                 };
-                let (row, record) = self.reserve_attempt(&config, &row, record, None).await?;
+                let slot = self.attempt_slot(&row, &record)?;
                 let secrets = self.open_secrets(&row)?;
                 let ok = secrets.password_hash.is_some()
                     && password::verify_off_thread(password, secrets.password_hash.as_deref())
                         .await;
                 if !ok {
+                    self.attempt_failed(&config, &row, record, None).await?;
                     return Err(wrong());
                 }
-                let (row, record) = self.attempt_succeeded(&config, &row, record).await?;
+                let (row, record) = self.attempt_succeeded(&config, &row, record, None).await?;
+                drop(slot);
                 self.signed_in(&pool, &client, &client_config, &row, &record)
                     .await
             }
@@ -2077,48 +2114,73 @@ impl UserPools<'_> {
         }
     }
 
-    /// Counts a sign-in attempt before its password (or SRP claim, or MFA code) is checked,
-    /// as Cognito counts failures: after five in a row each further one locks sign-in for
-    /// 1 s, doubling up to 15 minutes; attempts during a lockout are refused unchecked and
-    /// not counted; 15 quiet minutes reset the count. Counting first, in a compare-and-swap,
-    /// is what bounds guesses: concurrent attempts are counted one after another, so no more
-    /// than five are ever checked before the lockout starts. A success resets the count
-    /// ([`UserPools::attempt_succeeded`]). `consumes` notes a single-use SRP secret block.
-    async fn reserve_attempt(
+    /// Lets a password (or SRP claim) be checked: refused during a lockout, and refused
+    /// (`TooManyRequestsException`, which clients retry) while the failures so far plus the
+    /// checks already running for this user on this node would reach the lockout. So no more
+    /// than five guesses are ever checked before the lockout starts, however many arrive at
+    /// once, and a successful sign-in writes nothing when there were no failures.
+    fn attempt_slot(&self, row: &UserRow, record: &UserRecord) -> Result<AttemptSlot, ApiError> {
+        let now = self.now();
+        if record.locked_until > now {
+            return Err(not_authorized("Password attempts exceeded"));
+        }
+        let failures = if now - record.last_attempt_at >= 900 {
+            0
+        } else {
+            record.failed_sign_ins
+        };
+        let budget = LOCKOUT_AFTER.saturating_sub(failures).max(1);
+        self.keys
+            .attempt_slot((row.pool_id.clone(), row.username_key.clone()), budget)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "TooManyRequestsException",
+                    "Too many sign-in attempts for this user at once; try again.",
+                )
+            })
+    }
+
+    /// A checked password (or SRP claim) was wrong: counted (compare-and-swap) before the
+    /// caller hears it. `consumes` spends a single-use SRP secret block.
+    async fn attempt_failed(
         &self,
         config: &PoolConfig,
         row: &UserRow,
         mut record: UserRecord,
         consumes: Option<(&str, i64)>,
-    ) -> Result<(UserRow, UserRecord), ApiError> {
+    ) -> Result<(), ApiError> {
         let now = self.now();
         count_failure(&mut record, now)?;
         if let Some((id, expires_at)) = consumes {
             record.note_session(id, expires_at, true, now);
         }
         let secrets = self.open_secrets(row)?;
-        let row = self.save_user(config, row, &record, &secrets).await?;
-        Ok((row, record))
+        self.save_user(config, row, &record, &secrets).await?;
+        Ok(())
     }
 
-    /// A counted password attempt succeeded: the count starts again from zero, unless an MFA
-    /// code is still to come, when only this attempt is taken back (so that wrong codes add
-    /// up across sign-ins instead of each sign-in buying new guesses).
+    /// A checked password (or SRP claim) was right: failures start again from zero, unless
+    /// an MFA code is still to come (wrong codes then add up across sign-ins instead of each
+    /// sign-in buying new guesses). Writes only when something changed.
     async fn attempt_succeeded(
         &self,
         config: &PoolConfig,
         row: &UserRow,
         mut record: UserRecord,
+        consumes: Option<(&str, i64)>,
     ) -> Result<(UserRow, UserRecord), ApiError> {
         let mfa = config.mfa_configuration.as_str();
-        if record.software_token_mfa && (mfa == "ON" || mfa == "OPTIONAL") {
-            record.failed_sign_ins = record.failed_sign_ins.saturating_sub(1);
-            if record.failed_sign_ins < LOCKOUT_AFTER {
-                record.locked_until = 0;
-            }
-        } else {
+        let mfa_follows = record.software_token_mfa && (mfa == "ON" || mfa == "OPTIONAL");
+        let reset = !mfa_follows && (record.failed_sign_ins > 0 || record.locked_until > 0);
+        if reset {
             record.failed_sign_ins = 0;
             record.locked_until = 0;
+        }
+        if let Some((id, expires_at)) = consumes {
+            record.note_session(id, expires_at, true, self.now());
+        } else if !reset {
+            return Ok((row.clone(), record));
         }
         let secrets = self.open_secrets(row)?;
         let row = self.save_user(config, row, &record, &secrets).await?;
@@ -2371,9 +2433,8 @@ impl UserPools<'_> {
             return Err(wrong());
         }
         let (_, config) = self.pool(&pool.pool_id).await?;
-        let (row, record) = self
-            .reserve_attempt(&config, &row, record, Some((&block.id, block.expires_at)))
-            .await?;
+        let slot = self.attempt_slot(&row, &record)?;
+        let spent = Some((block.id.as_str(), block.expires_at));
         let secrets = self.open_secrets(&row)?;
         let verifier = secrets.srp.clone().ok_or_else(wrong)?;
         let key = srp::password_key(&block.a, &block.b, &block.big_b, &verifier.verifier_hex)
@@ -2388,9 +2449,11 @@ impl UserPools<'_> {
             &signature,
         );
         if !ok {
+            self.attempt_failed(&config, &row, record, spent).await?;
             return Err(wrong());
         }
-        let (row, record) = self.attempt_succeeded(&config, &row, record).await?;
+        let (row, record) = self.attempt_succeeded(&config, &row, record, spent).await?;
+        drop(slot);
         self.signed_in(pool, client, client_config, &row, &record)
             .await
     }
