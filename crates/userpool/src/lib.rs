@@ -681,7 +681,7 @@ impl UserPools<'_> {
             }
         }
         Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::BAD_REQUEST,
             "TooManyRequestsException",
             "Too many concurrent changes to the same resource; try again.",
         ))
