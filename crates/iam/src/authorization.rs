@@ -204,7 +204,7 @@ impl Iam<'_> {
                 }
             }
         };
-        let attrs = row.as_ref().map(Attrs::of);
+        let attrs = row.as_ref().map(Attrs::of).transpose()?;
         if let Some(attrs) = &attrs {
             // Groups carry no tags; the other kinds answer `aws:ResourceTag/…` (users and roles
             // `iam:ResourceTag/…` too).

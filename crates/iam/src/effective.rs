@@ -35,7 +35,7 @@ async fn managed_document(store: &Store, account: &str, arn: &str) -> Result<Opt
     else {
         return Ok(None);
     };
-    let default = Attrs::of(&row)
+    let default = Attrs::of(&row)?
         .default_version
         .unwrap_or_else(|| "v1".into());
     Ok(store
@@ -96,7 +96,7 @@ pub async fn principal_policies(store: &Store, principal: &Principal) -> Result<
             }
         }
     }
-    let attrs = Attrs::of(&entity);
+    let attrs = Attrs::of(&entity)?;
     let tags = attrs
         .tags
         .iter()
@@ -135,7 +135,7 @@ pub async fn role_by_arn(store: &Store, arn: &str) -> Result<Option<RoleRecord>>
     let Some(row) = store.entity_by_arn(arn).await?.filter(|r| r.kind == "role") else {
         return Ok(None);
     };
-    let attrs = Attrs::of(&row);
+    let attrs = Attrs::of(&row)?;
     let trust = attrs.trust.clone().unwrap_or_default();
     let trust = Policy::parse(&trust, PolicyUse::Trust)
         .map_err(|e| IamError::Internal(format!("stored trust policy does not parse: {e}")))?;
@@ -185,7 +185,7 @@ pub async fn oidc_provider(
     let Some(row) = store.entity(account_id, "oidc-provider", name).await? else {
         return Ok(None);
     };
-    let attrs = Attrs::of(&row);
+    let attrs = Attrs::of(&row)?;
     Ok(Some(OidcProvider {
         url: attrs
             .url

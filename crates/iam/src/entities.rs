@@ -46,8 +46,15 @@ pub(crate) struct Attrs {
 }
 
 impl Attrs {
-    pub(crate) fn of(row: &EntityRow) -> Attrs {
-        serde_json::from_str(&row.attrs).unwrap_or_default()
+    /// The attributes stored with an entity. An unreadable row is an internal error, never
+    /// defaults: a boundary or trust policy that silently vanished would widen access.
+    pub(crate) fn of(row: &EntityRow) -> Result<Attrs> {
+        serde_json::from_str(&row.attrs).map_err(|e| {
+            IamError::Internal(format!(
+                "stored attributes of {} do not parse: {e}",
+                row.arn
+            ))
+        })
     }
 
     pub(crate) fn json(&self) -> String {
@@ -177,8 +184,8 @@ pub(crate) struct BoundaryInput {
 }
 
 /// The model's JSON for a user, group or role.
-pub(crate) fn entity_json(row: &EntityRow) -> Value {
-    let attrs = Attrs::of(row);
+pub(crate) fn entity_json(row: &EntityRow) -> Result<Value> {
+    let attrs = Attrs::of(row)?;
     let name_key = match row.kind.as_str() {
         "group" => ("GroupName", "GroupId"),
         "role" => ("RoleName", "RoleId"),
@@ -214,7 +221,7 @@ pub(crate) fn entity_json(row: &EntityRow) -> Value {
     if !attrs.tags.is_empty() {
         set(&mut v, "Tags", json!(attrs.tags));
     }
-    v
+    Ok(v)
 }
 
 impl Iam<'_> {
@@ -294,7 +301,7 @@ impl Iam<'_> {
 
     pub(crate) async fn create_user(&self, input: CreateEntity) -> Result<Value> {
         let row = self.create_entity("user", input).await?;
-        Ok(json!({ "User": entity_json(&row) }))
+        Ok(json!({ "User": entity_json(&row)? }))
     }
 
     pub(crate) async fn get_user(&self, input: Named, caller: &CallerUser<'_>) -> Result<Value> {
@@ -314,24 +321,24 @@ impl Iam<'_> {
             }
         };
         let row = self.require("user", &name).await?;
-        Ok(json!({ "User": entity_json(&row) }))
+        Ok(json!({ "User": entity_json(&row)? }))
     }
 
     pub(crate) async fn create_group(&self, input: CreateEntity) -> Result<Value> {
         let row = self.create_entity("group", input).await?;
-        Ok(json!({ "Group": entity_json(&row) }))
+        Ok(json!({ "Group": entity_json(&row)? }))
     }
 
     pub(crate) async fn create_role(&self, input: CreateEntity) -> Result<Value> {
         let row = self.create_entity("role", input).await?;
-        Ok(json!({ "Role": entity_json(&row) }))
+        Ok(json!({ "Role": entity_json(&row)? }))
     }
 
     pub(crate) async fn get_role(&self, input: Named) -> Result<Value> {
         let row = self
             .require("role", input.user_name.as_deref().unwrap_or(""))
             .await?;
-        Ok(json!({ "Role": entity_json(&row) }))
+        Ok(json!({ "Role": entity_json(&row)? }))
     }
 
     /// ListUsers / ListGroups / ListRoles.
@@ -355,7 +362,7 @@ impl Iam<'_> {
             "role" => "Roles",
             _ => "Users",
         };
-        let mut out = json!({ list_name: rows.iter().map(entity_json).collect::<Vec<_>>(), "IsTruncated": truncated });
+        let mut out = json!({ list_name: rows.iter().map(entity_json).collect::<Result<Vec<_>>>()?, "IsTruncated": truncated });
         if truncated && let Some(last) = rows.last() {
             set(&mut out, "Marker", json!(last.name));
         }
@@ -425,8 +432,8 @@ impl Iam<'_> {
             .group_members(self.account.as_str(), &row.name)
             .await?;
         Ok(json!({
-            "Group": entity_json(&row),
-            "Users": users.iter().map(entity_json).collect::<Vec<_>>(),
+            "Group": entity_json(&row)?,
+            "Users": users.iter().map(entity_json).collect::<Result<Vec<_>>>()?,
             "IsTruncated": false,
         }))
     }
@@ -480,7 +487,7 @@ impl Iam<'_> {
             .groups_for_user(self.account.as_str(), &user.name)
             .await?;
         Ok(
-            json!({ "Groups": groups.iter().map(entity_json).collect::<Vec<_>>(), "IsTruncated": false }),
+            json!({ "Groups": groups.iter().map(entity_json).collect::<Result<Vec<_>>>()?, "IsTruncated": false }),
         )
     }
 
@@ -497,7 +504,7 @@ impl Iam<'_> {
 
     pub(crate) async fn update_role(&self, input: UpdateRoleInput) -> Result<Value> {
         let row = self.require("role", &input.role_name).await?;
-        let mut attrs = Attrs::of(&row);
+        let mut attrs = Attrs::of(&row)?;
         if input.description.is_some() {
             attrs.description = input.description;
         }
@@ -515,7 +522,7 @@ impl Iam<'_> {
             PolicyUse::Trust,
             ROLE_TRUST_POLICY_MAX,
         )?;
-        let mut attrs = Attrs::of(&row);
+        let mut attrs = Attrs::of(&row)?;
         attrs.trust = Some(input.policy_document);
         self.save(&row, &attrs).await?;
         Ok(Value::Null)
@@ -525,7 +532,7 @@ impl Iam<'_> {
         let row = self.require(kind, &input.user_name).await?;
         let arn = input.permissions_boundary.unwrap_or_default();
         self.boundary_exists(&arn).await?;
-        let mut attrs = Attrs::of(&row);
+        let mut attrs = Attrs::of(&row)?;
         attrs.boundary = Some(arn);
         self.save(&row, &attrs).await?;
         Ok(Value::Null)
@@ -533,7 +540,7 @@ impl Iam<'_> {
 
     pub(crate) async fn delete_boundary(&self, kind: &str, input: BoundaryInput) -> Result<Value> {
         let row = self.require(kind, &input.user_name).await?;
-        let mut attrs = Attrs::of(&row);
+        let mut attrs = Attrs::of(&row)?;
         attrs.boundary = None;
         self.save(&row, &attrs).await?;
         Ok(Value::Null)

@@ -87,7 +87,7 @@ impl Iam<'_> {
             .ok_or_else(|| {
                 IamError::NoSuchEntity(format!("OpenIDConnect Provider not found for arn {arn}"))
             })?;
-        let attrs = Attrs::of(&row);
+        let attrs = Attrs::of(&row)?;
         Ok((row, attrs))
     }
 
@@ -211,7 +211,7 @@ impl Iam<'_> {
 
     pub(crate) async fn tag(&self, kind: &str, input: TagInput) -> Result<Value> {
         let row = self.tagged(kind, &input).await?;
-        let mut attrs = Attrs::of(&row);
+        let mut attrs = Attrs::of(&row)?;
         for tag in input.tags {
             match attrs
                 .tags
@@ -233,7 +233,7 @@ impl Iam<'_> {
 
     pub(crate) async fn untag(&self, kind: &str, input: TagInput) -> Result<Value> {
         let row = self.tagged(kind, &input).await?;
-        let mut attrs = Attrs::of(&row);
+        let mut attrs = Attrs::of(&row)?;
         attrs.tags.retain(|t| {
             !input
                 .tag_keys
@@ -246,7 +246,7 @@ impl Iam<'_> {
 
     pub(crate) async fn list_tags(&self, kind: &str, input: TagInput) -> Result<Value> {
         let row = self.tagged(kind, &input).await?;
-        Ok(json!({ "Tags": Attrs::of(&row).tags, "IsTruncated": false }))
+        Ok(json!({ "Tags": Attrs::of(&row)?.tags, "IsTruncated": false }))
     }
 
     /// Every user, group, role and customer-managed policy of the account, with their policies.
@@ -275,7 +275,7 @@ impl Iam<'_> {
             .list_entities(acct, "user", "/", None, i64::MAX)
             .await?
         {
-            let mut v = entity_json(&row);
+            let mut v = entity_json(&row)?;
             set(
                 &mut v,
                 "UserPolicyList",
@@ -302,7 +302,7 @@ impl Iam<'_> {
             .list_entities(acct, "group", "/", None, i64::MAX)
             .await?
         {
-            let mut v = entity_json(&row);
+            let mut v = entity_json(&row)?;
             set(
                 &mut v,
                 "GroupPolicyList",
@@ -321,7 +321,7 @@ impl Iam<'_> {
             .list_entities(acct, "role", "/", None, i64::MAX)
             .await?
         {
-            let mut v = entity_json(&row);
+            let mut v = entity_json(&row)?;
             set(
                 &mut v,
                 "RolePolicyList",
@@ -341,7 +341,7 @@ impl Iam<'_> {
             .list_entities(acct, "policy", "/", None, i64::MAX)
             .await?
         {
-            let default = Attrs::of(&row)
+            let default = Attrs::of(&row)?
                 .default_version
                 .unwrap_or_else(|| "v1".into());
             let versions: Vec<Value> = self

@@ -209,7 +209,7 @@ impl Iam<'_> {
         else {
             return Ok(None);
         };
-        let attrs = Attrs::of(&row);
+        let attrs = Attrs::of(&row)?;
         Ok(Some(Managed {
             name: row.name.clone(),
             id: row.id.clone(),
@@ -422,7 +422,7 @@ impl Iam<'_> {
                 "A managed policy can have up to 5 versions. Before you create a new version, you must delete an existing version.".into(),
             ));
         }
-        let mut attrs = Attrs::of(&row);
+        let mut attrs = Attrs::of(&row)?;
         let n = attrs.next_version.unwrap_or(2);
         let version_id = format!("v{n}");
         let now = self.now.unix_timestamp();
@@ -521,7 +521,7 @@ impl Iam<'_> {
                 policy.arn
             )));
         }
-        let mut attrs = Attrs::of(&row);
+        let mut attrs = Attrs::of(&row)?;
         attrs.default_version = Some(wanted);
         attrs.updated_at = Some(self.now.unix_timestamp());
         self.save(&row, &attrs).await?;

@@ -104,7 +104,7 @@ impl Iam<'_> {
                 }
             }
         }
-        Ok((out, Attrs::of(&row).boundary))
+        Ok((out, Attrs::of(&row)?.boundary))
     }
 
     pub(crate) async fn simulate_principal_policy(&self, input: SimulateInput) -> Result<Value> {
