@@ -486,18 +486,26 @@ def test_resource_tag_guardrail_on_user_and_identity_pools(server):
 
 
 def test_guardrails_on_keys_cognate_cannot_supply_fail_closed(server):
-    # "Deny unless through my VPC endpoint": Cognate has no VPC endpoints, so it denies.
+    # "Deny unless through my VPC endpoint": no request reaches Cognate through one, so the key
+    # is absent and the deny applies, as on AWS.
     key = user_with_policy(server, "vpc-bound", allow("iam:List*"), {
         "Effect": "Deny", "Action": "*", "Resource": "*",
         "Condition": {"StringNotEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"}}})
-    message = denied(server.client("iam", *key).list_users)
-    assert "explicit deny" in message
-    # An allow that needs such a key does not apply either.
-    key = user_with_policy(server, "vpc-only", allow("iam:List*", Condition={"StringEquals": {"aws:SourceVpc": "vpc-1"}}))
-    denied(server.client("iam", *key).list_users)
-    # Keys Cognate does supply keep AWS's semantics.
-    key = user_with_policy(server, "agent", allow("iam:List*", Condition={"StringLike": {"aws:UserAgent": "*Boto3*"}}))
+    assert "explicit deny" in denied(server.client("iam", *key).list_users)
+    # Organization paths Cognate cannot compute yet: a deny on them applies (fails closed)
+    # where an absent key would have let the request past.
+    key = user_with_policy(server, "ou-bound", allow("iam:List*"), {
+        "Effect": "Deny", "Action": "*", "Resource": "*",
+        "Condition": {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "o-*/r-*/ou-blocked/*"}}})
+    assert "explicit deny" in denied(server.client("iam", *key).list_users)
+    # Keys Cognate supplies keep AWS's semantics: the organization id, the user agent.
+    org = server.client("organizations").create_organization()["Organization"]["Id"]
+    key = user_with_policy(server, "member", allow("iam:List*", Condition={
+        "StringEquals": {"aws:PrincipalOrgID": org}, "StringLike": {"aws:UserAgent": "*Boto3*"}}))
     server.client("iam", *key).list_users()
+    key = user_with_policy(server, "outsider", allow("iam:List*", Condition={
+        "StringEquals": {"aws:PrincipalOrgID": "o-someoneelse"}}))
+    denied(server.client("iam", *key).list_users)
 
 
 def test_giving_a_user_pool_group_a_role_passes_the_role(server):
@@ -517,3 +525,36 @@ def test_giving_a_user_pool_group_a_role_passes_the_role(server):
     passer = server.client("cognito-idp", *user_with_policy(server, "passer", allow("cognito-idp:*"), allow(
         "iam:PassRole", role, Condition={"StringEquals": {"iam:PassedToService": "cognito-idp.amazonaws.com"}})))
     passer.create_group(UserPoolId=pool, GroupName="admins", RoleArn=role)
+
+
+def test_anonymous_callers_never_manage_bucket_policies(server):
+    import requests
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="open")
+    s3.put_bucket_policy(Bucket="open", Policy=doc({
+        "Effect": "Allow", "Principal": "*", "Action": "s3:*",
+        "Resource": ["arn:aws:s3:::open", "arn:aws:s3:::open/*"]}))
+    assert requests.get(f"{server.url}/open?policy").status_code == 403
+    assert requests.delete(f"{server.url}/open?policy").status_code == 403
+    assert "s3:*" in s3.get_bucket_policy(Bucket="open")["Policy"]
+
+
+def test_session_token_may_follow_the_signature_outside_s3(server):
+    """SigV4 lets a session token be added after signing, except for S3; it is bound to the
+    key that signed, so nothing the signature covers changes."""
+    import botocore.auth
+    import botocore.awsrequest
+    import botocore.credentials
+    import requests
+    key = user_with_policy(server, "tokened", allow("sts:GetCallerIdentity"))
+    session = server.client("sts", *key).get_session_token()["Credentials"]
+    creds = botocore.credentials.Credentials(session["AccessKeyId"], session["SecretAccessKey"])
+    body = "Action=GetCallerIdentity&Version=2011-06-15"
+    request = botocore.awsrequest.AWSRequest(method="POST", url=server.url + "/", data=body,
+                                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    botocore.auth.SigV4Auth(creds, "sts", "us-east-1").add_auth(request)
+    headers = dict(request.headers.items())
+    headers["X-Amz-Security-Token"] = session["SessionToken"]
+    r = requests.post(server.url + "/", data=body, headers=headers)
+    assert r.status_code == 200, r.text
+    assert "user/tokened" in r.text

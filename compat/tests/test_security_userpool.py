@@ -350,3 +350,50 @@ def test_concurrent_confirmation_code_guesses_are_counted(any_backend):
     # Out of attempts: even the right code is refused now.
     assert failure(lambda: app.confirm_sign_up(ClientId=cid, Username="coder", ConfirmationCode=real))[0][0] \
         == "LimitExceededException"
+
+
+def test_verification_flags_are_never_a_clients_to_write(server):
+    idp, pool, _ = pool_and_client(server)
+    pid = pool["Id"]
+    cid = idp.create_user_pool_client(UserPoolId=pid, ClientName="lax", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"],
+                                      WriteAttributes=["email", "email_verified"])["UserPoolClient"]["ClientId"]
+    app = public_client(server)
+    (code, _), _ = failure(lambda: app.sign_up(ClientId=cid, Username="vic", Password=PASSWORD, UserAttributes=[
+        {"Name": "email", "Value": "ceo@example.com"}, {"Name": "email_verified", "Value": "true"}]))
+    assert code == "NotAuthorizedException"
+
+
+def test_a_new_password_session_dies_when_its_user_leaves_that_state(server):
+    idp, pool, client = pool_and_client(server)
+    pid, cid = pool["Id"], client["ClientId"]
+    app = public_client(server)
+    invited(idp, pid, "olga")
+    stolen = app.initiate_auth(ClientId=cid, AuthFlow="USER_PASSWORD_AUTH",
+                               AuthParameters={"USERNAME": "olga", "PASSWORD": "Temp-Pass-1"})["Session"]
+    # The administrator sets the password; the old session must not set another.
+    idp.admin_set_user_password(UserPoolId=pid, Username="olga", Password=PASSWORD, Permanent=True)
+    (code, _), _ = failure(lambda: app.respond_to_auth_challenge(
+        ClientId=cid, ChallengeName="NEW_PASSWORD_REQUIRED", Session=stolen,
+        ChallengeResponses={"USERNAME": "olga", "NEW_PASSWORD": "Taken-Over-9"}))
+    assert code == "NotAuthorizedException"
+    # Nor does a session outlive its user: a new user of the same name is someone else.
+    idp.admin_delete_user(UserPoolId=pid, Username="olga")
+    invited(idp, pid, "olga")
+    (code, _), _ = failure(lambda: app.respond_to_auth_challenge(
+        ClientId=cid, ChallengeName="NEW_PASSWORD_REQUIRED", Session=stolen,
+        ChallengeResponses={"USERNAME": "olga", "NEW_PASSWORD": "Taken-Over-9"}))
+    assert code == "NotAuthorizedException"
+
+
+def test_change_password_guesses_count_towards_the_lockout(server):
+    idp, pool, client = pool_and_client(server)
+    pid, cid = pool["Id"], client["ClientId"]
+    app = public_client(server)
+    idp.admin_create_user(UserPoolId=pid, Username="pat", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pid, Username="pat", Password=PASSWORD, Permanent=True)
+    access = app.initiate_auth(ClientId=cid, AuthFlow="USER_PASSWORD_AUTH",
+                               AuthParameters={"USERNAME": "pat", "PASSWORD": PASSWORD})["AuthenticationResult"]["AccessToken"]
+    messages = [failure(lambda: app.change_password(AccessToken=access, PreviousPassword=f"Guess-{i}-Horse",
+                                                    ProposedPassword="Next-Horse-9"))[1] for i in range(6)]
+    assert messages[:5] == ["Incorrect username or password."] * 5
+    assert messages[5] == "Password attempts exceeded"

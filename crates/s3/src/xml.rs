@@ -10,15 +10,27 @@ pub struct Malformed;
 /// The longest request document accepted (DeleteObjects' 1,000 keys of 1,024 bytes fit).
 pub const MAX_DOCUMENT: usize = 2 * 1024 * 1024;
 
-/// The deepest nesting accepted: S3's request documents are a few levels deep, and a bound
-/// keeps the work (and memory) of parsing linear in the document's size.
+/// The deepest nesting, the longest element name and the most elements accepted: S3's request
+/// documents are a few levels deep with short names (DeleteObjects' 1,000 objects fit), and
+/// these bounds keep the work and memory of parsing linear in the document's size.
 pub const MAX_DEPTH: usize = 8;
+const MAX_NAME: usize = 64;
+const MAX_ELEMENTS: usize = 8 * 1024;
 
 /// An element event: its path from the root (local names joined by `/`) and, for a leaf,
 /// its text.
 enum Item {
     Open(String),
     Text(String, String),
+}
+
+/// An element's local name, refused when longer than any S3 document's.
+fn element_name(e: &quick_xml::events::BytesStart<'_>) -> Result<String, Malformed> {
+    let name = AsRef::<str>::as_ref(&e.local_name()).to_owned();
+    if name.len() > MAX_NAME {
+        return Err(Malformed);
+    }
+    Ok(name)
 }
 
 fn items(body: &[u8]) -> Result<Vec<Item>, Malformed> {
@@ -34,18 +46,18 @@ fn items(body: &[u8]) -> Result<Vec<Item>, Malformed> {
                     return Err(Malformed);
                 }
                 seen_root = true;
-                if path.len() >= MAX_DEPTH {
+                if path.len() >= MAX_DEPTH || out.len() >= MAX_ELEMENTS {
                     return Err(Malformed);
                 }
-                let name = AsRef::<str>::as_ref(&e.local_name()).to_owned();
+                let name = element_name(&e)?;
                 path.push(name);
                 out.push(Item::Open(path.join("/")));
             }
             Event::Empty(e) => {
-                if path.len() >= MAX_DEPTH {
+                if path.len() >= MAX_DEPTH || out.len() >= MAX_ELEMENTS {
                     return Err(Malformed);
                 }
-                let name = AsRef::<str>::as_ref(&e.local_name()).to_owned();
+                let name = element_name(&e)?;
                 seen_root = true;
                 out.push(Item::Open(format!("{}/{name}", path.join("/"))));
             }
@@ -185,6 +197,12 @@ mod tests {
         }
         empties.push_str("<b/>");
         assert_eq!(delete_objects(empties.as_bytes()), Err(Malformed));
+        // Long names, or very many elements, are refused too (each would copy the path).
+        let mut long = format!("<{}>", "n".repeat(1_000_000));
+        long.push_str(&"<b/>".repeat(250_000));
+        assert_eq!(delete_objects(long.as_bytes()), Err(Malformed));
+        let many = format!("<Delete>{}</Delete>", "<b/>".repeat(MAX_ELEMENTS + 1));
+        assert_eq!(delete_objects(many.as_bytes()), Err(Malformed));
         // A thousand keys, as S3 allows, parse.
         let mut wide = String::from("<Delete>");
         for i in 0..1000 {

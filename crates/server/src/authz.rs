@@ -95,33 +95,11 @@ fn request_context(ctx: &Ctx<'_>, caller: &Caller, tags: &[(String, String)]) ->
     c
 }
 
-/// Global condition keys AWS supplies that Cognate cannot (it has no VPC endpoints, no
-/// calling services, no organization paths yet): absent, they fail closed rather than
-/// silently passing a Deny that depends on them.
-const UNKNOWABLE_KEYS: &[&str] = &[
-    "aws:SourceVpc",
-    "aws:SourceVpcArn",
-    "aws:SourceVpce",
-    "aws:VpcSourceIp",
-    "aws:VpceAccount",
-    "aws:VpceOrgID",
-    "aws:VpceOrgPaths",
-    "aws:SourceArn",
-    "aws:SourceAccount",
-    "aws:SourceOrgID",
-    "aws:SourceOrgPaths",
-    "aws:CalledVia",
-    "aws:CalledViaFirst",
-    "aws:CalledViaLast",
-    "aws:Ec2InstanceSourceVpc",
-    "aws:Ec2InstanceSourcePrivateIPv4",
-    "aws:PrincipalServiceName",
-    "aws:PrincipalServiceNamesList",
-    "aws:PrincipalOrgID",
-    "aws:PrincipalOrgPaths",
-    "aws:ResourceOrgID",
-    "aws:ResourceOrgPaths",
-];
+/// Global condition keys whose value a request has but Cognate cannot compute yet (the
+/// organization paths of principal and resource): absent, they fail closed rather than
+/// silently passing a Deny that depends on them. Keys that are truly absent here (no request
+/// comes through a VPC endpoint or an AWS service) keep AWS's semantics of an absent key.
+const UNKNOWABLE_KEYS: &[&str] = &["aws:PrincipalOrgPaths", "aws:ResourceOrgPaths"];
 
 /// The keys of the request itself, whoever makes it: source address, time, transport, region.
 fn add_request_keys(c: &mut Context, ctx: &Ctx<'_>) {
@@ -280,13 +258,25 @@ pub async fn authorize(
         _ => None,
     };
     let mut context = request_context(ctx, caller, &policies.tags);
-    context.set(
-        "aws:ResourceAccount",
-        resource_policy.map_or_else(
-            || caller.principal.account().to_string(),
-            |r| r.account.to_owned(),
-        ),
+    let resource_account = resource_policy.map_or_else(
+        || caller.principal.account().to_string(),
+        |r| r.account.to_owned(),
     );
+    let principal_account = caller.principal.account().to_string();
+    for (key, account) in [
+        ("aws:PrincipalOrgID", &principal_account),
+        ("aws:ResourceOrgID", &resource_account),
+    ] {
+        if let Some(org) = ctx
+            .state
+            .organization_of(account)
+            .await
+            .map_err(|e| ApiError::from(cognate_iam::IamError::from(e)))?
+        {
+            context.set(key, org);
+        }
+    }
+    context.set("aws:ResourceAccount", resource_account);
     for (key, values) in request_keys {
         context.insert(key, values.clone());
     }

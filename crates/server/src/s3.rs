@@ -1030,7 +1030,11 @@ impl S3<'_, '_> {
                     "The specified method is not allowed against this resource.",
                 ));
             }
-            _ => {}
+            // Only the owner account's identities manage a bucket's policy, never `*`.
+            None => {
+                return Err(err(StatusCode::FORBIDDEN, "AccessDenied", "Access Denied"));
+            }
+            Some(_) => {}
         }
         self.allow(action, &self.req.bucket_arn(), bucket, Vec::new())
             .await

@@ -94,6 +94,9 @@ pub struct AppState {
     pub public_url: std::sync::OnceLock<String>,
     /// S3 buckets by name, with their policies parsed.
     pub buckets: Cache<String, Arc<crate::s3::Bucket>>,
+    /// The organization (id) each account belongs to, for `aws:PrincipalOrgID` and
+    /// `aws:ResourceOrgID`.
+    pub organizations: Cache<String, Option<String>>,
     /// S3 object rows by (bucket, key), kept only when this node is the only writer
     /// (SQLite); every object write on this node forgets its key.
     pub objects: Option<Cache<(String, String), Arc<cognate_store::ObjectRow>>>,
@@ -185,6 +188,7 @@ impl AppState {
             identity_cache: cognate_identitypool::IdentityCache::default(),
             login_urls: crate::identitypool::LoginUrls::from_config(config),
             buckets: Cache::new(),
+            organizations: Cache::new(),
         }
     }
 
@@ -299,6 +303,7 @@ impl AppState {
         self.oidc_providers.clear();
         self.verified_tokens.clear();
         self.buckets.clear();
+        self.organizations.clear();
         self.userpool_keys.clear();
         self.identity_cache.clear();
         if let Some(objects) = &self.objects {
@@ -339,6 +344,19 @@ impl AppState {
             cache.insert(arn, loaded.clone());
         }
         Ok(loaded)
+    }
+
+    /// The id of the organization `account` belongs to, if any.
+    pub async fn organization_of(
+        &self,
+        account: &str,
+    ) -> Result<Option<String>, cognate_store::StoreError> {
+        if let Some(org) = self.organizations.get(&account.to_owned()) {
+            return Ok(org);
+        }
+        let org = self.store.organization_of(account).await?.map(|o| o.org_id);
+        self.organizations.insert(account.to_owned(), org.clone());
+        Ok(org)
     }
 
     /// A long-term access key by id: from the cache, else from the store (then cached).

@@ -150,7 +150,7 @@ impl SchemaAttribute {
         }
         match self.data_type.as_str() {
             "Number" => {
-                let Ok(n) = value.parse::<f64>() else {
+                let Some(n) = value.parse::<f64>().ok().filter(|n| n.is_finite()) else {
                     return Some("Number is not valid".into());
                 };
                 if bound(&self.min_value).is_some_and(|min| n < min)
@@ -348,10 +348,12 @@ impl Schema {
                 let allowed = match permitted {
                     Some(list) => list.iter().any(|p| p == name),
                     // By default a client writes the standard attributes (and any the pool
-                    // requires), never the verification flags or custom attributes.
+                    // requires), never custom attributes.
                     None => STANDARD.contains(&name.as_str()),
-                } || (schema.required && !VERIFIED_FLAGS.contains(&name.as_str()));
-                if !allowed || schema.developer_only {
+                } || schema.required;
+                // The verification flags are Cognito's to set (on a code, or by an
+                // administrator), whatever a client's WriteAttributes says.
+                if !allowed || schema.developer_only || VERIFIED_FLAGS.contains(&name.as_str()) {
                     return Err(err(
                         "NotAuthorizedException",
                         "A client attempted to write unauthorized attribute",

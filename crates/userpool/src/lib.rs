@@ -305,6 +305,9 @@ struct UserRecord {
     /// each is single use and tolerates few wrong answers.
     #[serde(default)]
     sessions: Vec<SessionUse>,
+    /// Sessions expiring at or before this were forgotten to keep `sessions` short: refused.
+    #[serde(default)]
+    sessions_floor: i64,
 }
 
 /// Counts one (possibly failing) sign-in attempt into the record: refused during a lockout,
@@ -338,8 +341,14 @@ struct SessionUse {
 }
 
 impl UserRecord {
-    /// The state of session `id`: `Err` when it was used or failed too often.
-    fn session_open(&self, id: &str) -> Result<(), ApiError> {
+    /// The state of session `id` (expiring at `expires_at`): `Err` when it was used, failed
+    /// too often, or is older than what the record still remembers.
+    fn session_open(&self, id: &str, expires_at: i64) -> Result<(), ApiError> {
+        if expires_at <= self.sessions_floor {
+            return Err(not_authorized(
+                "Invalid session for the user, session is expired.",
+            ));
+        }
         match self.sessions.iter().find(|u| u.id == id) {
             Some(u) if u.used => Err(not_authorized(
                 "Invalid session for the user, session can only be used once.",
@@ -363,6 +372,20 @@ impl UserRecord {
                 failures: u32::from(!used),
                 used,
             }),
+        }
+        // Bounded: the oldest are forgotten, and everything as old refused.
+        while self.sessions.len() > MAX_REMEMBERED_SESSIONS {
+            let Some((i, oldest)) = self
+                .sessions
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, u)| u.expires_at)
+                .map(|(i, u)| (i, u.expires_at))
+            else {
+                break;
+            };
+            self.sessions.remove(i);
+            self.sessions_floor = self.sessions_floor.max(oldest);
         }
     }
 }
@@ -418,6 +441,22 @@ struct PoolConfig {
     extra: Map<String, Value>,
 }
 
+impl PoolConfig {
+    /// Pools made before the schema was enforced kept CreateUserPool's `Schema` as given:
+    /// its attributes are taken into the schema (those that are valid), so their custom
+    /// attributes still exist.
+    fn adopt_stored_schema(&mut self) {
+        let Some(Value::Array(items)) = self.extra.remove("Schema") else {
+            return;
+        };
+        for item in items {
+            if let Err(e) = self.schema.add(std::slice::from_ref(&item), true) {
+                tracing::warn!(error = %e.message, "a stored schema attribute was not adopted");
+            }
+        }
+    }
+}
+
 fn default_true() -> bool {
     true
 }
@@ -464,6 +503,9 @@ struct SrpBlock {
     /// Single use: the user's record notes it when it is answered.
     #[serde(default)]
     id: String,
+    /// The user's `sub`: a user deleted and made again under the name is another user.
+    #[serde(default)]
+    sub: String,
     pool_id: String,
     client_id: String,
     /// Empty for an unknown user (PreventUserExistenceErrors): no claim can succeed.
@@ -595,6 +637,9 @@ struct ChallengeSession {
     /// Single use: the user's record notes it when it is answered.
     #[serde(default)]
     id: String,
+    /// The user's `sub`: a user deleted and made again under the name is another user.
+    #[serde(default)]
+    sub: String,
     pool_id: String,
     client_id: String,
     username_key: String,
@@ -626,6 +671,8 @@ fn stale() -> ApiError {
     err(STALE, "stale write")
 }
 const MAX_CODE_ATTEMPTS: u32 = 5;
+/// Answered or failing sessions a user's record remembers until they expire.
+const MAX_REMEMBERED_SESSIONS: usize = 32;
 /// Wrong answers a challenge session takes before it is spent.
 const MAX_SESSION_FAILURES: u32 = 3;
 /// Failed sign-ins in a row before the lockout starts.
@@ -789,7 +836,8 @@ impl UserPools<'_> {
                     .await
                     .map_err(internal)?
                     .ok_or_else(not_found)?;
-                let config: PoolConfig = serde_json::from_str(&row.config).map_err(internal)?;
+                let mut config: PoolConfig = serde_json::from_str(&row.config).map_err(internal)?;
+                config.adopt_stored_schema();
                 let pool = Arc::new((row, config));
                 self.keys.insert_pool(pool.clone());
                 pool
@@ -1462,6 +1510,7 @@ impl UserPools<'_> {
                 locked_until: 0,
                 last_attempt_at: 0,
                 sessions: Vec::new(),
+                sessions_floor: 0,
             },
         ))
     }
@@ -2055,13 +2104,18 @@ impl UserPools<'_> {
                     param("SRP_A").ok_or_else(|| invalid("Missing required parameter SRP_A"))?;
                 self.check_secret_hash(&client, username, param("SECRET_HASH"))?;
                 let user = self.find_user(&pool.pool_id, &config, username).await?;
-                let (username_key, user_id, verifier) = match &user {
+                let (username_key, sub, user_id, verifier) = match &user {
                     Some((row, record)) => {
                         let secrets = self.open_secrets(row)?;
                         let verifier = secrets
                             .srp
                             .ok_or_else(|| not_authorized("Incorrect username or password."))?;
-                        (row.username_key.clone(), record.username.clone(), verifier)
+                        (
+                            row.username_key.clone(),
+                            row.sub.clone(),
+                            record.username.clone(),
+                            verifier,
+                        )
                     }
                     None if client_config.prevent_user_existence_errors => {
                         // A challenge like any other, which no password can answer.
@@ -2072,7 +2126,7 @@ impl UserPools<'_> {
                             self.rng,
                         )
                         .ok_or_else(ApiError::internal)?;
-                        (String::new(), username.to_owned(), fake)
+                        (String::new(), String::new(), username.to_owned(), fake)
                     }
                     None => return Err(err("UserNotFoundException", "User does not exist.")),
                 };
@@ -2080,6 +2134,7 @@ impl UserPools<'_> {
                     .ok_or_else(ApiError::internal)?;
                 let block = SrpBlock {
                     id: uuid::Uuid::new_v4().to_string(),
+                    sub,
                     pool_id: pool.pool_id.clone(),
                     client_id: client.client_id.clone(),
                     username_key,
@@ -2209,6 +2264,7 @@ impl UserPools<'_> {
             "FORCE_CHANGE_PASSWORD" => {
                 let session = self.seal_session(&ChallengeSession {
                     id: uuid::Uuid::new_v4().to_string(),
+                    sub: row.sub.clone(),
                     pool_id: pool.pool_id.clone(),
                     client_id: client.client_id.clone(),
                     username_key: row.username_key.clone(),
@@ -2251,6 +2307,7 @@ impl UserPools<'_> {
                 if let Some(challenge) = challenge {
                     let session = self.seal_session(&ChallengeSession {
                         id: uuid::Uuid::new_v4().to_string(),
+                        sub: row.sub.clone(),
                         pool_id: pool.pool_id.clone(),
                         client_id: client.client_id.clone(),
                         username_key: row.username_key.clone(),
@@ -2298,6 +2355,11 @@ impl UserPools<'_> {
             .map_err(internal)?
             .ok_or_else(|| err("UserNotFoundException", "User does not exist."))?;
         let record: UserRecord = serde_json::from_str(&row.record).map_err(internal)?;
+        // A session that already produced tokens sets nothing up any more.
+        if row.sub != session.sub {
+            return Err(not_authorized("Invalid session for the user."));
+        }
+        record.session_open(&session.id, session.expires_at)?;
         Ok((config, row, record, Some(session_text.to_owned())))
     }
 
@@ -2424,11 +2486,12 @@ impl UserPools<'_> {
             .pool_user(&pool.pool_id, &block.username_key)
             .await
             .map_err(internal)?;
-        let Some(row) = user.filter(|_| !block.username_key.is_empty()) else {
+        let Some(row) = user.filter(|r| !block.username_key.is_empty() && r.sub == block.sub)
+        else {
             return Err(wrong());
         };
         let record: UserRecord = serde_json::from_str(&row.record).map_err(internal)?;
-        if record.session_open(&block.id).is_err() {
+        if record.session_open(&block.id, block.expires_at).is_err() {
             // A recorded answer replayed: the block was spent when it was first answered.
             return Err(wrong());
         }
@@ -2525,8 +2588,18 @@ impl UserPools<'_> {
             str_of(&responses, "USERNAME").unwrap_or(&record.username),
             str_of(&responses, "SECRET_HASH"),
         )?;
-        // A session answers once; a disabled or locked-out user answers nothing.
-        record.session_open(&session.id)?;
+        // A session answers once, for the user it was issued to (not another of the name),
+        // and only for the state it was issued in; a disabled or locked-out user answers
+        // nothing.
+        if row.sub != session.sub {
+            return Err(not_authorized("Invalid session for the user."));
+        }
+        record.session_open(&session.id, session.expires_at)?;
+        if challenge == "NEW_PASSWORD_REQUIRED" && record.status != "FORCE_CHANGE_PASSWORD" {
+            return Err(not_authorized(
+                "Invalid session for the user, session is expired.",
+            ));
+        }
         if !record.enabled {
             return Err(not_authorized("User is disabled."));
         }
@@ -2790,6 +2863,22 @@ impl UserPools<'_> {
                 })
                 .await
                 .map_err(internal)?;
+            // The sign-in counts only if the user is still as it was checked: a password set,
+            // a disable or a sign-out that landed meanwhile (and revoked refresh tokens
+            // before this one existed) makes it start again from a fresh read.
+            let current = self
+                .store
+                .pool_user(&pool.pool_id, &row.username_key)
+                .await
+                .map_err(internal)?
+                .map(|r| r.version);
+            if current != Some(row.version) {
+                self.store
+                    .revoke_refresh_token(&token_hash(&refresh))
+                    .await
+                    .map_err(internal)?;
+                return Err(stale());
+            }
             if let Some(o) = out.as_object_mut() {
                 o.insert("RefreshToken".into(), json!(refresh));
             }
@@ -3103,11 +3192,15 @@ impl UserPools<'_> {
             .await?;
         let mut secrets = self.open_secrets(&row)?;
         let previous = required(input, "PreviousPassword")?;
+        // A stolen access token buys no more password guesses than a sign-in does.
+        let slot = self.attempt_slot(&row, &record)?;
         if secrets.password_hash.is_none()
             || !password::verify_off_thread(previous, secrets.password_hash.as_deref()).await
         {
+            self.attempt_failed(&config, &row, record, None).await?;
             return Err(not_authorized("Incorrect username or password."));
         }
+        drop(slot);
         let proposed = required(input, "ProposedPassword")?;
         config.password_policy.check(proposed)?;
         self.set_password(&mut secrets, &row.pool_id, &record.username, proposed)
@@ -3196,25 +3289,25 @@ impl UserPools<'_> {
             Writer::Client(writable.as_deref()),
         )?;
         let mut secrets = self.open_secrets(&row)?;
-        let mut details = Vec::new();
+        let mut codes = Vec::new();
         for name in to_verify
             .iter()
             .filter(|n| config.auto_verified_attributes.contains(n))
         {
-            let (code, pending) = self.new_code(&format!("VerifyAttribute:{name}"))?;
+            let purpose = format!("VerifyAttribute:{name}");
+            let (code, pending) = self.new_code(&purpose)?;
             secrets.code = Some(pending);
+            codes.push((purpose, code));
+        }
+        // Written first: a change that loses a race (and runs again) sends nothing twice.
+        self.save_user(&config, &row, &record, &secrets).await?;
+        let mut details = Vec::new();
+        for (purpose, code) in codes {
             details.push(
-                self.deliver(
-                    &row.pool_id,
-                    &record,
-                    &format!("VerifyAttribute:{name}"),
-                    "code",
-                    &code,
-                )
-                .await?,
+                self.deliver(&row.pool_id, &record, &purpose, "code", &code)
+                    .await?,
             );
         }
-        self.save_user(&config, &row, &record, &secrets).await?;
         Ok(json!({ "CodeDeliveryDetailsList": details }))
     }
 
@@ -3733,6 +3826,19 @@ fn mask(destination: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pools_stored_before_the_schema_keep_their_custom_attributes() {
+        let stored = json!({"extra": {"Schema": [
+            {"Name": "dept", "AttributeDataType": "String"},
+            {"Name": "email", "Required": true}
+        ]}});
+        let mut config: PoolConfig = serde_json::from_value(stored).unwrap();
+        config.adopt_stored_schema();
+        assert!(config.schema.attribute("custom:dept").is_some());
+        assert!(config.schema.attribute("email").unwrap().required);
+        assert!(!config.extra.contains_key("Schema"));
+    }
 
     fn g(name: &str, precedence: Option<i64>, role: Option<&str>) -> (String, GroupRecord) {
         (
