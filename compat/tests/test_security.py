@@ -558,3 +558,25 @@ def test_session_token_may_follow_the_signature_outside_s3(server):
     r = requests.post(server.url + "/", data=body, headers=headers)
     assert r.status_code == 200, r.text
     assert "user/tokened" in r.text
+
+
+def test_expected_owner_object_lock_and_kms_are_honoured_or_refused(server):
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="owned")
+    def code(call):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            call()
+        return error_of(e)
+    # Bucket names are global: a client naming the owner it expects is refused another's.
+    assert code(lambda: s3.put_object(Bucket="owned", Key="k", Body=b"x", ExpectedBucketOwner="999988887777")) \
+        == ("AccessDenied", 403)
+    s3.put_object(Bucket="owned", Key="k", Body=b"x", ExpectedBucketOwner=server.account_id)
+    assert code(lambda: s3.copy_object(Bucket="owned", Key="c", CopySource={"Bucket": "owned", "Key": "k"},
+                                       ExpectedSourceBucketOwner="999988887777")) == ("AccessDenied", 403)
+    # Write-once and KMS-guarded objects cannot be promised here.
+    assert code(lambda: s3.put_object(Bucket="owned", Key="l", Body=b"x", ObjectLockLegalHoldStatus="ON")) \
+        == ("InvalidRequest", 400)
+    assert code(lambda: s3.put_object(Bucket="owned", Key="m", Body=b"x", ServerSideEncryption="aws:kms")) \
+        == ("NotImplemented", 501)
+    assert code(lambda: s3.create_bucket(Bucket="locked-bucket", ObjectLockEnabledForBucket=True)) \
+        == ("NotImplemented", 501)

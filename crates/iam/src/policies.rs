@@ -426,32 +426,30 @@ impl Iam<'_> {
         let n = attrs.next_version.unwrap_or(2);
         let version_id = format!("v{n}");
         let now = self.now.unix_timestamp();
-        // Two versions made at once must not both be `vN`: the version row is unique, and
-        // the policy's counter moves by compare-and-swap; the loser takes its row back.
-        match self
-            .store
-            .put_policy_version(&PolicyVersionRow {
-                policy_arn: policy.arn.clone(),
-                version_id: version_id.clone(),
-                document,
-                created_at: now,
-            })
-            .await
-        {
-            Err(cognate_store::StoreError::Conflict) => return Err(IamError::Stale),
-            other => other?,
-        }
         attrs.next_version = Some(n + 1);
         attrs.updated_at = Some(now);
         let is_default = input.set_as_default == Some(true);
         if is_default {
             attrs.default_version = Some(version_id.clone());
         }
-        if let Err(e) = self.save(&row, &attrs).await {
-            self.store
-                .delete_policy_version(&policy.arn, &version_id)
-                .await?;
-            return Err(e);
+        // Two versions made at once must not both be `vN`: the version row and the policy's
+        // counter are written together, or neither is.
+        let added = self
+            .store
+            .add_policy_version(
+                &PolicyVersionRow {
+                    policy_arn: policy.arn.clone(),
+                    version_id: version_id.clone(),
+                    document,
+                    created_at: now,
+                },
+                (self.account.as_str(), &row.name),
+                &row.attrs,
+                &attrs.json(),
+            )
+            .await?;
+        if !added {
+            return Err(IamError::Stale);
         }
         Ok(
             json!({ "PolicyVersion": { "VersionId": version_id, "IsDefaultVersion": is_default, "CreateDate": iso(now) } }),

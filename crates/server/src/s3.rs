@@ -144,6 +144,16 @@ const COPY_SOURCE_SSE_C: [&str; 3] = [
     "x-amz-copy-source-server-side-encryption-customer-key",
     "x-amz-copy-source-server-side-encryption-customer-key-md5",
 ];
+const OBJECT_LOCK: [&str; 3] = [
+    "x-amz-object-lock-mode",
+    "x-amz-object-lock-retain-until-date",
+    "x-amz-object-lock-legal-hold",
+];
+const KMS: [&str; 3] = [
+    "x-amz-server-side-encryption-aws-kms-key-id",
+    "x-amz-server-side-encryption-context",
+    "x-amz-server-side-encryption-bucket-key-enabled",
+];
 const GRANTS: [&str; 5] = [
     "x-amz-grant-full-control",
     "x-amz-grant-read",
@@ -175,9 +185,31 @@ fn refuse_unkept_promises(op: Op, req: &Req<'_>) -> Result<(), ApiError> {
                 "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
             ));
         }
+        Op::CreateBucket
+            if req
+                .header("x-amz-bucket-object-lock-enabled")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")) =>
+        {
+            // Object Lock promises write-once objects, which Cognate does not keep.
+            return Err(not_implemented());
+        }
         Op::PutObject | Op::CopyObject | Op::CreateMultipartUpload | Op::UploadPart => {
             if acl.is_some_and(|a| a != "bucket-owner-full-control") || has(&GRANTS) {
                 return Err(acl_refused());
+            }
+            if has(&OBJECT_LOCK) {
+                return Err(err(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidRequest",
+                    "Bucket is missing Object Lock Configuration",
+                ));
+            }
+            // No KMS here: a key that would guard reads cannot be promised.
+            let kms = req
+                .header("x-amz-server-side-encryption")
+                .is_some_and(|v| v.starts_with("aws:kms"));
+            if kms || has(&KMS) {
+                return Err(not_implemented());
             }
             if has(&SSE_C) {
                 return Err(err(
@@ -194,6 +226,16 @@ fn refuse_unkept_promises(op: Op, req: &Req<'_>) -> Result<(), ApiError> {
         _ => {}
     }
     Ok(())
+}
+
+/// A bucket owned by another account than the request expects is refused, as S3 does.
+fn expect_owner(expected: Option<&str>, bucket: &Bucket) -> Result<(), ApiError> {
+    match expected {
+        Some(owner) if owner != bucket.row.account_id => {
+            Err(err(StatusCode::FORBIDDEN, "AccessDenied", "Access Denied"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// SSE-C parameters given for an object that was not stored with them.
@@ -931,8 +973,13 @@ impl S3<'_, '_> {
     }
 
     /// The bucket named by the request, from the cache or the store.
+    /// The bucket named by the request, refused when the request expects another owner
+    /// (`x-amz-expected-bucket-owner`: bucket names are global, so a client says whose bucket
+    /// it means to write to).
     async fn bucket(&self) -> Result<Arc<Bucket>, ApiError> {
-        bucket_named(self.ctx.state, &self.req.bucket).await
+        let bucket = bucket_named(self.ctx.state, &self.req.bucket).await?;
+        expect_owner(self.req.header("x-amz-expected-bucket-owner"), &bucket)?;
+        Ok(bucket)
     }
 
     /// Condition keys every S3 request carries.
@@ -1830,6 +1877,10 @@ impl S3<'_, '_> {
         let (src_bucket, src_key) = (src_bucket.to_owned(), src_key.to_owned());
         let bucket = self.bucket().await?;
         let source_bucket = bucket_named(self.ctx.state, &src_bucket).await?;
+        expect_owner(
+            self.req.header("x-amz-source-expected-bucket-owner"),
+            &source_bucket,
+        )?;
         self.allow(
             "s3:GetObject",
             &format!("arn:aws:s3:::{src_bucket}/{src_key}"),

@@ -379,6 +379,43 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Adds a managed policy version and moves the policy's attributes from `expected` to
+    /// `attrs` in one transaction: false (and nothing written) when the version exists or the
+    /// attributes changed meanwhile.
+    pub async fn add_policy_version(
+        &self,
+        v: &PolicyVersionRow,
+        policy: (&str, &str),
+        expected: &str,
+        attrs: &str,
+    ) -> Result<bool> {
+        let (account_id, name) = policy;
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query("INSERT INTO iam_policy_versions (policy_arn, version_id, document, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(&v.policy_arn)
+            .bind(&v.version_id)
+            .bind(&v.document)
+            .bind(v.created_at)
+            .execute(&mut *tx)
+            .await;
+        match inserted.map_err(crate::StoreError::from) {
+            Err(crate::StoreError::Conflict) => return Ok(false),
+            other => other?,
+        };
+        let moved = sqlx::query("UPDATE iam_entities SET attrs = $1 WHERE account_id = $2 AND kind = 'policy' AND name_key = $3 AND attrs = $4")
+            .bind(attrs)
+            .bind(account_id)
+            .bind(key(name))
+            .bind(expected)
+            .execute(&mut *tx)
+            .await?;
+        if moved.rows_affected() == 0 {
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     pub async fn put_policy_version(&self, v: &PolicyVersionRow) -> Result<()> {
         sqlx::query("INSERT INTO iam_policy_versions (policy_arn, version_id, document, created_at) VALUES ($1, $2, $3, $4)")
             .bind(&v.policy_arn)

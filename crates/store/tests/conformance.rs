@@ -495,6 +495,56 @@ async fn iam_relations(store: &Store) {
     assert_eq!(versions, ["v1", "v2"]);
     assert!(store.delete_policy_version(arn, "v1").await.unwrap());
 
+    // A version and its policy's counter are written together, or neither is.
+    let mut policy = user("vp", "/");
+    policy.kind = "policy".into();
+    policy.arn = "arn:aws:iam::111122223333:policy/vp".into();
+    store.create_entity(&policy).await.unwrap();
+    let version = |v: &str| PolicyVersionRow {
+        policy_arn: policy.arn.clone(),
+        version_id: v.into(),
+        document: "{}".into(),
+        created_at: 30,
+    };
+    let owner = ("111122223333", "vp");
+    assert!(
+        store
+            .add_policy_version(&version("v2"), owner, "{}", r#"{"n":3}"#)
+            .await
+            .unwrap()
+    );
+    // Stale attributes: no version row is left behind.
+    assert!(
+        !store
+            .add_policy_version(&version("v3"), owner, "{}", r#"{"n":4}"#)
+            .await
+            .unwrap()
+    );
+    // An existing version: nothing changes.
+    assert!(
+        !store
+            .add_policy_version(&version("v2"), owner, r#"{"n":3}"#, r#"{"n":9}"#)
+            .await
+            .unwrap()
+    );
+    let ids: Vec<String> = store
+        .policy_versions(&policy.arn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.version_id)
+        .collect();
+    assert_eq!(ids, ["v2"]);
+    assert_eq!(
+        store
+            .entity("111122223333", "policy", "vp")
+            .await
+            .unwrap()
+            .unwrap()
+            .attrs,
+        r#"{"n":3}"#
+    );
+
     let key = AccessKeyRow {
         access_key_id: "AKIAUSERUSERUSERUSER".into(),
         account_id: "111122223333".into(),
