@@ -397,3 +397,29 @@ def test_change_password_guesses_count_towards_the_lockout(server):
                                                     ProposedPassword="Next-Horse-9"))[1] for i in range(6)]
     assert messages[:5] == ["Incorrect username or password."] * 5
     assert messages[5] == "Password attempts exceeded"
+
+
+def test_unknown_users_lock_out_and_run_out_of_codes_like_known_ones(server):
+    idp = server.client("cognito-idp")
+    pid = idp.create_user_pool(PoolName="hidden", AutoVerifiedAttributes=["email"])["UserPool"]["Id"]
+    cid = idp.create_user_pool_client(UserPoolId=pid, ClientName="web", PreventUserExistenceErrors="ENABLED",
+                                      ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"])["UserPoolClient"]["ClientId"]
+    app = public_client(server)
+    app.sign_up(ClientId=cid, Username="known", Password=PASSWORD,
+                UserAttributes=[{"Name": "email", "Value": "k@example.com"}])
+    idp.admin_create_user(UserPoolId=pid, Username="signed", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pid, Username="signed", Password=PASSWORD, Permanent=True)
+
+    def sign_ins(name):
+        return [failure(lambda: app.initiate_auth(ClientId=cid, AuthFlow="USER_PASSWORD_AUTH",
+                                                  AuthParameters={"USERNAME": name, "PASSWORD": "Wrong-Horse-9"}))
+                for _ in range(6)]
+    assert sign_ins("signed") == sign_ins("nobody")
+    assert sign_ins("nobody2")[-1][1] == "Password attempts exceeded"
+
+    def confirms(name):
+        return [failure(lambda: app.confirm_sign_up(ClientId=cid, Username=name, ConfirmationCode="000000"))
+                for _ in range(6)]
+    known, unknown = confirms("known"), confirms("ghost")
+    assert known == unknown, (known, unknown)
+    assert unknown[-1][0] == ("LimitExceededException", 400)

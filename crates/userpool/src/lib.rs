@@ -128,7 +128,20 @@ pub struct KeyCache {
     pools: std::sync::RwLock<std::collections::HashMap<String, Arc<(PoolRow, PoolConfig)>>>,
     /// Password checks running now, per (pool, user): what bounds concurrent guesses.
     attempts: Arc<std::sync::Mutex<std::collections::HashMap<(String, String), u32>>>,
+    /// Failure counts of names that are no user (PreventUserExistenceErrors), so that they
+    /// lock out and run out of code attempts as real users do; bounded.
+    ghosts: std::sync::Mutex<std::collections::HashMap<(String, String), Ghost>>,
 }
+
+/// What is counted for a name that is no user.
+#[derive(Debug, Clone, Default)]
+struct Ghost {
+    record: UserRecord,
+    code_attempts: u32,
+}
+
+/// Most names without users remembered at once (then forgotten all together).
+const MAX_GHOSTS: usize = 10_000;
 
 /// One password check running for a user; the slot is given back when this drops.
 struct AttemptSlot {
@@ -150,6 +163,18 @@ impl Drop for AttemptSlot {
 }
 
 impl KeyCache {
+    /// Runs `f` on the ghost of `name` in `pool_id`.
+    fn ghost<T>(&self, pool_id: &str, name: &str, f: impl FnOnce(&mut Ghost) -> T) -> Option<T> {
+        let mut ghosts = self.ghosts.lock().ok()?;
+        if ghosts.len() >= MAX_GHOSTS {
+            ghosts.clear();
+        }
+        let ghost = ghosts
+            .entry((pool_id.to_owned(), name.to_lowercase()))
+            .or_default();
+        Some(f(ghost))
+    }
+
     /// A slot for one more password check of `user`, if fewer than `budget` are running.
     fn attempt_slot(&self, user: (String, String), budget: u32) -> Option<AttemptSlot> {
         let mut running = self.attempts.lock().ok()?;
@@ -279,7 +304,7 @@ fn required<'a>(input: &'a Value, key: &str) -> Result<&'a str, ApiError> {
 }
 
 /// A user's attributes, status and sign-out time (stored as JSON).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct UserRecord {
     username: String,
     attributes: Vec<(String, String)>,
@@ -1961,10 +1986,12 @@ impl UserPools<'_> {
         let (pool, config) = self.pool(&client.pool_id).await?;
         let username = required(input, "Username")?;
         self.check_secret_hash(&client, username, str_of(input, "SecretHash"))?;
-        let (row, mut record) = self
-            .find_user(&pool.pool_id, &config, username)
-            .await?
-            .ok_or_else(|| unknown_user(&client_config))?;
+        let Some((row, mut record)) = self.find_user(&pool.pool_id, &config, username).await?
+        else {
+            return Err(self
+                .unknown_user(&pool.pool_id, &client_config, username)
+                .await);
+        };
         if record.status != "UNCONFIRMED" {
             return Err(not_authorized(&format!(
                 "User cannot be confirmed. Current status is {}",
@@ -2039,7 +2066,7 @@ impl UserPools<'_> {
                     // Same work as a wrong password, so timing does not reveal the user.
                     password::verify_off_thread(password, None).await;
                     return Err(if client_config.prevent_user_existence_errors {
-                        wrong()
+                        self.ghost_failed(&pool.pool_id, username, wrong()).await
                     } else {
                         err("UserNotFoundException", "User does not exist.")
                     });
@@ -2166,6 +2193,89 @@ impl UserPools<'_> {
             other => Err(invalid(format!(
                 "1 validation error detected: Value '{other}' at 'authFlow' failed to satisfy constraint"
             ))),
+        }
+    }
+
+    /// A wrong answer for a name that is no user, answered as a real user's would be: the
+    /// same concurrency limit, lockout and durable write (`wrong` is the answer).
+    async fn ghost_failed(&self, pool_id: &str, name: &str, wrong: ApiError) -> ApiError {
+        let ghost_row = UserRow {
+            pool_id: pool_id.to_owned(),
+            username_key: format!("\0ghost:{}", name.to_lowercase()),
+            sub: String::new(),
+            record: String::new(),
+            secrets_sealed: Vec::new(),
+            created_at: 0,
+            updated_at: 0,
+            version: 0,
+        };
+        let record = self
+            .keys
+            .ghost(pool_id, name, |g| g.record.clone())
+            .unwrap_or_default();
+        let slot = match self.attempt_slot(&ghost_row, &record) {
+            Ok(slot) => slot,
+            Err(e) => return e,
+        };
+        let now = self.now();
+        let counted = self
+            .keys
+            .ghost(pool_id, name, |g| count_failure(&mut g.record, now))
+            .unwrap_or(Ok(()));
+        if let Err(e) = self.decoy(pool_id, name).await {
+            return e;
+        }
+        drop(slot);
+        counted.err().unwrap_or(wrong)
+    }
+
+    /// The durable write a real user's change costs, for answering about a name that is none.
+    async fn decoy(&self, pool_id: &str, name: &str) -> Result<(), ApiError> {
+        let digest = self.master.digest(
+            "userpool-decoy",
+            format!("{pool_id}\0{}", name.to_lowercase()).as_bytes(),
+        );
+        let byte = |i: usize| digest.get(i).copied().unwrap_or(0);
+        let slot = i64::from(u16::from_be_bytes([byte(0), byte(1)]) % 1024);
+        self.store
+            .decoy_write(pool_id, slot, self.now())
+            .await
+            .map_err(internal)
+    }
+
+    /// A code-confirming call about a user that does not exist: with PreventUserExistenceErrors
+    /// the answer (and cost, and attempt limit) a wrong code gets, otherwise
+    /// `UserNotFoundException`.
+    async fn unknown_user(&self, pool_id: &str, client: &ClientConfig, name: &str) -> ApiError {
+        if client.prevent_user_existence_errors {
+            self.ghost_code(pool_id, name).await
+        } else {
+            err("UserNotFoundException", "User does not exist.")
+        }
+    }
+
+    /// A wrong code for a name that is no user: counted as a real user's code attempts are.
+    async fn ghost_code(&self, pool_id: &str, name: &str) -> ApiError {
+        let spent = self
+            .keys
+            .ghost(pool_id, name, |g| {
+                g.code_attempts += 1;
+                g.code_attempts > MAX_CODE_ATTEMPTS
+            })
+            .unwrap_or(false);
+        if let Err(e) = self.decoy(pool_id, name).await {
+            return e;
+        }
+        if spent {
+            err(
+                "LimitExceededException",
+                "Attempt limit exceeded, please try after some time.",
+            )
+        } else {
+            err(
+                "CodeMismatchException",
+                "Invalid verification code provided, please try again.",
+            )
         }
     }
 
@@ -2488,6 +2598,22 @@ impl UserPools<'_> {
             .map_err(internal)?;
         let Some(row) = user.filter(|r| !block.username_key.is_empty() && r.sub == block.sub)
         else {
+            if block.username_key.is_empty() {
+                // A challenge PreventUserExistenceErrors made up: the SRP work, the counting
+                // and the write a real user's wrong answer costs.
+                let fake = srp::verifier(
+                    pool_suffix(&pool.pool_id),
+                    &block.user_id,
+                    &block.b,
+                    self.rng,
+                );
+                if let Some(v) = fake {
+                    let _ = srp::password_key(&block.a, &block.b, &block.big_b, &v.verifier_hex);
+                }
+                return Err(self
+                    .ghost_failed(&pool.pool_id, &block.user_id, wrong())
+                    .await);
+            }
             return Err(wrong());
         };
         let record: UserRecord = serde_json::from_str(&row.record).map_err(internal)?;
@@ -3100,11 +3226,7 @@ impl UserPools<'_> {
         );
         let byte = |i: usize| digest.get(i).copied().unwrap_or(0);
         // The same durable write a real user's code costs.
-        let slot = i64::from(u16::from_be_bytes([byte(30), byte(31)]) % 1024);
-        self.store
-            .decoy_write(pool_id, slot, self.now())
-            .await
-            .map_err(internal)?;
+        self.decoy(pool_id, username).await?;
         let by_sms = username.starts_with('+')
             || (!username.contains('@')
                 && config
@@ -3165,7 +3287,12 @@ impl UserPools<'_> {
 
     async fn confirm_forgot_password(&self, input: &Value) -> Result<Value, ApiError> {
         let (pool, config, client_config, user) = self.client_user(input).await?;
-        let (row, mut record) = user.ok_or_else(|| unknown_user(&client_config))?;
+        let Some((row, mut record)) = user else {
+            let username = required(input, "Username")?;
+            return Err(self
+                .unknown_user(&pool.pool_id, &client_config, username)
+                .await);
+        };
         let mut secrets = self.open_secrets(&row)?;
         if let Err(e) = self.check_code(
             &mut secrets,
@@ -3788,18 +3915,6 @@ fn attribute<'a>(record: &'a UserRecord, name: &str) -> Option<&'a str> {
 }
 
 /// Standard attributes, and custom ones (`custom:…`).
-/// A code-confirming call about a user that does not exist: with PreventUserExistenceErrors
-/// the answer a wrong code gets, otherwise `UserNotFoundException`.
-fn unknown_user(client: &ClientConfig) -> ApiError {
-    if client.prevent_user_existence_errors {
-        err(
-            "CodeMismatchException",
-            "Invalid verification code provided, please try again.",
-        )
-    } else {
-        err("UserNotFoundException", "User does not exist.")
-    }
-}
 
 /// `a***@e***` as Cognito shows a delivery destination.
 fn mask(destination: &str) -> String {
