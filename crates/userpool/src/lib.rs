@@ -3914,8 +3914,6 @@ fn attribute<'a>(record: &'a UserRecord, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Standard attributes, and custom ones (`custom:…`).
-
 /// `a***@e***` as Cognito shows a delivery destination.
 fn mask(destination: &str) -> String {
     match destination.split_once('@') {
