@@ -124,6 +124,9 @@ struct ServeArgs {
     /// Most connections served at once [default: 1024]
     #[arg(long, env = "COGNATE_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
+    /// Most connections from one client address at once [default: 256]
+    #[arg(long, env = "COGNATE_MAX_CONNECTIONS_PER_IP")]
+    max_connections_per_ip: Option<usize>,
     /// Seconds allowed for a request's headers, and idle between requests [default: 30]
     #[arg(long, env = "COGNATE_HEADER_TIMEOUT_SECS")]
     header_timeout_secs: Option<u64>,
@@ -155,6 +158,7 @@ impl ServeArgs {
             data_dir,
             region,
             max_connections,
+            max_connections_per_ip,
             header_timeout_secs,
             body_timeout_secs
         );

@@ -69,6 +69,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Most connections served at once; further ones wait in the listen backlog.
     pub max_connections: usize,
+    /// Most connections from one client address at once; further ones are closed.
+    pub max_connections_per_ip: usize,
     /// Seconds a connection may take to send a request's headers, and may sit idle between
     /// requests, before it is closed.
     pub header_timeout_secs: u64,
@@ -101,6 +103,7 @@ impl Default for Config {
             root_secret_access_key: None,
             log_format: LogFormat::Text,
             max_connections: 1024,
+            max_connections_per_ip: 256,
             header_timeout_secs: 30,
             body_timeout_secs: 60,
         }
@@ -148,6 +151,7 @@ impl fmt::Debug for Config {
             )
             .field("log_format", &self.log_format)
             .field("max_connections", &self.max_connections)
+            .field("max_connections_per_ip", &self.max_connections_per_ip)
             .field("header_timeout_secs", &self.header_timeout_secs)
             .field("body_timeout_secs", &self.body_timeout_secs)
             .finish()

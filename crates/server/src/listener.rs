@@ -1,6 +1,7 @@
 //! Accepting connections with limits an unauthenticated client cannot get around: at most
 //! `max_connections` at once (the rest wait in the kernel's listen backlog, holding none of
-//! our descriptors), headers within `header_timeout_secs` (which also closes connections idle
+//! our descriptors) and `max_connections_per_ip` from one address (one client cannot take
+//! every slot), headers within `header_timeout_secs` (which also closes connections idle
 //! that long between requests), and graceful shutdown that finishes requests in flight.
 
 use std::future::Future;
@@ -32,6 +33,10 @@ pub(crate) async fn serve(
         .header_read_timeout(Duration::from_secs(config.header_timeout_secs.max(1)))
         .max_buf_size(64 * 1024);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let per_ip = Arc::new(PerAddress {
+        limit: config.max_connections_per_ip.max(1),
+        open: std::sync::Mutex::new(std::collections::HashMap::new()),
+    });
     tokio::pin!(shutdown);
     loop {
         let slot = tokio::select! {
@@ -51,6 +56,11 @@ pub(crate) async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let Some(address_slot) = PerAddress::enter(&per_ip, peer.ip()) else {
+            // Over its address's share: closed at once, the global slot given back.
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let service =
@@ -63,6 +73,7 @@ pub(crate) async fn serve(
         tokio::spawn(async move {
             // Clients that go away, or time out sending headers, end here; neither is ours.
             let _ = connection.await;
+            drop(address_slot);
             drop(slot);
         });
     }
@@ -74,6 +85,46 @@ pub(crate) async fn serve(
         tracing::warn!("requests still in flight after the shutdown grace period");
     }
     Ok(())
+}
+
+/// Connections open per client address.
+struct PerAddress {
+    limit: usize,
+    open: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One connection counted against its address; uncounted when dropped.
+struct AddressSlot {
+    owner: Arc<PerAddress>,
+    ip: std::net::IpAddr,
+}
+
+impl PerAddress {
+    fn enter(this: &Arc<PerAddress>, ip: std::net::IpAddr) -> Option<AddressSlot> {
+        let mut open = this.open.lock().ok()?;
+        let n = open.entry(ip).or_insert(0);
+        if *n >= this.limit {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            owner: this.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.owner.open.lock()
+            && let Some(n) = open.get_mut(&self.ip)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// A request body that fails when its client sends nothing for `idle`: a slow or stalled
@@ -141,4 +192,25 @@ pub(crate) fn stalled(e: &(dyn std::error::Error + 'static)) -> bool {
         current = e.source();
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_address_cannot_take_every_slot() {
+        let limits = Arc::new(PerAddress {
+            limit: 2,
+            open: std::sync::Mutex::new(std::collections::HashMap::new()),
+        });
+        let a: std::net::IpAddr = [10, 0, 0, 1].into();
+        let b: std::net::IpAddr = [10, 0, 0, 2].into();
+        let first = PerAddress::enter(&limits, a).unwrap();
+        let _second = PerAddress::enter(&limits, a).unwrap();
+        assert!(PerAddress::enter(&limits, a).is_none());
+        assert!(PerAddress::enter(&limits, b).is_some());
+        drop(first);
+        assert!(PerAddress::enter(&limits, a).is_some());
+    }
 }
