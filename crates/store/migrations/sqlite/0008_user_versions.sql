@@ -1,6 +1,6 @@
 -- Every change of a user is a compare-and-swap on its version: a read-modify-write that raced
 -- another change is refused and retried instead of undoing it.
-ALTER TABLE userpool_users ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE userpool_users ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
 
 -- Writes made for users that do not exist (PreventUserExistenceErrors), so that answering
 -- for them costs what answering for a real user costs; a bounded number of slots per pool.
