@@ -115,3 +115,16 @@ def server():
             yield s
         finally:
             s.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_backend(request, tmp_path):
+    """A server on each backend in turn: SQLite, then a fresh PostgreSQL schema."""
+    env = {}
+    if request.param == "postgres":
+        env["COGNATE_DATABASE_URL"] = request.getfixturevalue("postgres_url")
+    s = Server(tmp_path / "data", env=env)
+    try:
+        yield s
+    finally:
+        s.stop()

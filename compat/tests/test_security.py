@@ -326,19 +326,6 @@ def test_plus_in_a_query_means_one_thing_to_the_signature_and_the_listing(server
 
 # ---- 6. IAM entities change atomically, on both backends -----------------------------------------
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def any_backend(request, tmp_path):
-    from conftest import Server
-    env = {}
-    if request.param == "postgres":
-        env["COGNATE_DATABASE_URL"] = request.getfixturevalue("postgres_url")
-    s = Server(tmp_path / "data", env=env)
-    try:
-        yield s
-    finally:
-        s.stop()
-
-
 def test_concurrent_iam_changes_are_all_kept(any_backend):
     import concurrent.futures
     server = any_backend

@@ -3,14 +3,11 @@ request that writes attributes, races against state changes (on SQLite and Postg
 replayed and brute-forced challenges, and user enumeration despite PreventUserExistenceErrors."""
 
 import concurrent.futures
-import tempfile
-import pathlib
 
 import botocore.exceptions
 import jwt
 import pytest
 
-from conftest import Server
 from test_sts import error_of
 from test_userpool import PASSWORD, outbox, pool_and_client, public_client, totp
 
@@ -264,18 +261,6 @@ def test_prevent_user_existence_errors_hides_who_exists(server):
 
 
 # ---- 6. Races against state changes, on both backends --------------------------------------------------
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def any_backend(request, tmp_path):
-    env = {}
-    if request.param == "postgres":
-        env["COGNATE_DATABASE_URL"] = request.getfixturevalue("postgres_url")
-    s = Server(tmp_path / "data", env=env)
-    try:
-        yield s
-    finally:
-        s.stop()
-
 
 def race(calls, workers=16):
     """Runs every call at once; returns ('ok', result) or (code, message) for each."""

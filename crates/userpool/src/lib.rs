@@ -695,6 +695,15 @@ const STALE: &str = "cognate:StaleWrite";
 fn stale() -> ApiError {
     err(STALE, "stale write")
 }
+
+/// A compare-and-swap's outcome: written, or `stale()` (the operation starts again).
+fn swapped(written: Result<bool, cognate_store::StoreError>) -> Result<(), ApiError> {
+    if written.map_err(internal)? {
+        Ok(())
+    } else {
+        Err(stale())
+    }
+}
 const MAX_CODE_ATTEMPTS: u32 = 5;
 /// Answered or failing sessions a user's record remembers until they expire.
 const MAX_REMEMBERED_SESSIONS: usize = 32;
@@ -1019,10 +1028,9 @@ impl UserPools<'_> {
         let written = self
             .store
             .update_user_pool(&row.pool_id, &row.config, &text, self.now())
-            .await
-            .map_err(internal)?;
+            .await;
         self.keys.forget_pool(&row.pool_id);
-        if written { Ok(()) } else { Err(stale()) }
+        swapped(written)
     }
 
     async fn add_custom_attributes(&self, input: &Value) -> Result<Value, ApiError> {
@@ -1283,14 +1291,7 @@ impl UserPools<'_> {
             serde_json::to_string(&config).map_err(internal)?,
         );
         row.updated_at = self.now();
-        if !self
-            .store
-            .update_app_client(&row, &expected)
-            .await
-            .map_err(internal)?
-        {
-            return Err(stale());
-        }
+        swapped(self.store.update_app_client(&row, &expected).await)?;
         let secret = self.client_secret(&row)?;
         Ok(json!({ "UserPoolClient": self.client_json(&row, &config, secret.as_deref()) }))
     }
@@ -3655,14 +3656,7 @@ impl UserPools<'_> {
             serde_json::to_string(&record).map_err(internal)?,
         );
         row.updated_at = self.now();
-        if !self
-            .store
-            .update_pool_group(&row, &expected)
-            .await
-            .map_err(internal)?
-        {
-            return Err(stale());
-        }
+        swapped(self.store.update_pool_group(&row, &expected).await)?;
         Ok(json!({ "Group": Self::group_json(&row, &record) }))
     }
 
