@@ -3,8 +3,13 @@
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 venv=compat/.venv
 [ -x "$venv/bin/python" ] || { python3 -m venv "$venv"; "$venv/bin/python" -m pip install -q -r compat/requirements.txt; }
-cargo build --release --locked -p cognate >/dev/null 2>&1
-bin=target/release/cognate
+# COGNATE_BENCH_BIN runs another build instead (to compare two commits on the same machine).
+if [ -n "${COGNATE_BENCH_BIN:-}" ]; then
+  bin=$COGNATE_BENCH_BIN
+else
+  cargo build --release --locked -p cognate >/dev/null 2>&1
+  bin=target/release/cognate
+fi
 work=$(mktemp -d)
 trap 'kill $(cat "$work/pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
 

@@ -36,19 +36,29 @@ for conns in 1 64; do
   threads=$(( conns == 1 ? 1 : 2 ))
   echo "GetCallerIdentity connections=$conns: $(wrk -t$threads -c$conns -d${secs}s -s "$work/script.lua" "http://127.0.0.1:$port/" | tail -1)"
 done
-# AssumeRole: root of the default account assumes a role that trusts the account.
-role_arn=$("$venv/bin/python" - "http://127.0.0.1:$port/" "$work/data/root-credentials" <<'PY'
+# AssumeRole: an IAM user allowed sts:AssumeRole assumes a role that trusts the account (the
+# root may not assume roles, as on AWS).
+role_arn=$("$venv/bin/python" - "http://127.0.0.1:$port/" "$work/data/root-credentials" "$work/user-credentials" <<'PY'
 import configparser, json, sys, boto3
 c = configparser.ConfigParser(); c.read(sys.argv[2]); d = c["default"]
-iam = boto3.client("iam", endpoint_url=sys.argv[1], region_name="us-east-1",
-                   aws_access_key_id=d["aws_access_key_id"], aws_secret_access_key=d["aws_secret_access_key"])
-account = boto3.client("sts", endpoint_url=sys.argv[1], region_name="us-east-1",
-                       aws_access_key_id=d["aws_access_key_id"], aws_secret_access_key=d["aws_secret_access_key"]).get_caller_identity()["Account"]
+kw = dict(endpoint_url=sys.argv[1], region_name="us-east-1",
+          aws_access_key_id=d["aws_access_key_id"], aws_secret_access_key=d["aws_secret_access_key"])
+iam = boto3.client("iam", **kw)
+account = boto3.client("sts", **kw).get_caller_identity()["Account"]
 trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": account}, "Action": "sts:AssumeRole"}]}
-print(iam.create_role(RoleName="Bench", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
+arn = iam.create_role(RoleName="Bench", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+iam.create_user(UserName="bench")
+iam.put_user_policy(UserName="bench", PolicyName="assume", PolicyDocument=json.dumps(
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn}]}))
+key = iam.create_access_key(UserName="bench")["AccessKey"]
+out = configparser.ConfigParser()
+out["default"] = {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+with open(sys.argv[3], "w") as f:
+    out.write(f)
+print(arn)
 PY
 )
-"$venv/bin/python" bench/signed_request.py "http://127.0.0.1:$port/" "$work/data/root-credentials" AssumeRole \
+"$venv/bin/python" bench/signed_request.py "http://127.0.0.1:$port/" "$work/user-credentials" AssumeRole \
   "RoleArn=$role_arn" RoleSessionName=bench >"$work/assume.lua"
 for conns in 1 64; do
   threads=$(( conns == 1 ? 1 : 2 ))

@@ -132,7 +132,9 @@ impl Drop for AddressSlot {
 pub(crate) struct IdleTimeout {
     inner: axum::body::Body,
     idle: Duration,
-    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+    /// Armed only while the body is waiting for its client: a body that arrives at once
+    /// (nearly every request) costs no timer.
+    timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
 }
 
 /// The error a stalled body ends with.
@@ -145,7 +147,7 @@ impl IdleTimeout {
         IdleTimeout {
             inner,
             idle,
-            timer: Box::pin(tokio::time::sleep(idle)),
+            timer: None,
         }
     }
 }
@@ -162,14 +164,19 @@ impl http_body::Body for IdleTimeout {
         let this = &mut *self;
         match std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
-                let next = tokio::time::Instant::now() + this.idle;
-                this.timer.as_mut().reset(next);
+                this.timer = None;
                 Poll::Ready(frame)
             }
-            Poll::Pending => match this.timer.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(axum::Error::new(BodyStalled)))),
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Pending => {
+                let idle = this.idle;
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(axum::Error::new(BodyStalled)))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 
