@@ -631,16 +631,6 @@ fn http_date(millis: i64) -> String {
     httpdate::fmt_http_date(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
 }
 
-fn now_millis() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0),
-    )
-    .unwrap_or(0)
-}
-
 /// The headers stored with an object: content headers and `x-amz-meta-*`.
 fn stored_headers(headers: &HeaderMap) -> Result<Vec<(String, String)>, ApiError> {
     let mut out = Vec::new();
@@ -1094,6 +1084,11 @@ impl S3<'_, '_> {
         }
     }
 
+    /// The request's time (the edge's clock, passed in), in milliseconds.
+    fn now_millis(&self) -> i64 {
+        i64::try_from(self.ctx.now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+    }
+
     /// The signed caller, for operations anonymous requests cannot perform.
     fn signed(&self) -> Result<&Caller, ApiError> {
         self.caller
@@ -1197,7 +1192,7 @@ impl S3<'_, '_> {
             name: name.clone(),
             account_id: account.clone(),
             region,
-            created_at: now_millis() / 1000,
+            created_at: self.now_millis() / 1000,
             policy: None,
         };
         match self.store().create_bucket(&row).await {
@@ -1825,7 +1820,7 @@ impl S3<'_, '_> {
             blob: blob.clone(),
             size: i64::try_from(size).unwrap_or(i64::MAX),
             etag: etag.clone(),
-            last_modified: now_millis(),
+            last_modified: self.now_millis(),
             headers: encode_headers(&headers),
         };
         self.commit_object(&row).await?;
@@ -1954,7 +1949,7 @@ impl S3<'_, '_> {
             blob,
             size: row.size,
             etag: row.etag.clone(),
-            last_modified: now_millis(),
+            last_modified: self.now_millis(),
             headers,
         };
         self.commit_object(&new).await?;
@@ -1983,7 +1978,7 @@ impl S3<'_, '_> {
             bucket: self.req.bucket.clone(),
             key: self.req.key.clone(),
             initiator,
-            initiated: now_millis(),
+            initiated: self.now_millis(),
             headers: encode_headers(&headers),
         };
         if !self.store().create_upload(&row).await.map_err(internal)? {
@@ -2038,7 +2033,7 @@ impl S3<'_, '_> {
             blob: blob.clone(),
             size: i64::try_from(size).unwrap_or(i64::MAX),
             etag: etag.clone(),
-            last_modified: now_millis(),
+            last_modified: self.now_millis(),
         };
         match self.store().put_part(&row).await {
             Ok(Some(replaced)) => {
@@ -2134,7 +2129,7 @@ impl S3<'_, '_> {
             blob: blob.clone(),
             size: i64::try_from(size).unwrap_or(i64::MAX),
             etag: etag.clone(),
-            last_modified: now_millis(),
+            last_modified: self.now_millis(),
             headers: upload.headers.clone(),
         };
         let completed = self.store().complete_upload(&upload.upload_id, &row).await;
