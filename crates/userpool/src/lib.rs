@@ -3252,6 +3252,18 @@ impl UserPools<'_> {
         Ok(json!({ "Destination": destination, "DeliveryMedium": medium, "AttributeName": attr }))
     }
 
+    /// ForgotPassword's and ResendConfirmationCode's answer for a name that is no user.
+    async fn simulated_answer(
+        &self,
+        pool_id: &str,
+        config: &PoolConfig,
+        input: &Value,
+    ) -> Result<Value, ApiError> {
+        let username = required(input, "Username")?;
+        let details = self.simulated_delivery(pool_id, config, username).await?;
+        Ok(json!({ "CodeDeliveryDetails": details }))
+    }
+
     async fn forgot_password(&self, input: &Value) -> Result<Value, ApiError> {
         let (pool, config, client_config, user) = self.client_user(input).await?;
         let prevent = client_config.prevent_user_existence_errors;
@@ -3263,11 +3275,7 @@ impl UserPools<'_> {
         let (row, record) = match user {
             Some((row, record)) if !prevent || reachable(&record) => (row, record),
             _ if prevent => {
-                let username = required(input, "Username")?;
-                let details = self
-                    .simulated_delivery(&pool.pool_id, &config, username)
-                    .await?;
-                return Ok(json!({ "CodeDeliveryDetails": details }));
+                return self.simulated_answer(&pool.pool_id, &config, input).await;
             }
             _ => return Err(err("UserNotFoundException", "User does not exist.")),
         };
@@ -3346,11 +3354,7 @@ impl UserPools<'_> {
                 (row, record)
             }
             _ if client_config.prevent_user_existence_errors => {
-                let username = required(input, "Username")?;
-                let details = self
-                    .simulated_delivery(&pool.pool_id, &config, username)
-                    .await?;
-                return Ok(json!({ "CodeDeliveryDetails": details }));
+                return self.simulated_answer(&pool.pool_id, &config, input).await;
             }
             _ => return Err(err("UserNotFoundException", "User does not exist.")),
         };
