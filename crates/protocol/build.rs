@@ -190,6 +190,20 @@ fn generate(
         )?;
     }
     writeln!(out, "            }}\n        }}")?;
+    writeln!(out, "    }}")?;
+    writeln!(out, "    impl crate::ServiceOperation for Operation {{")?;
+    writeln!(
+        out,
+        "        fn from_name(name: &str) -> Option<Self> {{ Operation::from_name(name) }}"
+    )?;
+    writeln!(
+        out,
+        "        fn name(self) -> &'static str {{ Operation::name(self) }}"
+    )?;
+    writeln!(
+        out,
+        "        fn requires_signature(self) -> bool {{ Operation::requires_signature(self) }}"
+    )?;
     writeln!(out, "    }}\n}}")?;
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! Pure: bytes and headers in, bytes and headers out. Nothing here knows about sockets,
 //! storage or authorization.
 
+pub mod cognito;
 mod error;
 mod json;
 mod model;
@@ -15,6 +16,17 @@ mod s3;
 /// Operation lists generated from the vendored AWS service models (`models/`).
 pub mod services {
     include!(concat!(env!("OUT_DIR"), "/services.rs"));
+}
+
+/// What every generated `services::<service>::Operation` enum offers, for code written once
+/// for all services (the server's request pipeline).
+pub trait ServiceOperation: Copy + Eq + Send + Sync + std::fmt::Debug + 'static {
+    /// The operation with this exact name, if the service has one.
+    fn from_name(name: &str) -> Option<Self>;
+    /// The operation's name, as the wire carries it.
+    fn name(self) -> &'static str;
+    /// False for the operations AWS serves without a signature (`authtype: none`).
+    fn requires_signature(self) -> bool;
 }
 
 pub use error::{ApiError, AuthFailure, Fault};

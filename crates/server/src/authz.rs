@@ -10,7 +10,7 @@ use cognate_protocol::{ApiError, Protocol};
 use http::StatusCode;
 
 use crate::auth::Caller;
-use crate::edge::Ctx;
+use crate::context::Ctx;
 
 /// The account that owns the target resource and its resource-based policy, if it has one.
 #[derive(Clone, Copy)]

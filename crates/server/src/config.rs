@@ -203,3 +203,35 @@ mod tests {
         assert!(toml::from_str::<Config>("no-such-option = 1").is_err());
     }
 }
+
+/// Where logins of the well-known providers are verified.
+#[derive(Debug, Clone)]
+pub struct LoginUrls {
+    pub google_jwks: String,
+    pub apple_jwks: String,
+    pub facebook_graph: String,
+    pub amazon_api: String,
+}
+
+impl LoginUrls {
+    pub fn from_config(config: &Config) -> Self {
+        let or = |v: &Option<String>, default: &str| {
+            v.clone()
+                .unwrap_or_else(|| default.to_owned())
+                .trim_end_matches('/')
+                .to_owned()
+        };
+        LoginUrls {
+            google_jwks: or(
+                &config.google_jwks_url,
+                "https://www.googleapis.com/oauth2/v3/certs",
+            ),
+            apple_jwks: or(
+                &config.apple_jwks_url,
+                "https://appleid.apple.com/auth/keys",
+            ),
+            facebook_graph: or(&config.facebook_graph_url, "https://graph.facebook.com"),
+            amazon_api: or(&config.amazon_api_url, "https://api.amazon.com"),
+        }
+    }
+}

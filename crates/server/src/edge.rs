@@ -6,125 +6,25 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use bytes::Bytes;
 use cognate_protocol::{
-    self as protocol, ApiError, AuthFailure, JsonService, Protocol, QueryParams, QueryService,
-    Route, services,
+    self as protocol, ApiError, JsonService, Protocol, QueryParams, QueryService, Route, services,
 };
-use cognate_sigv4::{self as sigv4, PathStyle, Presented};
-use http::{HeaderValue, Method, StatusCode, request::Parts};
-use http_body_util::BodyExt as _;
+use cognate_sigv4 as sigv4;
+use http::{HeaderValue, Method, StatusCode};
 use time::OffsetDateTime;
 
-use crate::auth::{self, AuthError, Caller, Signed};
+use crate::auth;
+use crate::context::{Ctx, Outcome, read_body};
+use crate::pipeline::{self, Payload, Wire};
+use crate::services::{
+    iam::IamService,
+    identitypool::{self, IdentityPoolService},
+    organizations::OrganizationsService,
+    s3,
+    sts::StsService,
+    userpool::{self, UserPoolService},
+};
 use crate::state::AppState;
-
-/// What a request turned out to be, for its log line.
-#[derive(Default)]
-pub struct Outcome {
-    pub service: &'static str,
-    pub operation: String,
-    pub principal: Option<String>,
-}
-
-/// Everything a service adapter needs about one request.
-pub struct Ctx<'a> {
-    pub state: &'a AppState,
-    pub parts: &'a Parts,
-    pub presented: Option<&'a Presented>,
-    pub request_id: &'a str,
-    pub now: OffsetDateTime,
-    /// The client's address, for `aws:SourceIp`.
-    pub source_ip: Option<std::net::IpAddr>,
-    pub outcome: &'a mut Outcome,
-}
-
-impl Ctx<'_> {
-    /// Authenticates the request when it is signed. Unsigned requests yield `None` when
-    /// `requires_signature` is false and `MissingAuthenticationToken` otherwise.
-    pub async fn caller(
-        &mut self,
-        protocol: Protocol,
-        service: &str,
-        style: PathStyle,
-        payload_hash: &str,
-        requires_signature: bool,
-    ) -> Result<Option<Caller>, ApiError> {
-        let Some(presented) = self.presented else {
-            return if requires_signature {
-                Err(AuthFailure::Missing.to_error(protocol))
-            } else {
-                Ok(None)
-            };
-        };
-        let query = self.parts.uri.query().unwrap_or("");
-        let request = sigv4::Request {
-            method: &self.parts.method,
-            path: self.parts.uri.path(),
-            query,
-            headers: &self.parts.headers,
-        };
-        let signed = Signed {
-            request: &request,
-            presented,
-            style,
-            payload_hash,
-            service,
-        };
-        match auth::authenticate(self.state, &signed, self.now).await {
-            Ok(caller) => {
-                self.outcome.principal = Some(caller.principal.arn());
-                Ok(Some(caller))
-            }
-            Err(AuthError::Denied(failure)) => Err(failure.to_error(protocol)),
-            Err(AuthError::Internal(detail)) => {
-                tracing::error!(request_id = self.request_id, %detail, "authentication failed inside the server");
-                Err(ApiError::internal())
-            }
-        }
-    }
-}
-
-/// Reads a whole body, refusing one larger than `limit` before buffering it.
-async fn read_body(headers: &http::HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "RequestEntityTooLarge",
-            format!("Request body must be at most {limit} bytes"),
-        )
-    };
-    let declared = headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
-    }
-    match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(e) if crate::listener::stalled(&*e) => Err(request_timeout()),
-        Err(_) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "IncompleteBody",
-            "The request body could not be read",
-        )),
-    }
-}
-
-/// A request whose body stalled (S3's words, which every service's clients retry).
-pub(crate) fn request_timeout() -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "RequestTimeout",
-        "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.",
-    )
-}
-
-fn unknown_operation() -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "UnknownOperationException", "")
-}
 
 /// The axum handler for every path.
 pub async fn handle(
@@ -140,12 +40,12 @@ pub async fn handle(
         return health(&request_id);
     }
     if parts.method == Method::GET
-        && let Some((pool_id, jwks)) = crate::userpool::discovery_path(parts.uri.path())
+        && let Some((pool_id, jwks)) = userpool::discovery_path(parts.uri.path())
     {
-        return crate::userpool::discovery(&state, pool_id, jwks).await;
+        return userpool::discovery(&state, pool_id, jwks).await;
     }
     if parts.method == Method::GET && parts.uri.path() == "/.well-known/jwks_uri" {
-        return crate::identitypool::jwks(&state).await;
+        return identitypool::jwks(&state).await;
     }
     let query = parts.uri.query().unwrap_or("");
     let sreq = sigv4::Request {
@@ -241,27 +141,26 @@ async fn dispatch(
         Route::Json { service, operation } => {
             ctx.outcome.service = service.signing_name();
             ctx.outcome.operation = operation.clone();
+            let body = read_body(&ctx.parts.headers, body, protocol::MAX_BUFFERED_BODY).await?;
+            let payload = Payload::Json(&body);
             match service {
                 JsonService::Organizations => {
-                    let body =
-                        read_body(&ctx.parts.headers, body, protocol::MAX_BUFFERED_BODY).await?;
-                    crate::organizations::handle(ctx, operation, &body).await
+                    pipeline::run::<OrganizationsService>(ctx, operation, payload).await
                 }
                 JsonService::CognitoIdp => {
-                    let body =
-                        read_body(&ctx.parts.headers, body, protocol::MAX_BUFFERED_BODY).await?;
-                    crate::userpool::handle(ctx, operation, &body).await
+                    pipeline::run::<UserPoolService>(ctx, operation, payload).await
                 }
                 JsonService::CognitoIdentity => {
-                    let body =
-                        read_body(&ctx.parts.headers, body, protocol::MAX_BUFFERED_BODY).await?;
-                    crate::identitypool::handle(ctx, operation, &body).await
+                    pipeline::run::<IdentityPoolService>(ctx, operation, payload).await
                 }
             }
         }
         Route::UnknownTarget { target } => {
             ctx.outcome.operation = target.clone();
-            Err(unknown_operation())
+            Err(pipeline::unknown_operation(
+                &Wire::Json { invalid: "" },
+                target,
+            ))
         }
         Route::RestJson => {
             ctx.outcome.service = services::cognito_sync::SIGNING_NAME;
@@ -281,7 +180,7 @@ async fn dispatch(
                 "Unknown operation",
             ))
         }
-        Route::S3 => return crate::s3::handle(ctx, body).await,
+        Route::S3 => return s3::handle(ctx, body).await,
         Route::Query { service } => {
             let body = read_body(&ctx.parts.headers, body, protocol::MAX_BUFFERED_BODY).await?;
             let params = QueryParams::parse(ctx.parts.uri.query().unwrap_or(""), &body)?;
@@ -312,10 +211,13 @@ async fn dispatch(
             if params.version().is_some_and(|v| v != service.api_version()) {
                 return Err(invalid_action());
             }
-            let payload_hash = sigv4::sha256_hex(&body);
+            let payload = Payload::Query {
+                params: &params,
+                body: &body,
+            };
             match service {
-                QueryService::Sts => crate::sts::handle(ctx, action, &params, &payload_hash).await,
-                QueryService::Iam => crate::iam::handle(ctx, action, &params, &payload_hash).await,
+                QueryService::Sts => pipeline::run::<StsService>(ctx, action, payload).await,
+                QueryService::Iam => pipeline::run::<IamService>(ctx, action, payload).await,
             }
         }
     };

@@ -2,20 +2,19 @@
 //! request, authenticates it, hands typed input to a service crate and renders the result in
 //! the protocol's shape. This crate holds no service logic and no SQL.
 
+// The layers, bottom first, are `tests::LAYERS`: a module imports only the ones below it.
 mod auth;
 mod authz;
 mod bootstrap;
 mod config;
+mod context;
 mod edge;
-mod iam;
-mod identitypool;
+mod federation;
 mod jwks;
 mod listener;
-mod organizations;
-mod s3;
+mod pipeline;
+mod services;
 mod state;
-mod sts;
-mod userpool;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -100,8 +99,8 @@ pub async fn serve(
             "DEV MODE: unknown access key ids are accepted as the root of account {account} WITHOUT a signature check; never expose this server"
         );
     }
-    let blobs = s3::open_blobs(&config, &store).await?;
-    let delivery = userpool::delivery(&config)?;
+    let blobs = services::s3::open_blobs(&config, &store).await?;
+    let delivery = services::userpool::delivery(&config)?;
     let state = Arc::new(state::AppState::new(
         &config,
         store.clone(),
@@ -171,4 +170,129 @@ pub async fn serve(
         context: "serving".into(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+    use std::path::Path;
+
+    /// The modules, bottom first: each imports only modules before it here.
+    const LAYERS: &[&str] = &[
+        "config",
+        "bootstrap",
+        "jwks",
+        "state",
+        "listener",
+        "auth",
+        "context",
+        "authz",
+        "federation",
+        "pipeline",
+        "services",
+        "edge",
+    ];
+
+    /// The modules `lib.rs` declares.
+    fn declared(src: &Path) -> Vec<String> {
+        std::fs::read_to_string(src.join("lib.rs"))
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.strip_prefix("mod ")?.strip_suffix(';'))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Every `.rs` file below `dir`, with its text.
+    fn sources(dir: &Path, out: &mut Vec<(std::path::PathBuf, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                out.push((path, text));
+            }
+        }
+    }
+
+    /// The top-level modules a file names as `crate::<module>`.
+    fn imports(text: &str, modules: &[String]) -> Vec<String> {
+        let mut found = Vec::new();
+        for (i, _) in text.match_indices("crate::") {
+            let rest = &text[i + "crate::".len()..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if modules.contains(&name) && !found.contains(&name) {
+                found.push(name);
+            }
+        }
+        found
+    }
+
+    /// ARCHITECTURE.md's invariant: a module imports only modules declared before it in
+    /// `lib.rs` (no circle), and no service adapter imports another (what two services share
+    /// lives in `federation`).
+    #[test]
+    fn modules_import_only_what_lies_below_them() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let order: Vec<String> = LAYERS.iter().map(|m| (*m).to_owned()).collect();
+        let mut declared = declared(&src);
+        declared.sort();
+        let mut layered = order.clone();
+        layered.sort();
+        assert_eq!(declared, layered, "every module has its place in LAYERS");
+        let mut files = Vec::new();
+        sources(&src, &mut files);
+        let mut violations = Vec::new();
+        for (path, text) in &files {
+            let relative = path.strip_prefix(&src).unwrap();
+            let top = relative
+                .components()
+                .next()
+                .unwrap()
+                .as_os_str()
+                .to_string_lossy()
+                .trim_end_matches(".rs")
+                .to_owned();
+            if top == "lib" {
+                continue;
+            }
+            let rank = order.iter().position(|m| *m == top).unwrap();
+            for import in imports(text, &order) {
+                let theirs = order.iter().position(|m| *m == import).unwrap();
+                if theirs >= rank && import != top {
+                    violations.push(format!("{} imports crate::{import}", relative.display()));
+                }
+            }
+            if top == "services" {
+                let adapter = relative
+                    .components()
+                    .nth(1)
+                    .unwrap()
+                    .as_os_str()
+                    .to_string_lossy()
+                    .trim_end_matches(".rs")
+                    .to_owned();
+                for (i, _) in text.match_indices("services::") {
+                    let other: String = text[i + "services::".len()..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    let local = Path::new(&src).join("services").join(format!("{other}.rs"));
+                    let local_dir = Path::new(&src).join("services").join(&other);
+                    if other != adapter && (local.exists() || local_dir.exists()) {
+                        violations.push(format!(
+                            "{} imports the adapter services::{other}",
+                            relative.display()
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(violations.is_empty(), "layering broken: {violations:#?}");
+    }
 }

@@ -89,17 +89,23 @@ pub struct AppState {
     /// Identity pools' opened keys and parsed pools.
     pub identity_cache: cognate_identitypool::IdentityCache,
     /// Where logins of the well-known providers are verified.
-    pub login_urls: crate::identitypool::LoginUrls,
+    pub login_urls: crate::config::LoginUrls,
     /// This server's public base URL, known once the listener is bound (user pool issuers).
     pub public_url: std::sync::OnceLock<String>,
     /// S3 buckets by name, with their policies parsed.
-    pub buckets: Cache<String, Arc<crate::s3::Bucket>>,
+    pub buckets: Cache<String, Arc<Bucket>>,
     /// The organization (id) each account belongs to, for `aws:PrincipalOrgID` and
     /// `aws:ResourceOrgID`.
     pub organizations: Cache<String, Option<String>>,
     /// S3 object rows by (bucket, key), kept only when this node is the only writer
     /// (SQLite); every object write on this node forgets its key.
     pub objects: Option<Cache<(String, String), Arc<cognate_store::ObjectRow>>>,
+}
+
+/// A bucket as authorization needs it: its row and its parsed policy.
+pub struct Bucket {
+    pub row: cognate_store::BucketRow,
+    pub policy: Option<cognate_policy::Policy>,
 }
 
 /// A bounded map that starts over when full and empties on every IAM change.
@@ -186,7 +192,7 @@ impl AppState {
             public_url: std::sync::OnceLock::new(),
             userpool_keys: cognate_userpool::KeyCache::default(),
             identity_cache: cognate_identitypool::IdentityCache::default(),
-            login_urls: crate::identitypool::LoginUrls::from_config(config),
+            login_urls: crate::config::LoginUrls::from_config(config),
             buckets: Cache::new(),
             organizations: Cache::new(),
         }
@@ -195,6 +201,48 @@ impl AppState {
     /// The public base URL (set at start, before any request is served).
     pub fn public_url(&self) -> &str {
         self.public_url.get().map_or("", String::as_str)
+    }
+
+    /// The user pool service for one request: administrative calls name the caller's
+    /// `account`; public ones (`None`) reach any pool.
+    pub fn user_pools<'a>(
+        &'a self,
+        now: time::OffsetDateTime,
+        account: Option<&'a str>,
+    ) -> cognate_userpool::UserPools<'a> {
+        cognate_userpool::UserPools {
+            store: &self.store,
+            master: &self.master,
+            rng: &self.rng,
+            keys: &self.userpool_keys,
+            region: &self.region,
+            issuer_base: self.public_url(),
+            delivery: &self.delivery,
+            now,
+            account,
+        }
+    }
+
+    /// The identity pool service for one request, as [`AppState::user_pools`].
+    pub fn identity_pools<'a>(
+        &'a self,
+        now: time::OffsetDateTime,
+        account: Option<&'a str>,
+    ) -> cognate_identitypool::IdentityPools<'a> {
+        let url = self.public_url();
+        cognate_identitypool::IdentityPools {
+            store: &self.store,
+            master: &self.master,
+            rng: &self.rng,
+            cache: &self.identity_cache,
+            region: &self.region,
+            issuer_host: url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"))
+                .unwrap_or(url),
+            now,
+            account,
+        }
     }
 
     /// A session's parsed policies (validated when the session was created).

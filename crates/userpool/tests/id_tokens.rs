@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use cognate_credentials::MasterKey;
-use cognate_userpool::{Delivery, KeyCache, UserPools};
+use cognate_userpool::{Delivery, KeyCache, Operation, UserPools};
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
@@ -52,7 +52,7 @@ async fn id_tokens_expire_name_their_client_and_die_with_a_sign_out() {
     let now = OffsetDateTime::now_utc();
     let svc = env.at(now);
     let pool = svc
-        .call("CreateUserPool", &json!({"PoolName": "p"}))
+        .call(Operation::CreateUserPool, &json!({"PoolName": "p"}))
         .await
         .unwrap()["UserPool"]["Id"]
         .as_str()
@@ -60,7 +60,7 @@ async fn id_tokens_expire_name_their_client_and_die_with_a_sign_out() {
         .to_owned();
     let client = svc
         .call(
-            "CreateUserPoolClient",
+            Operation::CreateUserPoolClient,
             &json!({"UserPoolId": pool, "ClientName": "c",
                     "ExplicitAuthFlows": ["ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]}),
         )
@@ -70,20 +70,20 @@ async fn id_tokens_expire_name_their_client_and_die_with_a_sign_out() {
         .unwrap()
         .to_owned();
     svc.call(
-        "AdminCreateUser",
+        Operation::AdminCreateUser,
         &json!({"UserPoolId": pool, "Username": "ann", "MessageAction": "SUPPRESS"}),
     )
     .await
     .unwrap();
     svc.call(
-        "AdminSetUserPassword",
+        Operation::AdminSetUserPassword,
         &json!({"UserPoolId": pool, "Username": "ann", "Password": "Correct-Horse-9", "Permanent": true}),
     )
     .await
     .unwrap();
     let tokens = svc
         .call(
-            "AdminInitiateAuth",
+            Operation::AdminInitiateAuth,
             &json!({"UserPoolId": pool, "ClientId": client, "AuthFlow": "ADMIN_USER_PASSWORD_AUTH",
                     "AuthParameters": {"USERNAME": "ann", "PASSWORD": "Correct-Horse-9"}}),
         )
@@ -130,7 +130,7 @@ async fn id_tokens_expire_name_their_client_and_die_with_a_sign_out() {
     // After a global sign-out the server-side check refuses the still-unexpired token; without
     // the check it is accepted until it expires, as on Cognito.
     svc.call(
-        "AdminUserGlobalSignOut",
+        Operation::AdminUserGlobalSignOut,
         &json!({"UserPoolId": pool, "Username": "ann"}),
     )
     .await
@@ -150,7 +150,7 @@ async fn challenge_sessions_expire_with_the_clients_session_validity() {
     let now = OffsetDateTime::now_utc();
     let svc = env.at(now);
     let pool = svc
-        .call("CreateUserPool", &json!({"PoolName": "p"}))
+        .call(Operation::CreateUserPool, &json!({"PoolName": "p"}))
         .await
         .unwrap()["UserPool"]["Id"]
         .as_str()
@@ -163,7 +163,10 @@ async fn challenge_sessions_expire_with_the_clients_session_validity() {
         if let Some(v) = validity {
             input["AuthSessionValidity"] = json!(v);
         }
-        let out = svc.call("CreateUserPoolClient", &input).await.unwrap();
+        let out = svc
+            .call(Operation::CreateUserPoolClient, &input)
+            .await
+            .unwrap();
         clients.push(
             out["UserPoolClient"]["ClientId"]
                 .as_str()
@@ -174,7 +177,7 @@ async fn challenge_sessions_expire_with_the_clients_session_validity() {
     for (i, client) in clients.iter().enumerate() {
         let user = format!("new{i}");
         svc.call(
-            "AdminCreateUser",
+            Operation::AdminCreateUser,
             &json!({"UserPoolId": pool, "Username": user, "TemporaryPassword": "Temp-Pass-1",
                     "MessageAction": "SUPPRESS"}),
         )
@@ -182,7 +185,7 @@ async fn challenge_sessions_expire_with_the_clients_session_validity() {
         .unwrap();
         let challenge = svc
             .call(
-                "AdminInitiateAuth",
+                Operation::AdminInitiateAuth,
                 &json!({"UserPoolId": pool, "ClientId": client, "AuthFlow": "ADMIN_USER_PASSWORD_AUTH",
                         "AuthParameters": {"USERNAME": user, "PASSWORD": "Temp-Pass-1"}}),
             )
@@ -194,7 +197,9 @@ async fn challenge_sessions_expire_with_the_clients_session_validity() {
                              "ChallengeResponses": {"USERNAME": user, "NEW_PASSWORD": "Correct-Horse-9"}});
         // Four minutes on: past the default three, within the second client's ten.
         let later = env.at(now + Duration::minutes(4));
-        let answer = later.call("AdminRespondToAuthChallenge", &respond).await;
+        let answer = later
+            .call(Operation::AdminRespondToAuthChallenge, &respond)
+            .await;
         if i == 0 {
             let e = answer.unwrap_err();
             assert_eq!(
@@ -207,7 +212,7 @@ async fn challenge_sessions_expire_with_the_clients_session_validity() {
         } else {
             assert!(answer.unwrap()["AuthenticationResult"]["IdToken"].is_string());
             let again = later
-                .call("AdminRespondToAuthChallenge", &respond)
+                .call(Operation::AdminRespondToAuthChallenge, &respond)
                 .await
                 .unwrap_err();
             assert_eq!(

@@ -1,132 +1,119 @@
 //! The Cognito user pools JSON 1.1 adapter, and the pools' OpenID discovery documents and
 //! JWKS (`GET /<poolId>/.well-known/…`, public).
 
-use bytes::Bytes;
-use cognate_protocol::{ApiError, Model, Protocol, decode_json, render_json, services};
-use cognate_sigv4::{self as sigv4, PathStyle};
-use cognate_userpool::{self as userpool, Delivery, UserPools};
+use cognate_protocol::{ApiError, Model, Protocol, services};
+use cognate_userpool::{self as userpool, Delivery, Operation};
 use http::{HeaderValue, StatusCode};
 use serde_json::Value;
 
-use crate::edge::Ctx;
+use crate::auth::Caller;
+use crate::context::Ctx;
+use crate::pipeline::{Service, Wire, signed};
 use crate::state::AppState;
 
-fn unknown() -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "UnknownOperationException", "")
-}
+pub(crate) struct UserPoolService;
 
-pub(crate) fn service<'a>(
-    state: &'a AppState,
-    now: time::OffsetDateTime,
-    account: Option<&'a str>,
-) -> UserPools<'a> {
-    UserPools {
-        store: &state.store,
-        master: &state.master,
-        rng: &state.rng,
-        keys: &state.userpool_keys,
-        region: &state.region,
-        issuer_base: state.public_url(),
-        delivery: &state.delivery,
-        now,
-        account,
-    }
-}
+impl Service for UserPoolService {
+    type Operation = Operation;
+    /// The caller's account, for administrative operations.
+    type Authorized = Option<String>;
+    const SIGNING_NAME: &'static str = services::cognito_idp::SIGNING_NAME;
+    const WIRE: Wire = Wire::Json {
+        invalid: "InvalidParameterException",
+    };
 
-pub async fn handle(
-    ctx: &mut Ctx<'_>,
-    operation: &str,
-    body: &[u8],
-) -> Result<http::Response<Bytes>, ApiError> {
-    if !userpool::OPERATIONS.contains(&operation) {
-        return Err(unknown());
+    fn model() -> &'static Model {
+        Model::cognito_idp()
     }
-    let public = userpool::is_public(operation);
-    let payload_hash = sigv4::sha256_hex(body);
-    let caller = ctx
-        .caller(
+
+    fn implements(op: Operation) -> bool {
+        userpool::implements(op)
+    }
+
+    async fn authorize(
+        ctx: &Ctx<'_>,
+        caller: Option<&Caller>,
+        op: Operation,
+        input: &Value,
+    ) -> Result<Option<String>, ApiError> {
+        if !op.requires_signature() {
+            // Public operations prove themselves with a client id, a password, a code or a
+            // token, inside the service.
+            return Ok(None);
+        }
+        let caller = signed(caller)?;
+        let account = caller.principal.account().to_string();
+        let pool = input.get("UserPoolId").and_then(Value::as_str);
+        let resource = match pool {
+            Some(pool) => format!(
+                "arn:aws:cognito-idp:{}:{account}:userpool/{pool}",
+                ctx.state.region
+            ),
+            None => "*".to_owned(),
+        };
+        let pool_tags = match pool {
+            Some(pool) => {
+                ctx.state
+                    .user_pools(ctx.now, Some(&account))
+                    .pool_tags(pool)
+                    .await
+            }
+            None => None,
+        };
+        let keys = crate::authz::tag_keys(
+            crate::authz::string_pairs(pool_tags.as_ref()),
+            crate::authz::string_pairs(input.get("UserPoolTags")),
+            [],
+        );
+        crate::authz::authorize(
+            ctx,
+            caller,
             Protocol::Json,
-            services::cognito_idp::SIGNING_NAME,
-            PathStyle::Normalized,
-            &payload_hash,
-            !public,
+            &format!("cognito-idp:{}", op.name()),
+            &resource,
+            &keys,
+            None,
         )
         .await?;
-    let input: Value = decode_json(body)?;
-    let violations = Model::cognito_idp().validate_json(operation, &input);
-    if !violations.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "InvalidParameterException",
-            violations.join("; "),
-        ));
-    }
-    let account = match (public, caller.as_ref()) {
-        (true, _) => None,
-        (false, None) => return Err(ApiError::internal()),
-        (false, Some(caller)) => {
-            let account = caller.principal.account().to_string();
-            let resource = match input.get("UserPoolId").and_then(Value::as_str) {
-                Some(pool) => format!(
-                    "arn:aws:cognito-idp:{}:{account}:userpool/{pool}",
-                    ctx.state.region
-                ),
-                None => "*".to_owned(),
-            };
-            let pool_tags = match input.get("UserPoolId").and_then(Value::as_str) {
-                Some(pool) => {
-                    service(ctx.state, ctx.now, Some(&account))
-                        .pool_tags(pool)
-                        .await
-                }
-                None => None,
-            };
-            let keys = crate::authz::tag_keys(
-                crate::authz::string_pairs(pool_tags.as_ref()),
-                crate::authz::string_pairs(input.get("UserPoolTags")),
-                [],
-            );
+        if let (Operation::CreateGroup | Operation::UpdateGroup, Some(role)) =
+            (op, input.get("RoleArn").and_then(Value::as_str))
+        {
+            // A group's role reaches every member's tokens (and through identity pools,
+            // their credentials): giving it is passing the role, as IAM requires.
             crate::authz::authorize(
                 ctx,
                 caller,
                 Protocol::Json,
-                &format!("cognito-idp:{operation}"),
-                &resource,
-                &keys,
+                "iam:PassRole",
+                role,
+                &[(
+                    "iam:PassedToService".to_owned(),
+                    vec!["cognito-idp.amazonaws.com".to_owned()],
+                )],
                 None,
             )
             .await?;
-            if let (true, Some(role)) = (
-                operation == "CreateGroup" || operation == "UpdateGroup",
-                input.get("RoleArn").and_then(Value::as_str),
-            ) {
-                // A group's role reaches every member's tokens (and through identity pools,
-                // their credentials): giving it is passing the role, as IAM requires.
-                crate::authz::authorize(
-                    ctx,
-                    caller,
-                    Protocol::Json,
-                    "iam:PassRole",
-                    role,
-                    &[(
-                        "iam:PassedToService".to_owned(),
-                        vec!["cognito-idp.amazonaws.com".to_owned()],
-                    )],
-                    None,
-                )
-                .await?;
-            }
-            Some(account)
         }
-    };
-    let output = service(ctx.state, ctx.now, account.as_deref())
-        .call(operation, &input)
-        .await?;
-    if operation == "DeleteUserPool" || operation == "UpdateUserPool" {
-        // Other nodes drop the pool from their caches.
-        ctx.state.changed().await;
+        Ok(Some(account))
     }
-    render_json(&output)
+
+    async fn call(
+        ctx: &Ctx<'_>,
+        _: Option<&Caller>,
+        op: Operation,
+        input: Value,
+        account: Option<String>,
+    ) -> Result<Value, ApiError> {
+        ctx.state
+            .user_pools(ctx.now, account.as_deref())
+            .call(op, &input)
+            .await
+    }
+
+    fn invalidates(op: Operation) -> bool {
+        // Other nodes drop the pool from their caches.
+        matches!(op, Operation::DeleteUserPool | Operation::UpdateUserPool)
+    }
 }
 
 /// `/<poolId>/.well-known/openid-configuration` or `/<poolId>/.well-known/jwks.json`: the
@@ -157,7 +144,7 @@ pub async fn discovery(
     pool_id: &str,
     jwks: bool,
 ) -> http::Response<axum::body::Body> {
-    let svc = service(state, time::OffsetDateTime::now_utc(), None);
+    let svc = state.user_pools(time::OffsetDateTime::now_utc(), None);
     let doc = if jwks {
         svc.jwks(pool_id).await
     } else {

@@ -1,144 +1,174 @@
 //! The STS Query adapter: parameters decoded by the STS model, the role's trust policy
-//! evaluated by the authorizer, `cognate_sts` functions called, output encoded by the model.
+//! evaluated by the authorizer (or, for web identities, the token verified and the trust
+//! policy evaluated for its provider), `cognate_sts` functions called.
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use cognate_credentials::AccountId;
-use cognate_protocol::{
-    ApiError, Model, Protocol, QueryParams, QueryService, render_query, services,
-};
-use cognate_sigv4::PathStyle;
-use cognate_sts::{self as sts, AssumeRoleInput, Credentials, GetSessionTokenInput};
+use cognate_iam::RoleRecord;
+use cognate_protocol::{ApiError, Model, Protocol, QueryService, services};
+use cognate_sts::{self as sts, AssumeRoleInput, Credentials, GetSessionTokenInput, web_identity};
 use http::StatusCode;
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 
 use crate::auth::Caller;
 use crate::authz::{ResourcePolicy, authorize};
-use crate::edge::Ctx;
-use crate::state::AppState;
+use crate::context::Ctx;
+use crate::federation::{
+    cached_provider, cached_role, names_pools, sts_role, verify_builtin_token,
+};
+use crate::pipeline::{Service, Wire, signed};
 
 type Operation = services::sts::Operation;
 
-pub async fn handle(
-    ctx: &mut Ctx<'_>,
-    action: &str,
-    params: &QueryParams,
-    payload_hash: &str,
-) -> Result<http::Response<Bytes>, ApiError> {
-    let op = match Operation::from_name(action) {
-        Some(
-            op @ (Operation::GetCallerIdentity
-            | Operation::GetSessionToken
-            | Operation::AssumeRole
-            | Operation::AssumeRoleWithWebIdentity
-            | Operation::GetAccessKeyInfo),
-        ) => op,
-        _ => {
+pub(crate) struct StsService;
+
+/// What authorization established for the call.
+pub(crate) enum Authorized {
+    /// Nothing beyond the caller's identity.
+    Caller,
+    /// `AssumeRole`: the role, whose trust policy admitted the caller.
+    Role(Arc<RoleRecord>),
+    /// `AssumeRoleWithWebIdentity`: the verified token and the role that trusts its provider.
+    WebIdentity(Box<WebIdentity>),
+}
+
+pub(crate) struct WebIdentity {
+    role: Arc<RoleRecord>,
+    provider_arn: String,
+    verified: Arc<web_identity::Verified>,
+    /// The provider's condition keys, kept on the session.
+    session_context: Vec<(String, Vec<String>)>,
+}
+
+impl Service for StsService {
+    type Operation = Operation;
+    type Authorized = Authorized;
+    const SIGNING_NAME: &'static str = services::sts::SIGNING_NAME;
+    const WIRE: Wire = Wire::Query(QueryService::Sts);
+
+    fn model() -> &'static Model {
+        Model::query(QueryService::Sts)
+    }
+
+    fn implements(op: Operation) -> bool {
+        matches!(
+            op,
+            Operation::GetCallerIdentity
+                | Operation::GetSessionToken
+                | Operation::AssumeRole
+                | Operation::AssumeRoleWithWebIdentity
+                | Operation::GetAccessKeyInfo
+        )
+    }
+
+    fn admit(op: Operation, caller: Option<&Caller>) -> Result<(), ApiError> {
+        if op == Operation::AssumeRoleWithWebIdentity {
+            // Unsigned: the token is the credential.
+            return Ok(());
+        }
+        if signed(caller)?.is_get_session_token()
+            && !matches!(op, Operation::AssumeRole | Operation::GetCallerIdentity)
+        {
+            // GetSessionToken credentials reach STS only for AssumeRole and GetCallerIdentity.
             return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "InvalidAction",
-                format!(
-                    "Could not find operation {action} for version {}",
-                    services::sts::API_VERSION
-                ),
+                StatusCode::FORBIDDEN,
+                "AccessDenied",
+                format!("Cannot call {} with session credentials", op.name()),
             ));
         }
-    };
-    let signed = op.requires_signature();
-    let caller = ctx
-        .caller(
-            Protocol::Query,
-            services::sts::SIGNING_NAME,
-            PathStyle::Normalized,
-            payload_hash,
-            signed,
-        )
-        .await?;
-    let model = Model::query(QueryService::Sts);
-    let input = model.decode_query(action, params)?;
-    if op == Operation::AssumeRoleWithWebIdentity {
-        let output = assume_role_with_web_identity(ctx, &input).await?;
-        let result = model.encode_query(action, &output);
-        return Ok(render_query(
-            action,
-            services::sts::XML_NAMESPACE,
-            ctx.request_id,
-            result.as_deref(),
-        ));
+        Ok(())
     }
-    let caller = caller.ok_or_else(ApiError::internal)?;
-    if caller.is_get_session_token()
-        && !matches!(op, Operation::AssumeRole | Operation::GetCallerIdentity)
-    {
-        // GetSessionToken credentials reach STS only for AssumeRole and GetCallerIdentity.
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "AccessDenied",
-            format!("Cannot call {action} with session credentials"),
-        ));
-    }
-    let output = match op {
-        Operation::GetCallerIdentity => {
-            let id = sts::get_caller_identity(&caller.principal);
-            json!({ "UserId": id.user_id, "Account": id.account, "Arn": id.arn })
-        }
-        Operation::GetSessionToken => {
-            let input = GetSessionTokenInput {
-                duration_seconds: input.get("DurationSeconds").and_then(Value::as_i64),
-            };
-            let creds = sts::get_session_token(
-                &caller.principal,
-                caller.via_session,
-                &input,
-                ctx.now,
-                &ctx.state.ring(),
-                &ctx.state.rng,
-            )?;
-            json!({ "Credentials": credentials_json(&creds) })
-        }
-        Operation::GetAccessKeyInfo => {
-            authorize(
-                ctx,
-                &caller,
-                Protocol::Query,
-                "sts:GetAccessKeyInfo",
-                "*",
-                &[],
-                None,
-            )
-            .await?;
-            let id = input
-                .get("AccessKeyId")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            // Key ids carry their account, as AWS's do: no lookup, any node, any key.
-            let account = cognate_credentials::account_of_key_id(id).ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidParameterValue",
-                    format!("Invalid access key id: {id}"),
+
+    async fn authorize(
+        ctx: &Ctx<'_>,
+        caller: Option<&Caller>,
+        op: Operation,
+        input: &Value,
+    ) -> Result<Authorized, ApiError> {
+        match op {
+            Operation::AssumeRoleWithWebIdentity => Ok(Authorized::WebIdentity(Box::new(
+                authorize_web_identity(ctx, input).await?,
+            ))),
+            Operation::AssumeRole => Ok(Authorized::Role(
+                authorize_assume_role(ctx, signed(caller)?, input).await?,
+            )),
+            Operation::GetAccessKeyInfo => {
+                authorize(
+                    ctx,
+                    signed(caller)?,
+                    Protocol::Query,
+                    "sts:GetAccessKeyInfo",
+                    "*",
+                    &[],
+                    None,
                 )
-            })?;
-            json!({ "Account": account.to_string() })
+                .await?;
+                Ok(Authorized::Caller)
+            }
+            _ => Ok(Authorized::Caller),
         }
-        _ => assume_role(ctx, &caller, &input).await?,
-    };
-    let result = model.encode_query(action, &output);
-    Ok(render_query(
-        action,
-        services::sts::XML_NAMESPACE,
-        ctx.request_id,
-        result.as_deref(),
-    ))
+    }
+
+    async fn call(
+        ctx: &Ctx<'_>,
+        caller: Option<&Caller>,
+        op: Operation,
+        input: Value,
+        authorized: Authorized,
+    ) -> Result<Value, ApiError> {
+        match (op, authorized) {
+            (_, Authorized::WebIdentity(web)) => {
+                assume_role_with_web_identity(ctx, &input, *web).await
+            }
+            (_, Authorized::Role(role)) => assume_role(ctx, signed(caller)?, &input, &role).await,
+            (Operation::GetCallerIdentity, _) => {
+                let id = sts::get_caller_identity(&signed(caller)?.principal);
+                Ok(json!({ "UserId": id.user_id, "Account": id.account, "Arn": id.arn }))
+            }
+            (Operation::GetSessionToken, _) => {
+                let caller = signed(caller)?;
+                let input = GetSessionTokenInput {
+                    duration_seconds: input.get("DurationSeconds").and_then(Value::as_i64),
+                };
+                let creds = sts::get_session_token(
+                    &caller.principal,
+                    caller.via_session,
+                    &input,
+                    ctx.now,
+                    &ctx.state.ring(),
+                    &ctx.state.rng,
+                )?;
+                Ok(json!({ "Credentials": credentials_json(&creds) }))
+            }
+            (Operation::GetAccessKeyInfo, _) => {
+                let id = input
+                    .get("AccessKeyId")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                // Key ids carry their account, as AWS's do: no lookup, any node, any key.
+                let account = cognate_credentials::account_of_key_id(id).ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "InvalidParameterValue",
+                        format!("Invalid access key id: {id}"),
+                    )
+                })?;
+                Ok(json!({ "Account": account.to_string() }))
+            }
+            _ => Err(ApiError::internal()),
+        }
+    }
+
+    fn invalidates(_: Operation) -> bool {
+        false
+    }
 }
 
 /// `AssumeRoleWithWebIdentity` (unsigned): the token must come from an OpenID Connect
 /// provider registered in the role's account, verify against the provider's JWKS, name one of
 /// its client ids, and satisfy the role's trust policy with its `aud` / `sub` / `amr` keys.
-async fn assume_role_with_web_identity(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError> {
-    use cognate_sts::web_identity;
+async fn authorize_web_identity(ctx: &Ctx<'_>, input: &Value) -> Result<WebIdentity, ApiError> {
     let text = |k: &str| input.get(k).and_then(Value::as_str).map(str::to_owned);
     let role_arn = text("RoleArn").unwrap_or_default();
     let token = text("WebIdentityToken").unwrap_or_default();
@@ -148,8 +178,7 @@ async fn assume_role_with_web_identity(ctx: &Ctx<'_>, input: &Value) -> Result<V
     {
         // A token of the identity pools' built-in provider (the basic flow): no IAM provider
         // is registered for it, as on AWS; its keys are this server's.
-        let verified =
-            crate::identitypool::verify_builtin_token(ctx.state, ctx.now, &token).await?;
+        let verified = verify_builtin_token(ctx.state, ctx.now, &token).await?;
         (unverified.provider.clone(), Arc::new(verified))
     } else {
         let provider = cached_provider(ctx.state, &role_account, &unverified.provider)
@@ -200,8 +229,10 @@ async fn assume_role_with_web_identity(ctx: &Ctx<'_>, input: &Value) -> Result<V
         keys.push((format!("{name}:azp"), vec![azp.clone()]));
     }
     let session_context = keys.clone();
-    let session_name = text("RoleSessionName").unwrap_or_default();
-    keys.push(("sts:RoleSessionName".into(), vec![session_name.clone()]));
+    keys.push((
+        "sts:RoleSessionName".into(),
+        vec![text("RoleSessionName").unwrap_or_default()],
+    ));
     let role = cached_role(ctx.state, &role_arn).await?.ok_or_else(|| {
         ApiError::new(
             StatusCode::FORBIDDEN,
@@ -223,7 +254,7 @@ async fn assume_role_with_web_identity(ctx: &Ctx<'_>, input: &Value) -> Result<V
         &keys,
     )?;
     if provider_arn == cognate_identitypool::BUILTIN_PROVIDER
-        && !crate::identitypool::names_pools(ctx, &role_arn, trust, &keys)
+        && !names_pools(ctx, &role_arn, trust, &keys)
     {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -231,30 +262,43 @@ async fn assume_role_with_web_identity(ctx: &Ctx<'_>, input: &Value) -> Result<V
             "Not authorized to perform sts:AssumeRoleWithWebIdentity: a role trusting cognito-identity.amazonaws.com must restrict cognito-identity.amazonaws.com:aud to its identity pools",
         ));
     }
+    Ok(WebIdentity {
+        role,
+        provider_arn,
+        verified,
+        session_context,
+    })
+}
 
-    let managed = session_policy_documents(ctx, &role.account_id, input).await?;
-    let sts_role = sts_role(&role)?;
+/// Mints the web identity's role session.
+async fn assume_role_with_web_identity(
+    ctx: &Ctx<'_>,
+    input: &Value,
+    web: WebIdentity,
+) -> Result<Value, ApiError> {
+    let text = |k: &str| input.get(k).and_then(Value::as_str).map(str::to_owned);
+    let managed = session_policy_documents(ctx, &web.role.account_id, input).await?;
     let request = AssumeRoleInput {
-        role_session_name: session_name,
+        role_session_name: text("RoleSessionName").unwrap_or_default(),
         duration_seconds: input.get("DurationSeconds").and_then(Value::as_i64),
         policy: text("Policy"),
         managed_policy_documents: managed,
         ..AssumeRoleInput::default()
     };
     let out = sts::assume_role_with_web_identity(
-        &sts_role,
+        &sts_role(&web.role)?,
         request,
-        session_context,
+        web.session_context,
         ctx.now,
         &ctx.state.ring(),
         &ctx.state.rng,
     )?;
     let mut result = json!({
         "Credentials": credentials_json(&out.credentials),
-        "SubjectFromWebIdentityToken": verified.subject,
+        "SubjectFromWebIdentityToken": web.verified.subject,
         "AssumedRoleUser": { "AssumedRoleId": out.assumed_role_id, "Arn": out.arn },
-        "Provider": provider_arn,
-        "Audience": verified.audience,
+        "Provider": web.provider_arn,
+        "Audience": web.verified.audience,
     });
     if let (Some(size), Value::Object(map)) = (out.packed_policy_size, &mut result) {
         map.insert("PackedPolicySize".into(), json!(size));
@@ -294,61 +338,10 @@ async fn session_policy_documents(
     Ok(documents)
 }
 
-/// The role as the STS logic needs it.
-pub(crate) fn sts_role(role: &cognate_iam::RoleRecord) -> Result<sts::Role, ApiError> {
-    Ok(sts::Role {
-        account: AccountId::parse(&role.account_id).map_err(|_| ApiError::internal())?,
-        name: role.name.clone(),
-        id: role.id.clone(),
-        path: role.path.clone(),
-        max_session_secs: role.max_session_secs,
-    })
-}
-
 fn sigv4_digest(data: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, data).as_ref());
     out
-}
-
-/// A role with its parsed trust policy, cached until the next IAM change.
-pub(crate) async fn cached_role(
-    state: &AppState,
-    arn: &str,
-) -> Result<Option<Arc<cognate_iam::RoleRecord>>, ApiError> {
-    if let Some(role) = state.roles.get(&arn.to_owned()) {
-        return Ok(Some(role));
-    }
-    let Some(role) = cognate_iam::role_by_arn(&state.store, arn)
-        .await
-        .map_err(ApiError::from)?
-    else {
-        return Ok(None);
-    };
-    let role = Arc::new(role);
-    state.roles.insert(arn.to_owned(), role.clone());
-    Ok(Some(role))
-}
-
-/// An account's OpenID Connect provider, cached until the next IAM change.
-pub(crate) async fn cached_provider(
-    state: &AppState,
-    account: &str,
-    name: &str,
-) -> Result<Option<Arc<cognate_iam::OidcProvider>>, ApiError> {
-    let key = (account.to_owned(), name.to_owned());
-    if let Some(provider) = state.oidc_providers.get(&key) {
-        return Ok(Some(provider));
-    }
-    let Some(provider) = cognate_iam::oidc_provider(&state.store, account, name)
-        .await
-        .map_err(ApiError::from)?
-    else {
-        return Ok(None);
-    };
-    let provider = Arc::new(provider);
-    state.oidc_providers.insert(key, provider.clone());
-    Ok(Some(provider))
 }
 
 fn credentials_json(c: &Credentials) -> Value {
@@ -360,10 +353,30 @@ fn credentials_json(c: &Credentials) -> Value {
     })
 }
 
+/// The session tags `AssumeRole` asks for.
+fn requested_tags(input: &Value) -> Vec<(String, String)> {
+    input
+        .get("Tags")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|t| {
+                    let field = |f: &str| t.get(f).and_then(Value::as_str).unwrap_or("").to_owned();
+                    (field("Key"), field("Value"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// `AssumeRole`: the role's trust policy (and, for the caller's own account's view, its
 /// identity policies) must allow `sts:AssumeRole`; tags need `sts:TagSession` and a source
 /// identity `sts:SetSourceIdentity`, in the same trust policy.
-async fn assume_role(ctx: &Ctx<'_>, caller: &Caller, input: &Value) -> Result<Value, ApiError> {
+async fn authorize_assume_role(
+    ctx: &Ctx<'_>,
+    caller: &Caller,
+    input: &Value,
+) -> Result<Arc<RoleRecord>, ApiError> {
     let text = |k: &str| input.get(k).and_then(Value::as_str).map(str::to_owned);
     if matches!(
         caller.principal,
@@ -376,19 +389,7 @@ async fn assume_role(ctx: &Ctx<'_>, caller: &Caller, input: &Value) -> Result<Va
         ));
     }
     let role_arn = text("RoleArn").unwrap_or_default();
-    let session_name = text("RoleSessionName").unwrap_or_default();
-    let tags: Vec<(String, String)> = input
-        .get("Tags")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|t| {
-                    let field = |f: &str| t.get(f).and_then(Value::as_str).unwrap_or("").to_owned();
-                    (field("Key"), field("Value"))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let tags = requested_tags(input);
     let transitive = cognate_protocol::string_list(input, "TransitiveTagKeys").unwrap_or_default();
     let source_identity = text("SourceIdentity");
 
@@ -407,8 +408,10 @@ async fn assume_role(ctx: &Ctx<'_>, caller: &Caller, input: &Value) -> Result<Va
     let role = cached_role(ctx.state, &role_arn)
         .await?
         .ok_or_else(denied)?;
-    let mut keys: Vec<(String, Vec<String>)> =
-        vec![("sts:RoleSessionName".into(), vec![session_name.clone()])];
+    let mut keys: Vec<(String, Vec<String>)> = vec![(
+        "sts:RoleSessionName".into(),
+        vec![text("RoleSessionName").unwrap_or_default()],
+    )];
     if let Some(external) = text("ExternalId") {
         keys.push(("sts:ExternalId".into(), vec![external]));
     }
@@ -425,63 +428,59 @@ async fn assume_role(ctx: &Ctx<'_>, caller: &Caller, input: &Value) -> Result<Va
         ));
     }
     if !transitive.is_empty() {
-        keys.push(("sts:TransitiveTagKeys".into(), transitive.clone()));
+        keys.push(("sts:TransitiveTagKeys".into(), transitive));
     }
     keys.extend(role.resource_tag_keys());
     let trust = Some(ResourcePolicy {
         policy: Some(&role.trust),
         account: &role.account_id,
     });
-    authorize(
-        ctx,
-        caller,
-        Protocol::Query,
-        "sts:AssumeRole",
-        &role_arn,
-        &keys,
-        trust,
-    )
-    .await?;
+    let mut actions = vec!["sts:AssumeRole"];
     if !tags.is_empty() {
-        authorize(
-            ctx,
-            caller,
-            Protocol::Query,
-            "sts:TagSession",
-            &role_arn,
-            &keys,
-            trust,
-        )
-        .await?;
+        actions.push("sts:TagSession");
     }
     if source_identity.is_some() {
+        actions.push("sts:SetSourceIdentity");
+    }
+    for action in actions {
         authorize(
             ctx,
             caller,
             Protocol::Query,
-            "sts:SetSourceIdentity",
+            action,
             &role_arn,
             &keys,
             trust,
         )
         .await?;
     }
+    Ok(role)
+}
 
+/// Mints the session of a role whose trust policy admitted the caller.
+async fn assume_role(
+    ctx: &Ctx<'_>,
+    caller: &Caller,
+    input: &Value,
+    role: &RoleRecord,
+) -> Result<Value, ApiError> {
+    let text = |k: &str| input.get(k).and_then(Value::as_str).map(str::to_owned);
+    let source_identity = text("SourceIdentity");
     let managed = session_policy_documents(ctx, &role.account_id, input).await?;
-    let sts_role = sts_role(&role)?;
     let request = AssumeRoleInput {
-        role_session_name: session_name,
+        role_session_name: text("RoleSessionName").unwrap_or_default(),
         duration_seconds: input.get("DurationSeconds").and_then(Value::as_i64),
         policy: text("Policy"),
         managed_policy_documents: managed,
-        tags,
-        transitive_tag_keys: transitive,
+        tags: requested_tags(input),
+        transitive_tag_keys: cognate_protocol::string_list(input, "TransitiveTagKeys")
+            .unwrap_or_default(),
         source_identity: source_identity.clone(),
     };
     let out = sts::assume_role(
         &caller.principal,
         caller.session.as_deref(),
-        &sts_role,
+        &sts_role(role)?,
         request,
         ctx.now,
         &ctx.state.ring(),

@@ -1,0 +1,10 @@
+//! The service adapters. JSON 1.1 and Query services implement
+//! [`crate::pipeline::Service`]; S3 (REST-XML, streaming bodies) has its own router. No
+//! adapter imports another: what two services share lives in [`crate::federation`].
+
+pub(crate) mod iam;
+pub(crate) mod identitypool;
+pub(crate) mod organizations;
+pub(crate) mod s3;
+pub(crate) mod sts;
+pub(crate) mod userpool;

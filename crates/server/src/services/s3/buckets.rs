@@ -1,0 +1,242 @@
+//! Buckets: create, delete, head, location, list, and bucket policies.
+
+use super::*;
+
+impl S3<'_, '_> {
+    pub(super) async fn list_buckets(&mut self) -> Result<Response<Body>, ApiError> {
+        let caller = self.signed()?;
+        let keys = self.keys(None);
+        authz::authorize(
+            self.ctx,
+            caller,
+            Protocol::RestXml,
+            "s3:ListAllMyBuckets",
+            // No resource type: `*` and `arn:aws:s3:::*` both name it, as S3's examples do.
+            "arn:aws:s3:::*",
+            &keys,
+            None,
+        )
+        .await?;
+        let account = caller.principal.account().to_string();
+        let buckets = self.store().buckets_of(&account).await.map_err(internal)?;
+        Ok(xml_response(
+            StatusCode::OK,
+            "ListAllMyBucketsResult",
+            |w| {
+                w.nest("Owner", |w| {
+                    w.element("ID", &canonical_id(&account));
+                    w.element("DisplayName", &account);
+                });
+                w.nest("Buckets", |w| {
+                    for b in &buckets {
+                        w.nest("Bucket", |w| {
+                            w.element("Name", &b.name);
+                            w.element("CreationDate", &iso8601(b.created_at * 1000));
+                            w.element("BucketRegion", &b.region);
+                        });
+                    }
+                });
+            },
+        ))
+    }
+
+    pub(super) async fn create_bucket(&mut self, body: Body) -> Result<Response<Body>, ApiError> {
+        let caller = self.signed()?;
+        let name = self.req.bucket.clone();
+        if !s3::valid_bucket_name(&name) {
+            return Err(err(
+                StatusCode::BAD_REQUEST,
+                "InvalidBucketName",
+                "The specified bucket is not valid.",
+            ));
+        }
+        let body = read_document(body).await?;
+        let location = s3::xml::create_bucket_location(&body).map_err(|_| malformed_xml())?;
+        let region = self.ctx.state.region.clone();
+        match location.as_deref() {
+            None | Some("") => {}
+            Some(l) if l == region && region != "us-east-1" => {}
+            Some("us-east-1") if region == "us-east-1" => {
+                return Err(err(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidLocationConstraint",
+                    "The specified location-constraint is not valid",
+                ));
+            }
+            Some(l) => {
+                return Err(err(
+                    StatusCode::BAD_REQUEST,
+                    "IllegalLocationConstraintException",
+                    format!(
+                        "The {l} location constraint is incompatible for the region specific endpoint this request was sent to."
+                    ),
+                ));
+            }
+        }
+        let account = caller.principal.account().to_string();
+        let keys = self.keys(None);
+        authz::authorize(
+            self.ctx,
+            caller,
+            Protocol::RestXml,
+            "s3:CreateBucket",
+            &self.req.bucket_arn(),
+            &keys,
+            None,
+        )
+        .await?;
+        let row = BucketRow {
+            name: name.clone(),
+            account_id: account.clone(),
+            region,
+            created_at: self.now_millis() / 1000,
+            policy: None,
+        };
+        match self.store().create_bucket(&row).await {
+            Ok(()) => {}
+            Err(cognate_store::StoreError::Conflict) => {
+                let owner = self.store().bucket(&name).await.map_err(internal)?;
+                return Err(if owner.is_some_and(|b| b.account_id == account) {
+                    err(
+                        StatusCode::CONFLICT,
+                        "BucketAlreadyOwnedByYou",
+                        "Your previous request to create the named bucket succeeded and you already own it.",
+                    )
+                } else {
+                    err(
+                        StatusCode::CONFLICT,
+                        "BucketAlreadyExists",
+                        "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.",
+                    )
+                });
+            }
+            Err(e) => return Err(internal(e)),
+        }
+        let mut res = empty(StatusCode::OK);
+        set_header(&mut res, "location", &format!("/{name}"));
+        Ok(res)
+    }
+
+    pub(super) async fn delete_bucket(&mut self) -> Result<Response<Body>, ApiError> {
+        let bucket = self.bucket().await?;
+        self.allow(
+            "s3:DeleteBucket",
+            &self.req.bucket_arn(),
+            &bucket,
+            Vec::new(),
+        )
+        .await?;
+        match self
+            .store()
+            .delete_bucket(&self.req.bucket)
+            .await
+            .map_err(internal)?
+        {
+            BucketDeletion::Missing => return Err(no_such_bucket()),
+            BucketDeletion::NotEmpty => {
+                return Err(err(
+                    StatusCode::CONFLICT,
+                    "BucketNotEmpty",
+                    "The bucket you tried to delete is not empty",
+                ));
+            }
+            BucketDeletion::Deleted(blobs) => self.blobs().remove(&blobs).await,
+        }
+        self.ctx.state.changed().await;
+        Ok(empty(StatusCode::NO_CONTENT))
+    }
+
+    pub(super) async fn head_bucket(&mut self) -> Result<Response<Body>, ApiError> {
+        let bucket = self.bucket().await?;
+        self.allow("s3:ListBucket", &self.req.bucket_arn(), &bucket, Vec::new())
+            .await?;
+        let mut res = empty(StatusCode::OK);
+        set_header(&mut res, "x-amz-bucket-region", &bucket.row.region);
+        Ok(res)
+    }
+
+    pub(super) async fn bucket_location(&mut self) -> Result<Response<Body>, ApiError> {
+        let bucket = self.bucket().await?;
+        self.allow(
+            "s3:GetBucketLocation",
+            &self.req.bucket_arn(),
+            &bucket,
+            Vec::new(),
+        )
+        .await?;
+        let region = if bucket.row.region == "us-east-1" {
+            String::new()
+        } else {
+            bucket.row.region.clone()
+        };
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint xmlns=\"{XMLNS}\">{}</LocationConstraint>",
+            quick_xml::escape::escape(&region)
+        );
+        let mut res = Response::new(Body::from(body));
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/xml"),
+        );
+        Ok(res)
+    }
+
+    pub(super) async fn get_bucket_policy(&mut self) -> Result<Response<Body>, ApiError> {
+        let bucket = self.bucket().await?;
+        self.allow_policy_change("s3:GetBucketPolicy", &bucket)
+            .await?;
+        let Some(policy) = bucket.row.policy.clone() else {
+            return Err(err(
+                StatusCode::NOT_FOUND,
+                "NoSuchBucketPolicy",
+                "The bucket policy does not exist",
+            ));
+        };
+        let mut res = Response::new(Body::from(policy));
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        Ok(res)
+    }
+
+    pub(super) async fn put_bucket_policy(
+        &mut self,
+        body: Body,
+    ) -> Result<Response<Body>, ApiError> {
+        let bucket = self.bucket().await?;
+        self.allow_policy_change("s3:PutBucketPolicy", &bucket)
+            .await?;
+        let body = read_document(body).await?;
+        let malformed = |m: String| err(StatusCode::BAD_REQUEST, "MalformedPolicy", m);
+        let text = std::str::from_utf8(&body)
+            .map_err(|_| malformed("Policies must be valid JSON".to_owned()))?;
+        Policy::parse(text, PolicyUse::Resource).map_err(|e| malformed(e.message))?;
+        if !self
+            .store()
+            .set_bucket_policy(&self.req.bucket, Some(text))
+            .await
+            .map_err(internal)?
+        {
+            return Err(no_such_bucket());
+        }
+        self.ctx.state.changed().await;
+        Ok(empty(StatusCode::NO_CONTENT))
+    }
+
+    pub(super) async fn delete_bucket_policy(&mut self) -> Result<Response<Body>, ApiError> {
+        let bucket = self.bucket().await?;
+        self.allow_policy_change("s3:DeleteBucketPolicy", &bucket)
+            .await?;
+        if !self
+            .store()
+            .set_bucket_policy(&self.req.bucket, None)
+            .await
+            .map_err(internal)?
+        {
+            return Err(no_such_bucket());
+        }
+        self.ctx.state.changed().await;
+        Ok(empty(StatusCode::NO_CONTENT))
+    }
+}

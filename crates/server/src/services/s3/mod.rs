@@ -1,0 +1,381 @@
+//! The S3 edge: path-style REST-XML requests → operation, authorization with the policy
+//! engine (the bucket policy as the resource policy), object bytes streamed to and from
+//! [`cognate_s3::Blobs`], metadata rows in the store, and S3's XML replies and errors.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::body::Body;
+use base64::Engine as _;
+use bytes::Bytes;
+use cognate_policy::{Policy, PolicyUse};
+use cognate_protocol::{ApiError, Protocol, XmlWriter, services};
+use cognate_s3::{self as s3, ChecksumAlgorithm, Finished};
+use cognate_sigv4::{self as sigv4, ChunkVerifier, ChunkedDecoder, PathStyle};
+use cognate_store::{BucketDeletion, BucketRow, ObjectRow, PartRow, Store, UploadRow};
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+use http_body_util::BodyExt as _;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
+
+use crate::auth::Caller;
+use crate::authz::{self, ResourcePolicy};
+use crate::bootstrap::StartError;
+use crate::config::Config;
+use crate::context::Ctx;
+use crate::state::Bucket;
+
+mod authorize;
+mod buckets;
+mod errors;
+mod listing;
+mod multipart;
+mod objects;
+mod wire;
+
+use authorize::*;
+use errors::*;
+use listing::*;
+use wire::*;
+
+/// Opens the object directory and removes what a crash left there. With SQLite this node
+/// owns the directory; with PostgreSQL other nodes may share it, so only old leftovers go.
+pub async fn open_blobs(config: &Config, store: &Store) -> Result<s3::Blobs, StartError> {
+    let dir = config
+        .objects_dir
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("objects"));
+    let grace = match store.backend() {
+        cognate_store::Backend::Sqlite => Duration::ZERO,
+        cognate_store::Backend::Postgres => Duration::from_secs(24 * 3600),
+    };
+    let io = |source| StartError::Io {
+        context: format!("opening the object directory {}", dir.display()),
+        source,
+    };
+    let blobs = s3::Blobs::open(&dir, grace).await.map_err(io)?;
+    let referenced = store.referenced_blobs().await?.into_iter().collect();
+    let swept = blobs.sweep(&referenced, grace).await.map_err(io)?;
+    if swept > 0 {
+        tracing::info!(files = swept, "removed object files no object names");
+    }
+    Ok(blobs)
+}
+
+/// Query parameters that name no sub-resource: listing options, multipart ids, presigning.
+const PLAIN_PARAMS: [&str; 20] = [
+    "prefix",
+    "delimiter",
+    "max-keys",
+    "marker",
+    "continuation-token",
+    "start-after",
+    "fetch-owner",
+    "encoding-type",
+    "list-type",
+    "key-marker",
+    "upload-id-marker",
+    "max-uploads",
+    "max-parts",
+    "part-number-marker",
+    "uploadId",
+    "partNumber",
+    "x-id",
+    "versionId",
+    "bucket-region",
+    "max-buckets",
+];
+/// Sub-resources this service answers; any other is `NotImplemented`.
+const SUBRESOURCES: [&str; 4] = ["location", "policy", "uploads", "delete"];
+
+/// S3's operations, generated from its model; `operation` yields only those implemented here.
+type Op = services::s3::Operation;
+
+/// One parsed request.
+struct Req<'a> {
+    bucket: String,
+    key: String,
+    query: Vec<(String, String)>,
+    headers: &'a HeaderMap,
+}
+
+impl Req<'_> {
+    fn param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.query.iter().any(|(k, _)| k == name)
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    fn object_arn(&self) -> String {
+        format!("arn:aws:s3:::{}/{}", self.bucket, self.key)
+    }
+
+    fn bucket_arn(&self) -> String {
+        format!("arn:aws:s3:::{}", self.bucket)
+    }
+}
+
+fn operation(method: &Method, req: &Req<'_>) -> Result<Op, ApiError> {
+    if req.has("AWSAccessKeyId") && req.has("Signature") {
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
+        ));
+    }
+    for (name, _) in &req.query {
+        let known = PLAIN_PARAMS.contains(&name.as_str())
+            || SUBRESOURCES.contains(&name.as_str())
+            || name.starts_with("response-")
+            || name.starts_with("X-Amz-")
+            || name.starts_with("x-amz-");
+        if !known {
+            return Err(not_implemented());
+        }
+    }
+    let not_allowed = || {
+        err(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "The specified method is not allowed against this resource.",
+        )
+    };
+    if req.bucket.is_empty() {
+        return match *method {
+            Method::GET => Ok(Op::ListBuckets),
+            _ => Err(not_allowed()),
+        };
+    }
+    if req.key.is_empty() {
+        let op = if req.has("policy") {
+            match *method {
+                Method::GET => Op::GetBucketPolicy,
+                Method::PUT => Op::PutBucketPolicy,
+                Method::DELETE => Op::DeleteBucketPolicy,
+                _ => return Err(not_allowed()),
+            }
+        } else if req.has("location") {
+            match *method {
+                Method::GET => Op::GetBucketLocation,
+                _ => return Err(not_allowed()),
+            }
+        } else if req.has("uploads") {
+            match *method {
+                Method::GET => Op::ListMultipartUploads,
+                _ => return Err(not_allowed()),
+            }
+        } else if req.has("delete") {
+            match *method {
+                Method::POST => Op::DeleteObjects,
+                _ => return Err(not_allowed()),
+            }
+        } else {
+            match *method {
+                Method::GET if req.param("list-type") == Some("2") => Op::ListObjectsV2,
+                Method::GET => Op::ListObjects,
+                Method::PUT => Op::CreateBucket,
+                Method::DELETE => Op::DeleteBucket,
+                Method::HEAD => Op::HeadBucket,
+                _ => return Err(not_allowed()),
+            }
+        };
+        return Ok(op);
+    }
+    if SUBRESOURCES.iter().any(|s| *s != "uploads" && req.has(s)) {
+        return Err(not_implemented());
+    }
+    Ok(match *method {
+        Method::PUT if req.has("uploadId") || req.has("partNumber") => {
+            if req.header("x-amz-copy-source").is_some() {
+                // UploadPartCopy.
+                return Err(not_implemented());
+            }
+            Op::UploadPart
+        }
+        Method::PUT if req.header("x-amz-copy-source").is_some() => Op::CopyObject,
+        Method::PUT => Op::PutObject,
+        Method::GET if req.has("uploadId") => Op::ListParts,
+        Method::GET => Op::GetObject,
+        Method::HEAD => Op::HeadObject,
+        Method::DELETE if req.has("uploadId") => Op::AbortMultipartUpload,
+        Method::DELETE => Op::DeleteObject,
+        Method::POST if req.has("uploads") => Op::CreateMultipartUpload,
+        Method::POST if req.has("uploadId") => Op::CompleteMultipartUpload,
+        _ => return Err(not_allowed()),
+    })
+}
+
+/// Splits a path-style path into bucket and (decoded) key.
+fn split_path(path: &str) -> Result<(String, String), ApiError> {
+    let invalid = || {
+        err(
+            StatusCode::BAD_REQUEST,
+            "InvalidURI",
+            "Couldn't parse the specified URI.",
+        )
+    };
+    let rest = path.strip_prefix('/').unwrap_or(path);
+    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+    let decode = |s: &str| {
+        percent_decode_str(s)
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| invalid())
+    };
+    Ok((decode(bucket)?, decode(key)?))
+}
+
+/// The payload hash the signature covers, as the edge computes it for S3.
+fn payload_hash(ctx: &Ctx<'_>) -> String {
+    match ctx.presented.map(|p| p.location) {
+        Some(sigv4::Location::Header) => ctx
+            .presented
+            .and_then(|p| p.content_sha256.clone())
+            .unwrap_or_else(|| sigv4::EMPTY_SHA256.to_owned()),
+        _ => sigv4::UNSIGNED_PAYLOAD.to_owned(),
+    }
+}
+
+/// Handles one S3 request.
+pub async fn handle(ctx: &mut Ctx<'_>, body: Body) -> Result<Response<Body>, ApiError> {
+    ctx.outcome.service = services::s3::SIGNING_NAME;
+    let (bucket, key) = split_path(ctx.parts.uri.path())?;
+    let query = form_urlencoded::parse(ctx.parts.uri.query().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect();
+    let req = Req {
+        bucket,
+        key,
+        query,
+        headers: &ctx.parts.headers,
+    };
+    let op = operation(&ctx.parts.method, &req)?;
+    ctx.outcome.operation = op.name().to_owned();
+    let hash = payload_hash(ctx);
+    let caller = ctx
+        .caller(
+            Protocol::RestXml,
+            services::s3::SIGNING_NAME,
+            PathStyle::S3,
+            &hash,
+            false,
+        )
+        .await?;
+    refuse_unkept_promises(op, &req)?;
+    let mut s = S3 {
+        ctx,
+        caller: caller.as_ref(),
+        req,
+        hash,
+    };
+    match op {
+        Op::ListBuckets => s.list_buckets().await,
+        Op::CreateBucket => s.create_bucket(body).await,
+        Op::DeleteBucket => s.delete_bucket().await,
+        Op::HeadBucket => s.head_bucket().await,
+        Op::GetBucketLocation => s.bucket_location().await,
+        Op::GetBucketPolicy => s.get_bucket_policy().await,
+        Op::PutBucketPolicy => s.put_bucket_policy(body).await,
+        Op::DeleteBucketPolicy => s.delete_bucket_policy().await,
+        Op::ListObjects => s.list_objects(false).await,
+        Op::ListObjectsV2 => s.list_objects(true).await,
+        Op::ListMultipartUploads => s.list_uploads().await,
+        Op::DeleteObjects => s.delete_objects(body).await,
+        Op::PutObject => s.put_object(body).await,
+        Op::CopyObject => s.copy_object().await,
+        Op::UploadPart => s.upload_part(body).await,
+        Op::GetObject => s.get_object(false).await,
+        Op::HeadObject => s.get_object(true).await,
+        Op::DeleteObject => s.delete_object().await,
+        Op::CreateMultipartUpload => s.create_upload().await,
+        Op::CompleteMultipartUpload => s.complete_upload(body).await,
+        Op::AbortMultipartUpload => s.abort_upload().await,
+        Op::ListParts => s.list_parts().await,
+        _ => Err(not_implemented()),
+    }
+}
+
+struct S3<'c, 'a> {
+    ctx: &'c mut Ctx<'a>,
+    caller: Option<&'c Caller>,
+    req: Req<'a>,
+    hash: String,
+}
+
+/// A bucket by name, from the cache or the store; `NoSuchBucket` when there is none.
+async fn bucket_named(state: &crate::state::AppState, name: &str) -> Result<Arc<Bucket>, ApiError> {
+    if let Some(b) = state.buckets.get(&name.to_owned()) {
+        return Ok(b);
+    }
+    let row = state
+        .store
+        .bucket(name)
+        .await
+        .map_err(internal)?
+        .ok_or_else(no_such_bucket)?;
+    let policy = match &row.policy {
+        Some(doc) => Some(Policy::parse(doc, PolicyUse::Resource).map_err(internal)?),
+        None => None,
+    };
+    let bucket = Arc::new(Bucket { row, policy });
+    state.buckets.insert(name.to_owned(), bucket.clone());
+    Ok(bucket)
+}
+
+impl S3<'_, '_> {
+    fn store(&self) -> &Store {
+        &self.ctx.state.store
+    }
+
+    fn blobs(&self) -> &s3::Blobs {
+        &self.ctx.state.blobs
+    }
+
+    /// The bucket named by the request, from the cache or the store.
+    /// The bucket named by the request, refused when the request expects another owner
+    /// (`x-amz-expected-bucket-owner`: bucket names are global, so a client says whose bucket
+    /// it means to write to).
+    async fn bucket(&self) -> Result<Arc<Bucket>, ApiError> {
+        let bucket = bucket_named(self.ctx.state, &self.req.bucket).await?;
+        expect_owner(self.req.header("x-amz-expected-bucket-owner"), &bucket)?;
+        Ok(bucket)
+    }
+
+    /// Drops a key's cached row after a write to it.
+    fn forget(&self, key: &str) {
+        if let Some(c) = &self.ctx.state.objects {
+            c.remove(&(self.req.bucket.clone(), key.to_owned()));
+        }
+    }
+
+    /// The request's time (the edge's clock, passed in), in milliseconds.
+    fn now_millis(&self) -> i64 {
+        i64::try_from(self.ctx.now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+    }
+
+    /// The signed caller, for operations anonymous requests cannot perform.
+    fn signed(&self) -> Result<&Caller, ApiError> {
+        self.caller
+            .ok_or_else(|| err(StatusCode::FORBIDDEN, "AccessDenied", "Access Denied"))
+    }
+
+    fn check_key(&self) -> Result<(), ApiError> {
+        if self.req.key.len() > s3::MAX_KEY_BYTES {
+            return Err(err(
+                StatusCode::BAD_REQUEST,
+                "KeyTooLongError",
+                "Your key is too long",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,501 @@
+//! Objects: streaming uploads (aws-chunked, payload hash, checksums verified before the
+//! object is committed), downloads, copies and deletes.
+
+use super::*;
+
+/// A received upload body, in a file not yet in place.
+pub(super) struct Received {
+    pub(super) finished: Finished,
+    pub(super) checksum: Option<(ChecksumAlgorithm, String)>,
+}
+
+impl S3<'_, '_> {
+    /// Reads the object row, answering `AccessDenied` instead of `NoSuchKey` to a caller
+    /// that may not list the bucket (as S3 does, so keys cannot be probed).
+    pub(super) async fn object_row(&self, bucket: &Bucket) -> Result<Arc<ObjectRow>, ApiError> {
+        let cache = self.ctx.state.objects.as_ref();
+        let id = (self.req.bucket.clone(), self.req.key.clone());
+        if let Some(row) = cache.and_then(|c| c.get(&id)) {
+            return Ok(row);
+        }
+        match self
+            .store()
+            .object(&self.req.bucket, &self.req.key)
+            .await
+            .map_err(internal)?
+        {
+            Some(row) => {
+                let row = Arc::new(row);
+                if let Some(c) = cache {
+                    c.insert(id, row.clone());
+                }
+                Ok(row)
+            }
+            None => {
+                self.allow("s3:ListBucket", &self.req.bucket_arn(), bucket, Vec::new())
+                    .await?;
+                Err(no_such_key())
+            }
+        }
+    }
+
+    pub(super) async fn get_object(&mut self, head: bool) -> Result<Response<Body>, ApiError> {
+        self.check_key()?;
+        let bucket = self.bucket().await?;
+        self.allow("s3:GetObject", &self.req.object_arn(), &bucket, Vec::new())
+            .await?;
+        // A concurrent overwrite deletes the file a row read just before it named: read the
+        // row again (a cached row is forgotten).
+        let mut attempts = 0;
+        let (row, body, range) = loop {
+            let row = self.object_row(&bucket).await?;
+            let size = u64::try_from(row.size).unwrap_or(0);
+            if let Some(status) = preconditions(self.req.headers, &row)? {
+                let mut res = empty(status);
+                set_header(&mut res, "etag", &row.etag);
+                set_header(&mut res, "last-modified", &http_date(row.last_modified));
+                return Ok(res);
+            }
+            let range = match self.req.header("range") {
+                Some(spec) => parse_range(spec, size)?,
+                None => None,
+            };
+            let (start, len) = match range {
+                Some((a, b)) => (a, b - a + 1),
+                None => (0, size),
+            };
+            let path = self.blobs().path(&row.blob);
+            let read = if head || len == 0 {
+                tokio::fs::metadata(&path).await.map(|_| Body::empty())
+            } else {
+                read_object(path, start, len).await
+            };
+            match read {
+                Ok(body) => break (row, body, range.map(|_| (start, len, size))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 3 => {
+                    attempts += 1;
+                    self.forget(&self.req.key);
+                }
+                Err(e) => return Err(internal(e)),
+            }
+        };
+        let status = if range.is_some() {
+            StatusCode::PARTIAL_CONTENT
+        } else {
+            StatusCode::OK
+        };
+        let len = range.map_or(u64::try_from(row.size).unwrap_or(0), |(_, len, _)| len);
+        let mut res = Response::new(body);
+        *res.status_mut() = status;
+        set_header(&mut res, "content-length", &len.to_string());
+        set_header(&mut res, "etag", &row.etag);
+        set_header(&mut res, "last-modified", &http_date(row.last_modified));
+        set_header(&mut res, "accept-ranges", "bytes");
+        if let Some((start, len, size)) = range {
+            set_header(
+                &mut res,
+                "content-range",
+                &format!("bytes {start}-{}/{size}", start + len - 1),
+            );
+        }
+        let mut has_type = false;
+        for (name, value) in decode_headers(&row.headers) {
+            has_type |= name == "content-type";
+            set_header(&mut res, &name, &value);
+        }
+        if !has_type {
+            set_header(&mut res, "content-type", "binary/octet-stream");
+        }
+        for (param, name) in [
+            ("response-content-type", "content-type"),
+            ("response-content-language", "content-language"),
+            ("response-expires", "expires"),
+            ("response-cache-control", "cache-control"),
+            ("response-content-disposition", "content-disposition"),
+            ("response-content-encoding", "content-encoding"),
+        ] {
+            if let Some(v) = self.req.param(param) {
+                set_header(&mut res, name, v);
+            }
+        }
+        Ok(res)
+    }
+
+    pub(super) async fn delete_object(&mut self) -> Result<Response<Body>, ApiError> {
+        self.check_key()?;
+        let bucket = self.bucket().await?;
+        self.allow(
+            "s3:DeleteObject",
+            &self.req.object_arn(),
+            &bucket,
+            Vec::new(),
+        )
+        .await?;
+        let deleted = self
+            .store()
+            .delete_object(&self.req.bucket, &self.req.key)
+            .await
+            .map_err(internal)?;
+        self.forget(&self.req.key);
+        if let Some(blob) = deleted {
+            self.blobs().remove(&[blob]).await;
+        }
+        Ok(empty(StatusCode::NO_CONTENT))
+    }
+
+    pub(super) async fn delete_objects(&mut self, body: Body) -> Result<Response<Body>, ApiError> {
+        let bucket = self.bucket().await?;
+        let body = read_document(body).await?;
+        let (keys, quiet) = s3::xml::delete_objects(&body).map_err(|_| malformed_xml())?;
+        if keys.len() > 1000 {
+            return Err(malformed_xml());
+        }
+        let mut deleted = Vec::new();
+        let mut errors = Vec::new();
+        for key in keys {
+            let arn = format!("arn:aws:s3:::{}/{key}", self.req.bucket);
+            if let Err(e) = self
+                .allow("s3:DeleteObject", &arn, &bucket, Vec::new())
+                .await
+            {
+                errors.push((key, e));
+                continue;
+            }
+            let outcome = self.store().delete_object(&self.req.bucket, &key).await;
+            self.forget(&key);
+            match outcome {
+                Ok(blob) => {
+                    if let Some(blob) = blob {
+                        self.blobs().remove(&[blob]).await;
+                    }
+                    deleted.push(key);
+                }
+                Err(e) => errors.push((key, internal(e))),
+            }
+        }
+        Ok(xml_response(StatusCode::OK, "DeleteResult", |w| {
+            if !quiet {
+                for key in &deleted {
+                    w.nest("Deleted", |w| {
+                        w.element("Key", key);
+                    });
+                }
+            }
+            for (key, e) in &errors {
+                w.nest("Error", |w| {
+                    w.element("Key", key);
+                    w.element("Code", &e.code);
+                    w.element("Message", &e.message);
+                });
+            }
+        }))
+    }
+
+    /// Streams the request body into a new file, decoding aws-chunked and verifying every
+    /// digest the request declares: the payload hash it signed, chunk signatures,
+    /// `Content-MD5` and an `x-amz-checksum-*`.
+    pub(super) async fn receive(&self, body: Body) -> Result<Received, ApiError> {
+        let chunked = self.hash.starts_with("STREAMING-")
+            || self
+                .req
+                .header("content-encoding")
+                .is_some_and(|e| e.split(',').any(|p| p.trim() == "aws-chunked"));
+        let signed_chunks = matches!(
+            self.hash.as_str(),
+            sigv4::STREAMING_PAYLOAD | "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+        );
+        if self.hash.starts_with("STREAMING-")
+            && !signed_chunks
+            && self.hash != "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+        {
+            return Err(not_implemented());
+        }
+        let mut decoder = if chunked {
+            let verifier = if signed_chunks {
+                let (Some(presented), Some(key)) = (
+                    self.ctx.presented,
+                    self.caller.and_then(|c| c.signing_key.clone()),
+                ) else {
+                    return Err(err(
+                        StatusCode::FORBIDDEN,
+                        "AccessDenied",
+                        "Signed chunks need a signed request",
+                    ));
+                };
+                Some(ChunkVerifier::new(presented, key))
+            } else {
+                None
+            };
+            // Only the trailing headers the request declared (and signed, in `x-amz-trailer`).
+            let declared: Vec<&str> = match self.req.header("x-amz-trailer") {
+                Some(names) if self.hash.ends_with("-TRAILER") => names.split(',').collect(),
+                _ => Vec::new(),
+            };
+            Some(ChunkedDecoder::new(verifier).declared(&declared))
+        } else {
+            None
+        };
+        let checksum = requested_checksum(self.req.headers)?;
+        let expected_md5 = content_md5(self.req.headers)?;
+        let verify_sha = self.hash.len() == 64 && self.hash.bytes().all(|b| b.is_ascii_hexdigit());
+        let mut writer = self
+            .blobs()
+            .create(verify_sha, checksum.as_ref().map(|(a, _)| *a))
+            .await
+            .map_err(internal)?;
+        let incomplete = || {
+            err(
+                StatusCode::BAD_REQUEST,
+                "IncompleteBody",
+                "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+            )
+        };
+        let too_large = || {
+            err(
+                StatusCode::BAD_REQUEST,
+                "EntityTooLarge",
+                "Your proposed upload exceeds the maximum allowed size",
+            )
+        };
+        let mut body = body;
+        let mut pieces = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                if crate::listener::stalled(&e) {
+                    crate::context::request_timeout()
+                } else {
+                    incomplete()
+                }
+            })?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            match decoder.as_mut() {
+                Some(d) => {
+                    d.feed(data, &mut pieces)
+                        .map_err(|e| chunk_error(e, incomplete()))?;
+                    for piece in pieces.drain(..) {
+                        writer.write(&piece).await.map_err(internal)?;
+                    }
+                }
+                None => writer.write(&data).await.map_err(internal)?,
+            }
+            if writer.size() > s3::MAX_PUT_SIZE {
+                return Err(too_large());
+            }
+        }
+        let trailers = match decoder {
+            Some(d) => d.finish().map_err(|e| chunk_error(e, incomplete()))?,
+            None => Vec::new(),
+        };
+        if chunked
+            && let Some(declared) = self.req.header("x-amz-decoded-content-length")
+            && declared.parse::<u64>().ok() != Some(writer.size())
+        {
+            return Err(incomplete());
+        }
+        let finished = writer.finish().await.map_err(internal)?;
+        let digests = &finished.digests;
+        if verify_sha && digests.sha256.map(hex::encode).as_deref() != Some(self.hash.as_str()) {
+            return Err(err(
+                StatusCode::BAD_REQUEST,
+                "XAmzContentSHA256Mismatch",
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            ));
+        }
+        if let Some(md5) = expected_md5
+            && md5 != digests.md5
+        {
+            return Err(err(
+                StatusCode::BAD_REQUEST,
+                "BadDigest",
+                "The Content-MD5 you specified did not match what we received.",
+            ));
+        }
+        let computed = digests.checksum.clone();
+        if let Some((algorithm, expected)) = checksum {
+            let expected = expected.or_else(|| {
+                trailers
+                    .iter()
+                    .find(|(n, _)| n == algorithm.header())
+                    .map(|(_, v)| v.clone())
+            });
+            let actual = computed.as_ref().map(|(_, v)| v.as_str());
+            if let Some(expected) = expected
+                && Some(expected.as_str()) != actual
+            {
+                return Err(err(
+                    StatusCode::BAD_REQUEST,
+                    "BadDigest",
+                    format!(
+                        "The {} you specified did not match the calculated checksum.",
+                        algorithm.name()
+                    ),
+                ));
+            }
+        }
+        Ok(Received {
+            finished,
+            checksum: computed,
+        })
+    }
+
+    pub(super) async fn put_object(&mut self, body: Body) -> Result<Response<Body>, ApiError> {
+        self.check_key()?;
+        let bucket = self.bucket().await?;
+        self.allow("s3:PutObject", &self.req.object_arn(), &bucket, Vec::new())
+            .await?;
+        let headers = stored_headers(self.req.headers)?;
+        let received = self.receive(body).await?;
+        let etag = s3::etag(&received.finished.digests.md5);
+        let size = received.finished.digests.size;
+        let blob = received
+            .finished
+            .persist(self.blobs())
+            .await
+            .map_err(internal)?;
+        let row = ObjectRow {
+            bucket: self.req.bucket.clone(),
+            key: self.req.key.clone(),
+            blob: blob.clone(),
+            size: i64::try_from(size).unwrap_or(i64::MAX),
+            etag: etag.clone(),
+            last_modified: self.now_millis(),
+            headers: encode_headers(&headers),
+        };
+        self.commit_object(&row).await?;
+        let mut res = empty(StatusCode::OK);
+        set_header(&mut res, "etag", &etag);
+        if let Some((algorithm, value)) = &received.checksum {
+            set_header(&mut res, algorithm.header(), value);
+        }
+        Ok(res)
+    }
+
+    /// Puts an object row whose file is in place, deleting the file it replaced (or, when
+    /// the bucket vanished meanwhile, its own).
+    pub(super) async fn commit_object(&self, row: &ObjectRow) -> Result<(), ApiError> {
+        let stored = self.store().put_object(row).await;
+        self.forget(&row.key);
+        match stored {
+            Ok(Some(replaced)) => {
+                if let Some(old) = replaced {
+                    self.blobs().remove(&[old]).await;
+                }
+                Ok(())
+            }
+            Ok(None) => {
+                self.blobs().remove(std::slice::from_ref(&row.blob)).await;
+                Err(no_such_bucket())
+            }
+            Err(e) => {
+                self.blobs().remove(std::slice::from_ref(&row.blob)).await;
+                Err(internal(e))
+            }
+        }
+    }
+
+    pub(super) async fn copy_object(&mut self) -> Result<Response<Body>, ApiError> {
+        self.check_key()?;
+        let source = self.req.header("x-amz-copy-source").unwrap_or("");
+        let source = source.split_once('?').map_or(source, |(s, _)| s);
+        let source = percent_decode_str(source.trim_start_matches('/'))
+            .decode_utf8()
+            .map(|s| s.into_owned())
+            .map_err(|_| invalid_argument("Invalid copy source encoding"))?;
+        let Some((src_bucket, src_key)) = source
+            .split_once('/')
+            .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+        else {
+            return Err(invalid_argument("Invalid copy source object key"));
+        };
+        let (src_bucket, src_key) = (src_bucket.to_owned(), src_key.to_owned());
+        let bucket = self.bucket().await?;
+        let source_bucket = bucket_named(self.ctx.state, &src_bucket).await?;
+        expect_owner(
+            self.req.header("x-amz-source-expected-bucket-owner"),
+            &source_bucket,
+        )?;
+        self.allow(
+            "s3:GetObject",
+            &format!("arn:aws:s3:::{src_bucket}/{src_key}"),
+            &source_bucket,
+            Vec::new(),
+        )
+        .await?;
+        self.allow("s3:PutObject", &self.req.object_arn(), &bucket, Vec::new())
+            .await?;
+        let replace = match self.req.header("x-amz-metadata-directive") {
+            None | Some("COPY") => false,
+            Some("REPLACE") => true,
+            Some(_) => return Err(invalid_argument("Unknown metadata directive.")),
+        };
+        let Some(row) = self
+            .store()
+            .object(&src_bucket, &src_key)
+            .await
+            .map_err(internal)?
+        else {
+            // A missing source is NoSuchKey only to those who may list its bucket.
+            self.allow(
+                "s3:ListBucket",
+                &format!("arn:aws:s3:::{src_bucket}"),
+                &source_bucket,
+                Vec::new(),
+            )
+            .await?;
+            return Err(no_such_key());
+        };
+        if src_bucket == self.req.bucket && src_key == self.req.key && !replace {
+            return Err(err(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequest",
+                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+            ));
+        }
+        if let Some(list) = self.req.header("x-amz-copy-source-if-match")
+            && !etag_matches(list, &row.etag)
+        {
+            return Err(err(
+                StatusCode::PRECONDITION_FAILED,
+                "PreconditionFailed",
+                "At least one of the pre-conditions you specified did not hold",
+            ));
+        }
+        if let Some(list) = self.req.header("x-amz-copy-source-if-none-match")
+            && etag_matches(list, &row.etag)
+        {
+            return Err(err(
+                StatusCode::PRECONDITION_FAILED,
+                "PreconditionFailed",
+                "At least one of the pre-conditions you specified did not hold",
+            ));
+        }
+        let headers = if replace {
+            encode_headers(&stored_headers(self.req.headers)?)
+        } else {
+            row.headers.clone()
+        };
+        let mut writer = self.blobs().create(false, None).await.map_err(internal)?;
+        writer
+            .append_blob(self.blobs(), &row.blob)
+            .await
+            .map_err(internal)?;
+        let finished = writer.finish().await.map_err(internal)?;
+        let blob = finished.persist(self.blobs()).await.map_err(internal)?;
+        let new = ObjectRow {
+            bucket: self.req.bucket.clone(),
+            key: self.req.key.clone(),
+            blob,
+            size: row.size,
+            etag: row.etag.clone(),
+            last_modified: self.now_millis(),
+            headers,
+        };
+        self.commit_object(&new).await?;
+        Ok(xml_response(StatusCode::OK, "CopyObjectResult", |w| {
+            w.element("LastModified", &iso8601(new.last_modified));
+            w.element("ETag", &new.etag);
+        }))
+    }
+}
