@@ -177,7 +177,8 @@ impl IdentityPools<'_> {
         input: &Value,
         verifier: &impl Verifier,
     ) -> Result<Value, ApiError> {
-        let id = required(input, "IdentityId")?;
+        let input: shapes::GetOpenIdTokenInput = typed(input)?;
+        let id = input.identity_id.as_str();
         let (row, _) = self
             .store
             .identity(id)
@@ -189,7 +190,9 @@ impl IdentityPools<'_> {
                 "Basic (classic) flow is not enabled, please use enhanced flow.",
             ));
         }
-        let (pool, identity_id, logins) = self.usable_identity(input, verifier).await?;
+        let (pool, identity_id, logins) = self
+            .usable_identity(id, &input.logins.unwrap_or_default(), verifier)
+            .await?;
         // A token issued on the strength of a developer token lives no longer than it.
         let lifetime = logins
             .iter()
@@ -201,6 +204,9 @@ impl IdentityPools<'_> {
         let token = self
             .sign_open_id_token(&pool, &identity_id, Self::amr(&logins), lifetime, &tags)
             .await?;
-        Ok(json!({ "IdentityId": identity_id, "Token": token }))
+        output(shapes::GetOpenIdTokenResponse {
+            identity_id: Some(identity_id),
+            token: Some(token.into()),
+        })
     }
 }

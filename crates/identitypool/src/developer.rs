@@ -17,13 +17,15 @@ impl IdentityPools<'_> {
         }
     }
 
-    pub(crate) async fn developer_token(&self, input: &Value) -> Result<Value, ApiError> {
-        let pool = self.pool(required(input, "IdentityPoolId")?).await?;
-        let logins = string_map(input, "Logins");
+    pub(crate) async fn developer_token(
+        &self,
+        input: shapes::GetOpenIdTokenForDeveloperIdentityInput,
+    ) -> Result<shapes::GetOpenIdTokenForDeveloperIdentityResponse, ApiError> {
+        let pool = self.pool(&input.identity_pool_id).await?;
         let mut developer: Option<(String, String)> = None;
-        for (provider, user) in &logins {
+        for (provider, user) in &input.logins {
             if pool.config.developer_provider_name.as_deref() == Some(provider.as_str()) {
-                developer = Some((provider.clone(), user.clone()));
+                developer = Some((provider.clone(), user.as_str().to_owned()));
             } else {
                 return Err(not_authorized(format!(
                     "Login {provider} is not the developer provider of this identity pool; link other providers with GetId."
@@ -33,10 +35,7 @@ impl IdentityPools<'_> {
         let (provider, user) = developer.ok_or_else(|| {
             not_authorized("This identity pool does not support the specified developer provider")
         })?;
-        let lifetime = input
-            .get("TokenDuration")
-            .and_then(Value::as_i64)
-            .unwrap_or(DEVELOPER_TOKEN_DEFAULT_SECS);
+        let lifetime = input.token_duration.unwrap_or(DEVELOPER_TOKEN_DEFAULT_SECS);
         if !(1..=DEVELOPER_TOKEN_MAX_SECS).contains(&lifetime) {
             return Err(invalid(
                 "TokenDuration must be between 1 and 86400 seconds.",
@@ -51,7 +50,7 @@ impl IdentityPools<'_> {
             .identity_of_login(&pool.row.pool_id, &login)
             .await
             .map_err(internal)?;
-        let wanted = str_of(input, "IdentityId");
+        let wanted = input.identity_id.as_deref();
         let identity_id = match (existing, wanted) {
             (Some(existing), Some(wanted)) if existing != wanted => {
                 return Err(err(
@@ -103,11 +102,18 @@ impl IdentityPools<'_> {
             provider.clone(),
             format!("{provider}:{}:{user}", pool.row.pool_id),
         ];
-        let tags: Vec<(String, String)> = string_map(input, "PrincipalTags").into_iter().collect();
+        let tags: Vec<(String, String)> = input
+            .principal_tags
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
         let token = self
             .sign_open_id_token(&pool, &identity_id, amr, lifetime, &tags)
             .await?;
-        Ok(json!({ "IdentityId": identity_id, "Token": token }))
+        Ok(shapes::GetOpenIdTokenForDeveloperIdentityResponse {
+            identity_id: Some(identity_id),
+            token: Some(token.into()),
+        })
     }
 
     /// An identity of `pool` with its logins.
@@ -122,12 +128,15 @@ impl IdentityPools<'_> {
         }
     }
 
-    pub(crate) async fn lookup_developer(&self, input: &Value) -> Result<Value, ApiError> {
-        let pool = self.pool(required(input, "IdentityPoolId")?).await?;
+    pub(crate) async fn lookup_developer(
+        &self,
+        input: shapes::LookupDeveloperIdentityInput,
+    ) -> Result<shapes::LookupDeveloperIdentityResponse, ApiError> {
+        let pool = self.pool(&input.identity_pool_id).await?;
         let provider = pool.config.developer_provider_name.clone().ok_or_else(|| {
             not_authorized("This identity pool does not support the specified developer provider")
         })?;
-        let by_user = match str_of(input, "DeveloperUserIdentifier") {
+        let by_user = match input.developer_user_identifier.as_deref() {
             Some(user) => Some(
                 self.store
                     .identity_of_login(
@@ -148,7 +157,7 @@ impl IdentityPools<'_> {
             ),
             None => None,
         };
-        let id = match (str_of(input, "IdentityId"), by_user) {
+        let id = match (input.identity_id.as_deref(), by_user) {
             (Some(id), Some(found)) if id != found => {
                 return Err(err(
                     "ResourceConflictException",
@@ -164,18 +173,25 @@ impl IdentityPools<'_> {
             }
         };
         let (_, logins) = self.pool_identity(&pool, &id).await?;
-        let users: Vec<&str> = logins
-            .iter()
+        let users: Vec<String> = logins
+            .into_iter()
             .filter(|l| l.provider == provider)
-            .map(|l| l.subject.as_str())
+            .map(|l| l.subject)
             .collect();
-        Ok(json!({ "IdentityId": id, "DeveloperUserIdentifierList": users }))
+        Ok(shapes::LookupDeveloperIdentityResponse {
+            identity_id: Some(id),
+            developer_user_identifier_list: Some(users),
+            next_token: None,
+        })
     }
 
-    pub(crate) async fn merge_developer(&self, input: &Value) -> Result<Value, ApiError> {
-        let pool = self.pool(required(input, "IdentityPoolId")?).await?;
+    pub(crate) async fn merge_developer(
+        &self,
+        input: shapes::MergeDeveloperIdentitiesInput,
+    ) -> Result<shapes::MergeDeveloperIdentitiesResponse, ApiError> {
+        let pool = self.pool(&input.identity_pool_id).await?;
         let provider = self
-            .developer_provider(&pool, required(input, "DeveloperProviderName")?)?
+            .developer_provider(&pool, &input.developer_provider_name)?
             .to_owned();
         let find = |user: &str| {
             let login = Login {
@@ -196,26 +212,31 @@ impl IdentityPools<'_> {
                     })
             }
         };
-        let source = find(required(input, "SourceUserIdentifier")?).await?;
-        let destination = find(required(input, "DestinationUserIdentifier")?).await?;
+        let source = find(&input.source_user_identifier).await?;
+        let destination = find(&input.destination_user_identifier).await?;
         if source != destination {
             self.check_mergeable(&pool, &destination, std::slice::from_ref(&source), &[])
                 .await?;
             self.merge(&pool, &source, &destination).await?;
         }
-        Ok(json!({ "IdentityId": destination }))
+        Ok(shapes::MergeDeveloperIdentitiesResponse {
+            identity_id: Some(destination),
+        })
     }
 
-    pub(crate) async fn unlink_developer(&self, input: &Value) -> Result<Value, ApiError> {
-        let pool = self.pool(required(input, "IdentityPoolId")?).await?;
+    pub(crate) async fn unlink_developer(
+        &self,
+        input: shapes::UnlinkDeveloperIdentityInput,
+    ) -> Result<(), ApiError> {
+        let pool = self.pool(&input.identity_pool_id).await?;
         let provider = self
-            .developer_provider(&pool, required(input, "DeveloperProviderName")?)?
+            .developer_provider(&pool, &input.developer_provider_name)?
             .to_owned();
-        let id = required(input, "IdentityId")?;
+        let id = input.identity_id.as_str();
         let (row, _) = self.pool_identity(&pool, id).await?;
         let login = Login {
             provider,
-            subject: required(input, "DeveloperUserIdentifier")?.to_owned(),
+            subject: input.developer_user_identifier,
         };
         let removed = self
             .store
@@ -228,7 +249,7 @@ impl IdentityPools<'_> {
                 "The developer user identifier is not linked to this identity.",
             ));
         }
-        Ok(json!({}))
+        Ok(())
     }
 
     /// `UnlinkIdentity` (public): the caller proves the identity with its logins and removes
@@ -238,20 +259,20 @@ impl IdentityPools<'_> {
         input: &Value,
         verifier: &impl Verifier,
     ) -> Result<Value, ApiError> {
-        let (pool, id, verified) = self.usable_identity(input, verifier).await?;
+        let input: shapes::UnlinkIdentityInput = typed(input)?;
+        let (pool, id, verified) = self
+            .usable_identity(&input.identity_id, &input.logins, verifier)
+            .await?;
         if verified.is_empty() {
             return Err(logins_dont_match());
         }
         let (row, linked) = self.pool_identity(&pool, &id).await?;
         let remove: Vec<Login> = input
-            .get("LoginsToRemove")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
+            .logins_to_remove
+            .iter()
             .flat_map(|p| {
-                let canonical = canonical_user_pool_provider(p, self.issuer_host)
-                    .unwrap_or_else(|| p.to_owned());
+                let canonical =
+                    canonical_user_pool_provider(p, self.issuer_host).unwrap_or_else(|| p.clone());
                 linked
                     .iter()
                     .filter(move |l| l.provider == canonical)

@@ -15,19 +15,25 @@ impl IdentityPools<'_> {
         Ok(pools)
     }
 
-    pub(crate) fn identity_json(row: &IdentityRow, logins: &[Login]) -> Value {
-        let mut providers: Vec<&str> = logins.iter().map(|l| l.provider.as_str()).collect();
+    pub(crate) fn identity_shape(
+        row: &IdentityRow,
+        logins: &[Login],
+    ) -> shapes::IdentityDescription {
+        let mut providers: Vec<String> = logins.iter().map(|l| l.provider.clone()).collect();
         providers.dedup();
-        json!({
-            "IdentityId": row.identity_id,
-            "Logins": providers,
-            "CreationDate": row.created_at,
-            "LastModifiedDate": row.updated_at,
-        })
+        shapes::IdentityDescription {
+            identity_id: Some(row.identity_id.clone()),
+            logins: Some(providers),
+            creation_date: Some(row.created_at as f64),
+            last_modified_date: Some(row.updated_at as f64),
+        }
     }
 
-    pub(crate) async fn describe_identity(&self, input: &Value) -> Result<Value, ApiError> {
-        let id = required(input, "IdentityId")?;
+    pub(crate) async fn describe_identity(
+        &self,
+        input: shapes::DescribeIdentityInput,
+    ) -> Result<shapes::IdentityDescription, ApiError> {
+        let id = input.identity_id.as_str();
         let (row, logins) = self
             .store
             .identity(id)
@@ -38,20 +44,17 @@ impl IdentityPools<'_> {
         self.pool(&row.pool_id)
             .await
             .map_err(|_| identity_not_found(id))?;
-        Ok(Self::identity_json(&row, &logins))
+        Ok(Self::identity_shape(&row, &logins))
     }
 
-    pub(crate) async fn list_identities(&self, input: &Value) -> Result<Value, ApiError> {
-        let pool = self.pool(required(input, "IdentityPoolId")?).await?;
-        let max = input
-            .get("MaxResults")
-            .and_then(Value::as_i64)
-            .unwrap_or(60);
-        let hide_disabled = input
-            .get("HideDisabled")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let mut after = str_of(input, "NextToken").unwrap_or("").to_owned();
+    pub(crate) async fn list_identities(
+        &self,
+        input: shapes::ListIdentitiesInput,
+    ) -> Result<shapes::ListIdentitiesResponse, ApiError> {
+        let pool = self.pool(&input.identity_pool_id).await?;
+        let max = input.max_results;
+        let hide_disabled = input.hide_disabled.unwrap_or(false);
+        let mut after = input.next_token.unwrap_or_default();
         let mut out = Vec::new();
         let mut next = None;
         'pages: loop {
@@ -70,37 +73,39 @@ impl IdentityPools<'_> {
                 if hide_disabled && is_disabled(row) {
                     continue;
                 }
-                out.push(Self::identity_json(row, logins));
+                out.push(Self::identity_shape(row, logins));
             }
             if exhausted {
                 break;
             }
         }
-        let mut result = json!({ "IdentityPoolId": pool.row.pool_id, "Identities": out });
-        if let (Some(token), Some(o)) = (next, result.as_object_mut()) {
-            o.insert("NextToken".into(), json!(token));
-        }
-        Ok(result)
+        Ok(shapes::ListIdentitiesResponse {
+            identity_pool_id: Some(pool.row.pool_id.clone()),
+            identities: Some(out),
+            next_token: next,
+        })
     }
 
-    pub(crate) async fn delete_identities(&self, input: &Value) -> Result<Value, ApiError> {
+    pub(crate) async fn delete_identities(
+        &self,
+        input: shapes::DeleteIdentitiesInput,
+    ) -> Result<shapes::DeleteIdentitiesResponse, ApiError> {
         let mut unprocessed = Vec::new();
-        for id in input
-            .get("IdentityIdsToDelete")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-        {
+        for id in &input.identity_ids_to_delete {
             // Deleting what is not there (or not the caller's to see) succeeds, as on Cognito.
             let owned = match self.store.identity(id).await.map_err(internal)? {
                 Some((row, _)) => self.pool(&row.pool_id).await.is_ok(),
                 None => false,
             };
             if owned && !self.store.delete_identity(id).await.map_err(internal)? {
-                unprocessed.push(json!({ "IdentityId": id, "ErrorCode": "InternalServerError" }));
+                unprocessed.push(shapes::UnprocessedIdentityId {
+                    identity_id: Some(id.clone()),
+                    error_code: Some("InternalServerError".to_owned()),
+                });
             }
         }
-        Ok(json!({ "UnprocessedIdentityIds": unprocessed }))
+        Ok(shapes::DeleteIdentitiesResponse {
+            unprocessed_identity_ids: Some(unprocessed),
+        })
     }
 }

@@ -17,8 +17,9 @@ use std::sync::{Arc, Mutex};
 
 use cognate_credentials::MasterKey;
 pub use cognate_protocol::cognito::not_authorized;
-use cognate_protocol::cognito::{err, invalid, required, str_of};
-use cognate_protocol::{ApiError, string_list};
+use cognate_protocol::cognito::{err, invalid, str_of};
+use cognate_protocol::shapes::cognito_identity as shapes;
+use cognate_protocol::{ApiError, Sensitive, string_list};
 use cognate_store::{IdentityKeyRow, IdentityPoolRow, IdentityRow, Login, Store, StoreError};
 use cognate_userpool::SigningKey;
 use cognate_userpool::keys::Alg;
@@ -48,16 +49,29 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal()
 }
 
-fn string_map(input: &Value, key: &str) -> BTreeMap<String, String> {
-    input
-        .get(key)
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default()
+/// An operation's input as its model type. The pipeline validated it against the model, so
+/// a mismatch here is a member of the wrong JSON type.
+fn typed<T: serde::de::DeserializeOwned>(input: &Value) -> Result<T, ApiError> {
+    T::deserialize(input).map_err(|e| invalid(format!("Invalid input: {e}")))
+}
+
+/// An operation's output as model-shaped JSON (`()` is the empty structure).
+fn output<T: Serialize>(out: T) -> Result<Value, ApiError> {
+    match serde_json::to_value(out).map_err(internal)? {
+        Value::Null => Ok(json!({})),
+        v => Ok(v),
+    }
+}
+
+/// The pool settings CreateIdentityPool and UpdateIdentityPool share.
+struct Settings {
+    allow_unauthenticated_identities: bool,
+    allow_classic_flow: Option<bool>,
+    supported_login_providers: Option<BTreeMap<String, String>>,
+    developer_provider_name: Option<String>,
+    open_id_connect_provider_arns: Option<Vec<String>>,
+    cognito_identity_providers: Option<Vec<shapes::CognitoIdentityProvider>>,
+    saml_provider_arns: Option<Vec<String>>,
 }
 
 fn identity_not_found(id: &str) -> ApiError {
@@ -296,25 +310,27 @@ impl IdentityPools<'_> {
     pub async fn call(&self, op: Operation, input: &Value) -> Result<Value, ApiError> {
         use Operation::*;
         match op {
-            CreateIdentityPool => self.create_pool(input).await,
-            DescribeIdentityPool => self.describe_pool(input).await,
-            UpdateIdentityPool => self.update_pool(input).await,
-            DeleteIdentityPool => self.delete_pool(input).await,
-            ListIdentityPools => self.list_pools(input).await,
-            SetIdentityPoolRoles => self.set_roles(input).await,
-            GetIdentityPoolRoles => self.get_roles(input).await,
-            SetPrincipalTagAttributeMap => self.set_tag_map(input).await,
-            GetPrincipalTagAttributeMap => self.get_tag_map(input).await,
-            TagResource => self.tag(input, true).await,
-            UntagResource => self.tag(input, false).await,
-            ListTagsForResource => self.list_tags(input).await,
-            GetOpenIdTokenForDeveloperIdentity => self.developer_token(input).await,
-            LookupDeveloperIdentity => self.lookup_developer(input).await,
-            MergeDeveloperIdentities => self.merge_developer(input).await,
-            UnlinkDeveloperIdentity => self.unlink_developer(input).await,
-            DescribeIdentity => self.describe_identity(input).await,
-            ListIdentities => self.list_identities(input).await,
-            DeleteIdentities => self.delete_identities(input).await,
+            CreateIdentityPool => output(self.create_pool(typed(input)?).await?),
+            DescribeIdentityPool => output(self.describe_pool(typed(input)?).await?),
+            UpdateIdentityPool => output(self.update_pool(typed(input)?).await?),
+            DeleteIdentityPool => output(self.delete_pool(typed(input)?).await?),
+            ListIdentityPools => output(self.list_pools(typed(input)?).await?),
+            SetIdentityPoolRoles => output(self.set_roles(typed(input)?).await?),
+            GetIdentityPoolRoles => output(self.get_roles(typed(input)?).await?),
+            SetPrincipalTagAttributeMap => output(self.set_tag_map(typed(input)?).await?),
+            GetPrincipalTagAttributeMap => output(self.get_tag_map(typed(input)?).await?),
+            TagResource => output(self.tag(typed(input)?).await?),
+            UntagResource => output(self.untag(typed(input)?).await?),
+            ListTagsForResource => output(self.list_tags(typed(input)?).await?),
+            GetOpenIdTokenForDeveloperIdentity => {
+                output(self.developer_token(typed(input)?).await?)
+            }
+            LookupDeveloperIdentity => output(self.lookup_developer(typed(input)?).await?),
+            MergeDeveloperIdentities => output(self.merge_developer(typed(input)?).await?),
+            UnlinkDeveloperIdentity => output(self.unlink_developer(typed(input)?).await?),
+            DescribeIdentity => output(self.describe_identity(typed(input)?).await?),
+            ListIdentities => output(self.list_identities(typed(input)?).await?),
+            DeleteIdentities => output(self.delete_identities(typed(input)?).await?),
             GetId | GetCredentialsForIdentity | GetOpenIdToken | UnlinkIdentity => {
                 Err(err("UnknownOperationException", ""))
             }

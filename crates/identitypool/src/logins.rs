@@ -55,11 +55,12 @@ impl IdentityPools<'_> {
     pub(crate) async fn verify_logins(
         &self,
         pool: &Pool,
-        logins: &BTreeMap<String, String>,
+        logins: &BTreeMap<String, Sensitive>,
         verifier: &impl Verifier,
     ) -> Result<Vec<VerifiedLogin>, ApiError> {
         let mut out: Vec<VerifiedLogin> = Vec::with_capacity(logins.len());
         for (key, token) in logins {
+            let token = token.as_str();
             let provider = self.provider(pool, key)?;
             let login = match provider {
                 Provider::Builtin => self.verify_builtin(pool, token).await?,
@@ -244,16 +245,17 @@ impl IdentityPools<'_> {
     /// `GetId`: the identity of the logins (created or linked as needed), or a new
     /// unauthenticated identity when there are none and the pool allows it.
     pub async fn get_id(&self, input: &Value, verifier: &impl Verifier) -> Result<Value, ApiError> {
-        let pool = self.pool(required(input, "IdentityPoolId")?).await?;
-        if let Some(account) = str_of(input, "AccountId")
-            && account != pool.row.account_id
+        let input: shapes::GetIdInput = typed(input)?;
+        let pool = self.pool(&input.identity_pool_id).await?;
+        if let Some(account) = &input.account_id
+            && *account != pool.row.account_id
         {
             return Err(not_authorized(format!(
                 "Access to IdentityPool '{}' is forbidden.",
                 pool.row.pool_id
             )));
         }
-        let logins = string_map(input, "Logins");
+        let logins = input.logins.unwrap_or_default();
         let id = if logins.is_empty() {
             if !pool.config.allow_unauthenticated_identities {
                 return Err(not_authorized(
@@ -265,7 +267,9 @@ impl IdentityPools<'_> {
             let verified = self.verify_logins(&pool, &logins, verifier).await?;
             self.identity_for_logins(&pool, &verified).await?
         };
-        Ok(json!({ "IdentityId": id }))
+        output(shapes::GetIdResponse {
+            identity_id: Some(id),
+        })
     }
 
     /// An identity usable by a public call: it exists, is enabled, and the request's logins
@@ -273,10 +277,10 @@ impl IdentityPools<'_> {
     /// present them is linked to them (it becomes authenticated).
     pub(crate) async fn usable_identity(
         &self,
-        input: &Value,
+        id: &str,
+        logins: &BTreeMap<String, Sensitive>,
         verifier: &impl Verifier,
     ) -> Result<(Arc<Pool>, String, Vec<VerifiedLogin>), ApiError> {
-        let id = required(input, "IdentityId")?;
         let (row, linked) = self
             .store
             .identity(id)
@@ -289,7 +293,6 @@ impl IdentityPools<'_> {
                 "Access to Identity '{id}' is forbidden."
             )));
         }
-        let logins = string_map(input, "Logins");
         if logins.is_empty() {
             if !linked.is_empty() {
                 return Err(logins_dont_match());
@@ -301,7 +304,7 @@ impl IdentityPools<'_> {
             }
             return Ok((pool, id.to_owned(), Vec::new()));
         }
-        let verified = self.verify_logins(&pool, &logins, verifier).await?;
+        let verified = self.verify_logins(&pool, logins, verifier).await?;
         let mut to_link = Vec::new();
         for login in &verified {
             let belongs = if login.provider == BUILTIN_PROVIDER {
@@ -364,8 +367,15 @@ impl IdentityPools<'_> {
         input: &Value,
         verifier: &impl Verifier,
     ) -> Result<CredentialsPlan, ApiError> {
-        let (pool, identity_id, logins) = self.usable_identity(input, verifier).await?;
-        let custom = str_of(input, "CustomRoleArn");
+        let input: shapes::GetCredentialsForIdentityInput = typed(input)?;
+        let (pool, identity_id, logins) = self
+            .usable_identity(
+                &input.identity_id,
+                &input.logins.unwrap_or_default(),
+                verifier,
+            )
+            .await?;
+        let custom = input.custom_role_arn.as_deref();
         let config = &pool.config;
         let (role_arn, tags) = match logins.first() {
             None => {

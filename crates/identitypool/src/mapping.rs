@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use cognate_protocol::shapes::cognito_identity as shapes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -32,6 +33,50 @@ pub struct RoleMapping {
     pub ambiguous_role_resolution: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rules_configuration: Option<RulesConfiguration>,
+}
+
+impl From<shapes::RoleMapping> for RoleMapping {
+    fn from(m: shapes::RoleMapping) -> Self {
+        RoleMapping {
+            kind: m.r#type,
+            ambiguous_role_resolution: m.ambiguous_role_resolution,
+            rules_configuration: m.rules_configuration.map(|c| RulesConfiguration {
+                rules: c
+                    .rules
+                    .into_iter()
+                    .map(|r| MappingRule {
+                        claim: r.claim,
+                        match_type: r.match_type,
+                        value: r.value,
+                        role_arn: r.role_arn,
+                    })
+                    .collect(),
+            }),
+        }
+    }
+}
+
+impl From<RoleMapping> for shapes::RoleMapping {
+    fn from(m: RoleMapping) -> Self {
+        shapes::RoleMapping {
+            r#type: m.kind,
+            ambiguous_role_resolution: m.ambiguous_role_resolution,
+            rules_configuration: m
+                .rules_configuration
+                .map(|c| shapes::RulesConfigurationType {
+                    rules: c
+                        .rules
+                        .into_iter()
+                        .map(|r| shapes::MappingRule {
+                            claim: r.claim,
+                            match_type: r.match_type,
+                            value: r.value,
+                            role_arn: r.role_arn,
+                        })
+                        .collect(),
+                }),
+        }
+    }
 }
 
 /// Why no role could be chosen.

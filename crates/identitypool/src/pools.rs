@@ -49,40 +49,40 @@ impl IdentityPools<'_> {
         Ok(pool)
     }
 
-    pub(crate) fn pool_json(&self, pool: &Pool) -> Value {
+    pub(crate) fn pool_shape(&self, pool: &Pool) -> shapes::IdentityPool {
         let c = &pool.config;
-        let mut out = json!({
-            "IdentityPoolId": pool.row.pool_id,
-            "IdentityPoolName": pool.row.name,
-            "AllowUnauthenticatedIdentities": c.allow_unauthenticated_identities,
-            "AllowClassicFlow": c.allow_classic_flow,
-            "SupportedLoginProviders": c.supported_login_providers,
-            "OpenIdConnectProviderARNs": c.open_id_connect_provider_arns,
-            "CognitoIdentityProviders": c.cognito_identity_providers,
-            "SamlProviderARNs": c.saml_provider_arns,
-            "IdentityPoolTags": c.identity_pool_tags,
-        });
-        if let (Some(name), Some(o)) = (&c.developer_provider_name, out.as_object_mut()) {
-            o.insert("DeveloperProviderName".into(), json!(name));
+        shapes::IdentityPool {
+            identity_pool_id: pool.row.pool_id.clone(),
+            identity_pool_name: pool.row.name.clone(),
+            allow_unauthenticated_identities: c.allow_unauthenticated_identities,
+            allow_classic_flow: Some(c.allow_classic_flow),
+            supported_login_providers: Some(c.supported_login_providers.clone()),
+            developer_provider_name: c.developer_provider_name.clone(),
+            open_id_connect_provider_arns: Some(c.open_id_connect_provider_arns.clone()),
+            cognito_identity_providers: Some(
+                c.cognito_identity_providers
+                    .iter()
+                    .map(|p| shapes::CognitoIdentityProvider {
+                        provider_name: Some(p.provider_name.clone()),
+                        client_id: Some(p.client_id.clone()),
+                        server_side_token_check: Some(p.server_side_token_check),
+                    })
+                    .collect(),
+            ),
+            saml_provider_arns: Some(c.saml_provider_arns.clone()),
+            identity_pool_tags: Some(c.identity_pool_tags.clone()),
         }
-        out
     }
 
-    /// Reads the settings an Create/UpdateIdentityPool input carries into `config`.
+    /// Reads the settings a Create/UpdateIdentityPool input carries into `config`.
     pub(crate) fn apply_settings(
         &self,
-        input: &Value,
+        input: Settings,
         config: &mut PoolConfig,
     ) -> Result<(), ApiError> {
-        config.allow_unauthenticated_identities = input
-            .get("AllowUnauthenticatedIdentities")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        config.allow_classic_flow = input
-            .get("AllowClassicFlow")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        config.supported_login_providers = string_map(input, "SupportedLoginProviders");
+        config.allow_unauthenticated_identities = input.allow_unauthenticated_identities;
+        config.allow_classic_flow = input.allow_classic_flow.unwrap_or(false);
+        config.supported_login_providers = input.supported_login_providers.unwrap_or_default();
         for name in config.supported_login_providers.keys() {
             if !matches!(
                 name.as_str(),
@@ -96,7 +96,7 @@ impl IdentityPools<'_> {
                 )));
             }
         }
-        let developer = str_of(input, "DeveloperProviderName").map(str::to_owned);
+        let developer = input.developer_provider_name;
         if config.developer_provider_name.is_some() && config.developer_provider_name != developer {
             return Err(invalid(
                 "Developer provider name cannot be changed once set.",
@@ -104,7 +104,7 @@ impl IdentityPools<'_> {
         }
         config.developer_provider_name = developer;
         config.open_id_connect_provider_arns =
-            string_list(input, "OpenIdConnectProviderARNs").unwrap_or_default();
+            input.open_id_connect_provider_arns.unwrap_or_default();
         for arn in &config.open_id_connect_provider_arns {
             let account = arn.split(':').nth(4);
             if !arn.starts_with("arn:aws:iam::")
@@ -116,11 +116,19 @@ impl IdentityPools<'_> {
                 )));
             }
         }
-        config.cognito_identity_providers = match input.get("CognitoIdentityProviders") {
-            Some(v) => serde_json::from_value(v.clone())
-                .map_err(|_| invalid("Invalid CognitoIdentityProviders"))?,
-            None => Vec::new(),
-        };
+        config.cognito_identity_providers = input
+            .cognito_identity_providers
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| match (p.provider_name, p.client_id) {
+                (Some(provider_name), Some(client_id)) => Ok(CognitoProvider {
+                    provider_name,
+                    client_id,
+                    server_side_token_check: p.server_side_token_check.unwrap_or(false),
+                }),
+                _ => Err(invalid("Invalid CognitoIdentityProviders")),
+            })
+            .collect::<Result<_, _>>()?;
         for p in &config.cognito_identity_providers {
             if canonical_user_pool_provider(&p.provider_name, self.issuer_host).is_none() {
                 return Err(invalid(format!(
@@ -129,7 +137,7 @@ impl IdentityPools<'_> {
                 )));
             }
         }
-        config.saml_provider_arns = string_list(input, "SamlProviderARNs").unwrap_or_default();
+        config.saml_provider_arns = input.saml_provider_arns.unwrap_or_default();
         if !config.saml_provider_arns.is_empty() {
             return Err(invalid("SAML providers are not supported by this service."));
         }
@@ -143,17 +151,32 @@ impl IdentityPools<'_> {
         Ok(())
     }
 
-    pub(crate) async fn create_pool(&self, input: &Value) -> Result<Value, ApiError> {
+    pub(crate) async fn create_pool(
+        &self,
+        input: shapes::CreateIdentityPoolInput,
+    ) -> Result<shapes::IdentityPool, ApiError> {
         let account = self.account.ok_or_else(ApiError::internal)?;
-        let name = required(input, "IdentityPoolName")?;
+        let name = input.identity_pool_name.clone();
+        let tags = input.identity_pool_tags.clone().unwrap_or_default();
         let mut config = PoolConfig::default();
-        self.apply_settings(input, &mut config)?;
-        config.identity_pool_tags = string_map(input, "IdentityPoolTags");
+        self.apply_settings(
+            Settings {
+                allow_unauthenticated_identities: input.allow_unauthenticated_identities,
+                allow_classic_flow: input.allow_classic_flow,
+                supported_login_providers: input.supported_login_providers,
+                developer_provider_name: input.developer_provider_name,
+                open_id_connect_provider_arns: input.open_id_connect_provider_arns,
+                cognito_identity_providers: input.cognito_identity_providers,
+                saml_provider_arns: input.saml_provider_arns,
+            },
+            &mut config,
+        )?;
+        config.identity_pool_tags = tags;
         let now = self.now();
         let row = IdentityPoolRow {
             pool_id: self.new_id(),
             account_id: account.to_owned(),
-            name: name.to_owned(),
+            name,
             config: serde_json::to_string(&config).map_err(internal)?,
             created_at: now,
             updated_at: now,
@@ -162,12 +185,15 @@ impl IdentityPools<'_> {
             .create_identity_pool(&row)
             .await
             .map_err(internal)?;
-        Ok(self.pool_json(&Pool { row, config }))
+        Ok(self.pool_shape(&Pool { row, config }))
     }
 
-    pub(crate) async fn describe_pool(&self, input: &Value) -> Result<Value, ApiError> {
-        let pool = self.pool(required(input, "IdentityPoolId")?).await?;
-        Ok(self.pool_json(&pool))
+    pub(crate) async fn describe_pool(
+        &self,
+        input: shapes::DescribeIdentityPoolInput,
+    ) -> Result<shapes::IdentityPool, ApiError> {
+        let pool = self.pool(&input.identity_pool_id).await?;
+        Ok(self.pool_shape(&pool))
     }
 
     pub(crate) async fn save_pool(&self, pool: Pool) -> Result<Pool, ApiError> {
@@ -203,14 +229,26 @@ impl IdentityPools<'_> {
         })
     }
 
-    pub(crate) async fn update_pool(&self, input: &Value) -> Result<Value, ApiError> {
-        let mut pool = self
-            .pool_to_change(required(input, "IdentityPoolId")?)
-            .await?;
-        pool.row.name = required(input, "IdentityPoolName")?.to_owned();
-        self.apply_settings(input, &mut pool.config)?;
-        if input.get("IdentityPoolTags").is_some() {
-            pool.config.identity_pool_tags = string_map(input, "IdentityPoolTags");
+    pub(crate) async fn update_pool(
+        &self,
+        input: shapes::IdentityPool,
+    ) -> Result<shapes::IdentityPool, ApiError> {
+        let mut pool = self.pool_to_change(&input.identity_pool_id).await?;
+        pool.row.name = input.identity_pool_name;
+        self.apply_settings(
+            Settings {
+                allow_unauthenticated_identities: input.allow_unauthenticated_identities,
+                allow_classic_flow: input.allow_classic_flow,
+                supported_login_providers: input.supported_login_providers,
+                developer_provider_name: input.developer_provider_name,
+                open_id_connect_provider_arns: input.open_id_connect_provider_arns,
+                cognito_identity_providers: input.cognito_identity_providers,
+                saml_provider_arns: input.saml_provider_arns,
+            },
+            &mut pool.config,
+        )?;
+        if let Some(tags) = input.identity_pool_tags {
+            pool.config.identity_pool_tags = tags;
         }
         // Role mappings and tag maps name providers: drop those no longer configured.
         let providers = self.configured_providers(&pool.config);
@@ -218,26 +256,29 @@ impl IdentityPools<'_> {
             .role_mappings
             .retain(|k, _| providers.iter().any(|p| p == k));
         let pool = self.save_pool(pool).await?;
-        Ok(self.pool_json(&pool))
+        Ok(self.pool_shape(&pool))
     }
 
-    pub(crate) async fn delete_pool(&self, input: &Value) -> Result<Value, ApiError> {
-        let pool = self.pool(required(input, "IdentityPoolId")?).await?;
+    pub(crate) async fn delete_pool(
+        &self,
+        input: shapes::DeleteIdentityPoolInput,
+    ) -> Result<(), ApiError> {
+        let pool = self.pool(&input.identity_pool_id).await?;
         self.store
             .delete_identity_pool(&pool.row.pool_id)
             .await
             .map_err(internal)?;
         self.cache.forget_pool(&pool.row.pool_id);
-        Ok(json!({}))
+        Ok(())
     }
 
-    pub(crate) async fn list_pools(&self, input: &Value) -> Result<Value, ApiError> {
+    pub(crate) async fn list_pools(
+        &self,
+        input: shapes::ListIdentityPoolsInput,
+    ) -> Result<shapes::ListIdentityPoolsResponse, ApiError> {
         let account = self.account.ok_or_else(ApiError::internal)?;
-        let max = input
-            .get("MaxResults")
-            .and_then(Value::as_i64)
-            .unwrap_or(60);
-        let after = str_of(input, "NextToken").unwrap_or("");
+        let max = input.max_results;
+        let after = input.next_token.as_deref().unwrap_or("");
         let mut rows = self
             .store
             .identity_pools_of(account, after, max + 1)
@@ -245,15 +286,17 @@ impl IdentityPools<'_> {
             .map_err(internal)?;
         let more = rows.len() as i64 > max;
         rows.truncate(usize::try_from(max).unwrap_or(0));
-        let pools: Vec<Value> = rows
-            .iter()
-            .map(|r| json!({ "IdentityPoolId": r.pool_id, "IdentityPoolName": r.name }))
-            .collect();
-        let mut out = json!({ "IdentityPools": pools });
-        if let (true, Some(last), Some(o)) = (more, rows.last(), out.as_object_mut()) {
-            o.insert("NextToken".into(), json!(last.pool_id));
-        }
-        Ok(out)
+        Ok(shapes::ListIdentityPoolsResponse {
+            identity_pools: Some(
+                rows.iter()
+                    .map(|r| shapes::IdentityPoolShortDescription {
+                        identity_pool_id: Some(r.pool_id.clone()),
+                        identity_pool_name: Some(r.name.clone()),
+                    })
+                    .collect(),
+            ),
+            next_token: rows.last().filter(|_| more).map(|r| r.pool_id.clone()),
+        })
     }
 
     /// The canonical names of every provider a pool is configured with.
@@ -275,20 +318,15 @@ impl IdentityPools<'_> {
 
     /// The role ARNs a SetIdentityPoolRoles input hands to the pool (each needs
     /// `iam:PassRole`, checked by the caller).
-    pub fn roles_passed(input: &Value) -> Vec<String> {
-        let mut arns: Vec<String> = string_map(input, "Roles").into_values().collect();
-        if let Some(mappings) = input.get("RoleMappings").and_then(Value::as_object) {
-            for m in mappings.values() {
-                for rule in m
-                    .pointer("/RulesConfiguration/Rules")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some(arn) = str_of(rule, "RoleARN") {
-                        arns.push(arn.to_owned());
-                    }
-                }
+    pub fn roles_passed(input: &Value) -> Result<Vec<String>, ApiError> {
+        Ok(Self::roles_in(&typed(input)?))
+    }
+
+    fn roles_in(input: &shapes::SetIdentityPoolRolesInput) -> Vec<String> {
+        let mut arns: Vec<String> = input.roles.values().cloned().collect();
+        for m in input.role_mappings.iter().flat_map(|m| m.values()) {
+            for rule in m.rules_configuration.iter().flat_map(|c| &c.rules) {
+                arns.push(rule.role_arn.clone());
             }
         }
         arns.sort();
@@ -296,11 +334,12 @@ impl IdentityPools<'_> {
         arns
     }
 
-    pub(crate) async fn set_roles(&self, input: &Value) -> Result<Value, ApiError> {
-        let mut pool = self
-            .pool_to_change(required(input, "IdentityPoolId")?)
-            .await?;
-        let roles = string_map(input, "Roles");
+    pub(crate) async fn set_roles(
+        &self,
+        input: shapes::SetIdentityPoolRolesInput,
+    ) -> Result<(), ApiError> {
+        let mut pool = self.pool_to_change(&input.identity_pool_id).await?;
+        let roles = input.roles.clone();
         for (kind, arn) in &roles {
             if kind != "authenticated" && kind != "unauthenticated" {
                 return Err(invalid(format!(
@@ -312,7 +351,7 @@ impl IdentityPools<'_> {
             }
         }
         // Identities act as these roles: they must belong to the pool's own account.
-        let foreign = Self::roles_passed(input)
+        let foreign = Self::roles_in(&input)
             .into_iter()
             .find(|arn| arn.split(':').nth(4) != Some(pool.row.account_id.as_str()));
         if let Some(arn) = foreign {
@@ -322,11 +361,10 @@ impl IdentityPools<'_> {
         }
         let mut mappings = BTreeMap::new();
         let providers = self.configured_providers(&pool.config);
-        if let Some(given) = input.get("RoleMappings").and_then(Value::as_object) {
+        if let Some(given) = input.role_mappings {
             for (name, m) in given {
-                let mapping: RoleMapping = serde_json::from_value(m.clone())
-                    .map_err(|_| invalid(format!("Invalid RoleMapping for {name}")))?;
-                if !providers.iter().any(|p| p == name) {
+                let mapping = RoleMapping::from(m);
+                if !providers.contains(&name) {
                     return Err(invalid(format!(
                         "{name} is not a valid RoleMapping ProviderName or is not a configured provider."
                     )));
@@ -361,19 +399,25 @@ impl IdentityPools<'_> {
         pool.config.roles = roles;
         pool.config.role_mappings = mappings;
         self.save_pool(pool).await?;
-        Ok(json!({}))
+        Ok(())
     }
 
-    pub(crate) async fn get_roles(&self, input: &Value) -> Result<Value, ApiError> {
-        let pool = self.pool(required(input, "IdentityPoolId")?).await?;
-        let mut out = json!({
-            "IdentityPoolId": pool.row.pool_id,
-            "Roles": pool.config.roles,
-        });
-        if let (false, Some(o)) = (pool.config.role_mappings.is_empty(), out.as_object_mut()) {
-            o.insert("RoleMappings".into(), json!(pool.config.role_mappings));
-        }
-        Ok(out)
+    pub(crate) async fn get_roles(
+        &self,
+        input: shapes::GetIdentityPoolRolesInput,
+    ) -> Result<shapes::GetIdentityPoolRolesResponse, ApiError> {
+        let pool = self.pool(&input.identity_pool_id).await?;
+        let mappings = &pool.config.role_mappings;
+        Ok(shapes::GetIdentityPoolRolesResponse {
+            identity_pool_id: Some(pool.row.pool_id.clone()),
+            roles: Some(pool.config.roles.clone()),
+            role_mappings: (!mappings.is_empty()).then(|| {
+                mappings
+                    .iter()
+                    .map(|(k, m)| (k.clone(), m.clone().into()))
+                    .collect()
+            }),
+        })
     }
 
     /// The canonical provider name of a tag map or mapping input, if configured on the pool.
@@ -393,49 +437,49 @@ impl IdentityPools<'_> {
         }
     }
 
-    pub(crate) async fn set_tag_map(&self, input: &Value) -> Result<Value, ApiError> {
-        let mut pool = self
-            .pool_to_change(required(input, "IdentityPoolId")?)
-            .await?;
-        let name = required(input, "IdentityProviderName")?;
-        let provider = self.configured_provider(&pool.config, name)?;
+    pub(crate) async fn set_tag_map(
+        &self,
+        input: shapes::SetPrincipalTagAttributeMapInput,
+    ) -> Result<shapes::SetPrincipalTagAttributeMapResponse, ApiError> {
+        let mut pool = self.pool_to_change(&input.identity_pool_id).await?;
+        let name = input.identity_provider_name;
+        let provider = self.configured_provider(&pool.config, &name)?;
         let map = PrincipalTagMap {
-            use_defaults: input
-                .get("UseDefaults")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-            principal_tags: string_map(input, "PrincipalTags"),
+            use_defaults: input.use_defaults.unwrap_or(false),
+            principal_tags: input.principal_tags.unwrap_or_default(),
         };
         pool.config.principal_tags.insert(provider, map.clone());
         let pool = self.save_pool(pool).await?;
-        Ok(json!({
-            "IdentityPoolId": pool.row.pool_id,
-            "IdentityProviderName": name,
-            "UseDefaults": map.use_defaults,
-            "PrincipalTags": map.principal_tags,
-        }))
+        Ok(shapes::SetPrincipalTagAttributeMapResponse {
+            identity_pool_id: Some(pool.row.pool_id),
+            identity_provider_name: Some(name),
+            use_defaults: Some(map.use_defaults),
+            principal_tags: Some(map.principal_tags),
+        })
     }
 
-    pub(crate) async fn get_tag_map(&self, input: &Value) -> Result<Value, ApiError> {
-        let pool = self.pool(required(input, "IdentityPoolId")?).await?;
-        let name = required(input, "IdentityProviderName")?;
-        let provider = self.configured_provider(&pool.config, name)?;
+    pub(crate) async fn get_tag_map(
+        &self,
+        input: shapes::GetPrincipalTagAttributeMapInput,
+    ) -> Result<shapes::GetPrincipalTagAttributeMapResponse, ApiError> {
+        let pool = self.pool(&input.identity_pool_id).await?;
+        let name = input.identity_provider_name;
+        let provider = self.configured_provider(&pool.config, &name)?;
         let map = pool
             .config
             .principal_tags
             .get(&provider)
             .cloned()
             .unwrap_or_default();
-        Ok(json!({
-            "IdentityPoolId": pool.row.pool_id,
-            "IdentityProviderName": name,
-            "UseDefaults": map.use_defaults,
-            "PrincipalTags": map.principal_tags,
-        }))
+        Ok(shapes::GetPrincipalTagAttributeMapResponse {
+            identity_pool_id: Some(pool.row.pool_id.clone()),
+            identity_provider_name: Some(name),
+            use_defaults: Some(map.use_defaults),
+            principal_tags: Some(map.principal_tags),
+        })
     }
 
-    pub(crate) async fn pool_of_arn(&self, input: &Value) -> Result<Pool, ApiError> {
-        let arn = required(input, "ResourceArn")?;
+    pub(crate) async fn pool_of_arn(&self, arn: &str) -> Result<Pool, ApiError> {
         let id = arn
             .strip_prefix("arn:aws:cognito-identity:")
             .and_then(|r| r.split_once(":identitypool/"))
@@ -444,32 +488,32 @@ impl IdentityPools<'_> {
         self.pool_to_change(id).await
     }
 
-    pub(crate) async fn tag(&self, input: &Value, add: bool) -> Result<Value, ApiError> {
-        let mut pool = self.pool_of_arn(input).await?;
-        if add {
-            pool.config
-                .identity_pool_tags
-                .extend(string_map(input, "Tags"));
-            if pool.config.identity_pool_tags.len() > 50 {
-                return Err(invalid("A resource can have at most 50 tags."));
-            }
-        } else {
-            for key in input
-                .get("TagKeys")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-            {
-                pool.config.identity_pool_tags.remove(key);
-            }
+    pub(crate) async fn tag(&self, input: shapes::TagResourceInput) -> Result<(), ApiError> {
+        let mut pool = self.pool_of_arn(&input.resource_arn).await?;
+        pool.config.identity_pool_tags.extend(input.tags);
+        if pool.config.identity_pool_tags.len() > 50 {
+            return Err(invalid("A resource can have at most 50 tags."));
         }
         self.save_pool(pool).await?;
-        Ok(json!({}))
+        Ok(())
     }
 
-    pub(crate) async fn list_tags(&self, input: &Value) -> Result<Value, ApiError> {
-        let pool = self.pool_of_arn(input).await?;
-        Ok(json!({ "Tags": pool.config.identity_pool_tags }))
+    pub(crate) async fn untag(&self, input: shapes::UntagResourceInput) -> Result<(), ApiError> {
+        let mut pool = self.pool_of_arn(&input.resource_arn).await?;
+        for key in &input.tag_keys {
+            pool.config.identity_pool_tags.remove(key);
+        }
+        self.save_pool(pool).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn list_tags(
+        &self,
+        input: shapes::ListTagsForResourceInput,
+    ) -> Result<shapes::ListTagsForResourceResponse, ApiError> {
+        let pool = self.pool_of_arn(&input.resource_arn).await?;
+        Ok(shapes::ListTagsForResourceResponse {
+            tags: Some(pool.config.identity_pool_tags),
+        })
     }
 }

@@ -18,6 +18,38 @@ pub mod services {
     include!(concat!(env!("OUT_DIR"), "/services.rs"));
 }
 
+/// Input and output structures generated from the vendored models of the JSON services
+/// (`cognito_identity`, `cognito_idp`, `cognito_sync`): serde types named and shaped as the
+/// model has them. Services take and return these instead of reading untyped JSON.
+#[allow(clippy::all, clippy::pedantic)]
+pub mod shapes {
+    include!(concat!(env!("OUT_DIR"), "/shapes.rs"));
+}
+
+/// A string the model marks `sensitive` (passwords, tokens, secrets): serialized as itself,
+/// never shown by `Debug`.
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Sensitive(pub String);
+
+impl Sensitive {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Sensitive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sensitive(..)")
+    }
+}
+
+impl From<String> for Sensitive {
+    fn from(s: String) -> Self {
+        Sensitive(s)
+    }
+}
+
 /// What every generated `services::<service>::Operation` enum offers, for code written once
 /// for all services (the server's request pipeline).
 pub trait ServiceOperation: Copy + Eq + Send + Sync + std::fmt::Debug + 'static {

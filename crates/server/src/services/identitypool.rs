@@ -132,7 +132,7 @@ impl Service for IdentityPoolService {
         if op == Operation::SetIdentityPoolRoles {
             // Handing a role to the pool lets its users act as the role: the caller must be
             // allowed to pass it, as IAM requires.
-            for role in IdentityPools::roles_passed(input) {
+            for role in IdentityPools::roles_passed(input)? {
                 crate::authz::authorize(
                     ctx,
                     caller,
