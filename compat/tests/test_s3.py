@@ -263,11 +263,115 @@ def test_presigned_urls_with_plain_http(server):
     assert b"<Code>AccessDenied</Code>" in r.content and b"expired" in r.content
     # Unsigned requests get nothing without a bucket policy for "*".
     assert requests.get(f"{server.url}/share/up.txt").status_code == 403
-    # Signature version 2 URLs are refused as S3 refuses them in SigV4-only regions.
+
+
+def aws_cli(server, *args):
+    """The AWS CLI as the server's root, with nothing of the environment's AWS settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_SHARED_CREDENTIALS_FILE=str(server.data_dir / "root-credentials"),
+               AWS_CONFIG_FILE=os.devnull, AWS_DEFAULT_REGION="us-east-1", AWS_MAX_ATTEMPTS="1")
+    aws = os.path.join(os.path.dirname(sys.executable), "aws")
+    return subprocess.run([aws, *args, "--endpoint-url", server.url], env=env,
+                          capture_output=True, text=True, check=True).stdout
+
+
+def test_signature_version_2_as_boto3_and_the_cli_make_it(server):
+    """SigV2 (S3's `AWS key:signature` header and `AWSAccessKeyId`/`Signature`/`Expires` URLs):
+    what `aws s3 presign` and boto3's presigned URLs default to. Checked like SigV4: the
+    signature over method, headers, resource and expiry; tampering, expiry, another key or
+    another secret refused."""
     v2 = server.client("s3", config=botocore.config.Config(signature_version="s3"))
-    r = requests.get(v2.generate_presigned_url("get_object", Params={"Bucket": "share", "Key": "up.txt"}))
-    assert r.status_code == 400
-    assert b"<Code>InvalidRequest</Code>" in r.content
+    v2.create_bucket(Bucket="legacy")
+    v2.put_object(Bucket="legacy", Key="dir/a b+c.txt", Body=b"signed with v2",
+                  ContentType="text/plain", Metadata={"colour": "blue"})
+    got = v2.get_object(Bucket="legacy", Key="dir/a b+c.txt")
+    assert got["Body"].read() == b"signed with v2"
+    assert got["Metadata"] == {"colour": "blue"}
+    assert [o["Key"] for o in v2.list_objects_v2(Bucket="legacy", Prefix="dir/")["Contents"]] == ["dir/a b+c.txt"]
+
+    # boto3's default presigned URL and the AWS CLI's `aws s3 presign`, fetched as is.
+    default = server.client("s3")
+    for url in [default.generate_presigned_url("get_object", Params={"Bucket": "legacy", "Key": "dir/a b+c.txt"}),
+                v2.generate_presigned_url("get_object", Params={"Bucket": "legacy", "Key": "dir/a b+c.txt"},
+                                          ExpiresIn=300),
+                aws_cli(server, "s3", "presign", "s3://legacy/dir/a b+c.txt", "--expires-in", "300").strip()]:
+        r = requests.get(url)
+        assert (r.status_code, r.content) == (200, b"signed with v2"), url
+
+    url = v2.generate_presigned_url("get_object", Params={"Bucket": "legacy", "Key": "dir/a b+c.txt"},
+                                    ExpiresIn=300)
+    assert "AWSAccessKeyId=" in url and "Signature=" in url and "Expires=" in url
+    expires = int(url.split("Expires=")[1].split("&")[0])
+    for tampered in [url.replace("a%20b", "a%20c"),
+                     url.replace(f"Expires={expires}", f"Expires={expires + 3600}"),
+                     url.replace("Signature=", "Signature=AA")]:
+        r = requests.get(tampered)
+        assert r.status_code == 403, tampered
+        assert b"<Code>SignatureDoesNotMatch</Code>" in r.content
+    # A presigned PUT covers the metadata it was made with: an added x-amz-meta is refused.
+    put = v2.generate_presigned_url("put_object", Params={"Bucket": "legacy", "Key": "up"}, ExpiresIn=300)
+    assert requests.put(put, data=b"x", headers={"x-amz-meta-evil": "1"}).status_code == 403
+    assert requests.put(put, data=b"by url").status_code == 200
+    assert v2.get_object(Bucket="legacy", Key="up")["Body"].read() == b"by url"
+    # Past its Expires, refused as S3 refuses it.
+    expired = v2.generate_presigned_url("get_object", Params={"Bucket": "legacy", "Key": "up"}, ExpiresIn=1)
+    time.sleep(2)
+    r = requests.get(expired)
+    assert r.status_code == 403
+    assert b"<Code>AccessDenied</Code>" in r.content and b"expired" in r.content
+
+    # Another secret, an unknown key, and a user without permission.
+    wrong = server.client("s3", server.root_credentials()[0], "not-the-secret",
+                          config=botocore.config.Config(signature_version="s3"))
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        wrong.get_object(Bucket="legacy", Key="up")
+    assert error_of(e)[0] == "SignatureDoesNotMatch"
+    unknown = server.client("s3", "AKIAIOSFODNN7EXAMPLE", "x", config=botocore.config.Config(signature_version="s3"))
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        unknown.get_object(Bucket="legacy", Key="up")
+    assert error_of(e)[0] == "InvalidAccessKeyId"
+    iam = server.client("iam")
+    iam.create_user(UserName="nobody")
+    key = iam.create_access_key(UserName="nobody")["AccessKey"]
+    nobody = server.client("s3", key["AccessKeyId"], key["SecretAccessKey"],
+                           config=botocore.config.Config(signature_version="s3"))
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        nobody.get_object(Bucket="legacy", Key="up")
+    assert error_of(e)[0] == "AccessDenied"
+    # A bucket policy can insist on SigV4 (s3:signatureversion), as on S3.
+    v2.put_bucket_policy(Bucket="legacy", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::legacy/*",
+         "Condition": {"StringEquals": {"s3:signatureversion": "AWS"}}}]}))
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        v2.get_object(Bucket="legacy", Key="up")
+    assert error_of(e)[0] == "AccessDenied"
+    v4 = server.client("s3", config=botocore.config.Config(signature_version="s3v4"))
+    assert v4.get_object(Bucket="legacy", Key="up")["Body"].read() == b"by url"
+
+
+def test_signature_version_2_with_session_credentials(server):
+    """Temporary credentials sign SigV2 too: the session token rides in the URL (or header) and
+    is part of the signed string."""
+    iam = server.client("iam")
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="sessions")
+    s3.put_object(Bucket="sessions", Key="k", Body=b"for the session")
+    user = user_client(server, iam, "reader", service="sts", policy={"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::sessions/*"}]})
+    c = user.get_session_token()["Credentials"]
+    session = server.client("s3", c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"],
+                            config=botocore.config.Config(signature_version="s3"))
+    assert session.get_object(Bucket="sessions", Key="k")["Body"].read() == b"for the session"
+    url = session.generate_presigned_url("get_object", Params={"Bucket": "sessions", "Key": "k"}, ExpiresIn=300)
+    assert "x-amz-security-token=" in url
+    assert requests.get(url).content == b"for the session"
+    # Without its token, or with another session's, the URL proves nothing.
+    token = url.split("x-amz-security-token=")[1].split("&")[0]
+    r = requests.get(url.replace("&x-amz-security-token=" + token, ""))
+    assert (r.status_code, b"<Code>InvalidToken</Code>" in r.content) == (400, True)
+    other = user.get_session_token()["Credentials"]["SessionToken"]
+    r = requests.get(url.replace(token, requests.utils.quote(other, safe="")))
+    assert r.status_code in (400, 403) and b"<Code>AccessDenied</Code>" not in r.content
 
 
 def test_user_limited_to_own_prefix(server):

@@ -1,4 +1,5 @@
-//! Authentication: turns a request's SigV4 signature into the principal that made it.
+//! Authentication: turns a request's signature (SigV4; for S3 also SigV2) into the principal
+//! that made it.
 
 use cognate_credentials::{Principal, SealError, SessionClaims, TEMPORARY_KEY_PREFIX};
 use cognate_protocol::AuthFailure;
@@ -76,7 +77,7 @@ pub async fn authenticate(
         ))
         .into());
     }
-    if p.scope.region != state.region {
+    if p.legacy.is_none() && p.scope.region != state.region {
         return Err(AuthFailure::Incomplete(format!(
             "Credential should be scoped to a valid region, not '{}'. ",
             p.scope.region
@@ -127,8 +128,19 @@ pub async fn authenticate(
         }
         // The signature is checked before expiry, so only the credential's holder learns
         // that it has expired.
-        let signing_key = SigningKey::derive(&claims.secret_access_key, &p.scope);
-        verify(&signing_key)?;
+        let signing_key = match p.legacy {
+            // SigV2 (S3): every `x-amz-*` header is in its string to sign.
+            Some(_) => {
+                sigv4::v2::verify(signed.request, p, &claims.secret_access_key, now)
+                    .map_err(from_sigv4)?;
+                None
+            }
+            None => {
+                let key = SigningKey::derive(&claims.secret_access_key, &p.scope);
+                verify(&key)?;
+                Some(key)
+            }
+        };
         if now.unix_timestamp() >= claims.expires_at {
             return Err(AuthFailure::ExpiredToken.into());
         }
@@ -136,7 +148,7 @@ pub async fn authenticate(
             principal: claims.principal.clone(),
             via_session: true,
             session: Some(std::sync::Arc::new(claims)),
-            signing_key: Some(signing_key),
+            signing_key,
         });
     }
     if p.security_token.is_some() {
@@ -148,8 +160,17 @@ pub async fn authenticate(
         .map_err(|e| AuthError::Internal(e.to_string()))?;
     match key {
         Some(key) if key.active => {
-            let signing_key = key.signing_key(&p.scope);
-            verify(&signing_key)?;
+            let signing_key = match p.legacy {
+                Some(_) => {
+                    key.verify_v2(signed.request, p, now).map_err(from_sigv4)?;
+                    None
+                }
+                None => {
+                    let signing_key = key.signing_key(&p.scope);
+                    verify(&signing_key)?;
+                    Some(signing_key)
+                }
+            };
             state.note_key_use(
                 &key,
                 &p.access_key_id,
@@ -160,7 +181,7 @@ pub async fn authenticate(
                 principal: key.principal.clone(),
                 via_session: false,
                 session: None,
-                signing_key: Some(signing_key),
+                signing_key,
             })
         }
         Some(_) => Err(AuthFailure::UnknownAccessKey.into()),

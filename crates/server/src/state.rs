@@ -34,6 +34,16 @@ impl CachedKey {
         }
     }
 
+    /// Verifies a SigV2 signature (S3) under this key's secret.
+    pub fn verify_v2(
+        &self,
+        request: &cognate_sigv4::Request<'_>,
+        presented: &cognate_sigv4::Presented,
+        now: time::OffsetDateTime,
+    ) -> Result<(), cognate_sigv4::Error> {
+        cognate_sigv4::v2::verify(request, presented, &self.secret, now)
+    }
+
     /// The signing key for `scope`, derived once per scope.
     pub fn signing_key(&self, scope: &Scope) -> SigningKey {
         if let Ok(guard) = self.signing.lock()

@@ -420,6 +420,7 @@ mod tests {
             security_token: None,
             location: Location::Header,
             content_sha256: None,
+            legacy: None,
         };
         let mut v = ChunkVerifier::new(&presented, key);
         let first = digest(&[b'a'; 65536]);
@@ -469,6 +470,7 @@ mod tests {
             security_token: None,
             location: Location::Header,
             content_sha256: None,
+            legacy: None,
         };
         let mut body = Vec::new();
         body.extend_from_slice(b"10000;chunk-signature=ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648\r\n");

@@ -9,6 +9,7 @@
 
 mod canonical;
 mod chunked;
+pub mod v2;
 
 pub use canonical::{canonical_request, uri_encode};
 pub use chunked::{ChunkError, ChunkVerifier, ChunkedDecoder, EMPTY_SHA256};
@@ -83,6 +84,10 @@ pub struct Presented {
     pub location: Location,
     /// The `x-amz-content-sha256` header, if present.
     pub content_sha256: Option<String>,
+    /// A Signature Version 2 signature (S3 only; [`v2`]) in place of SigV4's. Its scope has no
+    /// region, its `signed_headers` are every `x-amz-*` header (SigV2 signs them all), and a
+    /// presigned URL's `timestamp` is its `Expires`.
+    pub legacy: Option<v2::Legacy>,
 }
 
 impl fmt::Debug for Presented {
@@ -221,6 +226,9 @@ pub fn parse(req: &Request<'_>) -> Result<Option<Presented>, Error> {
         let value = value
             .to_str()
             .map_err(|_| Error::Incomplete("Authorization header is not valid text".into()))?;
+        if value.starts_with("AWS ") {
+            return v2::parse_header(req, value).map(Some);
+        }
         return parse_header(req, value).map(Some);
     }
     let params: Vec<(String, String)> = form_pairs(req.query);
@@ -234,6 +242,15 @@ pub fn parse(req: &Request<'_>) -> Result<Option<Presented>, Error> {
         if get("X-Amz-Algorithm").is_some() || get("X-Amz-Signature").is_some() {
             return parse_query(req, &get).map(Some);
         }
+    }
+    if params.iter().any(|(k, _)| k == "AWSAccessKeyId") {
+        let get = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        return v2::parse_query(req, &get).map(Some);
     }
     Ok(None)
 }
@@ -444,6 +461,7 @@ fn build(
         security_token,
         location,
         content_sha256: header_str(req.headers, "x-amz-content-sha256").map(str::to_owned),
+        legacy: None,
     })
 }
 
@@ -592,7 +610,7 @@ mod tests {
     fn other_algorithms_are_refused() {
         let (m, u, h) = request(
             &[
-                ("authorization", "AWS AKID:abc"),
+                ("authorization", "AWS3-HTTPS AKID:abc"),
                 ("x-amz-date", "20150830T123600Z"),
             ],
             "/",

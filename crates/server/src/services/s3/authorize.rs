@@ -141,14 +141,17 @@ impl S3<'_, '_> {
                     .to_owned(),
                 ],
             ));
+            let v2 = self.ctx.presented.is_some_and(|p| p.legacy.is_some());
             keys.push((
                 "s3:signatureversion".to_owned(),
-                vec!["AWS4-HMAC-SHA256".to_owned()],
+                vec![if v2 { "AWS" } else { "AWS4-HMAC-SHA256" }.to_owned()],
             ));
-            keys.push((
-                "s3:x-amz-content-sha256".to_owned(),
-                vec![self.hash.clone()],
-            ));
+            if !v2 {
+                keys.push((
+                    "s3:x-amz-content-sha256".to_owned(),
+                    vec![self.hash.clone()],
+                ));
+            }
         }
         if let Some(b) = bucket {
             keys.push((

@@ -63,7 +63,7 @@ pub async fn open_blobs(config: &Config, store: &Store) -> Result<s3::Blobs, Sta
 }
 
 /// Query parameters that name no sub-resource: listing options, multipart ids, presigning.
-const PLAIN_PARAMS: [&str; 20] = [
+const PLAIN_PARAMS: [&str; 23] = [
     "prefix",
     "delimiter",
     "max-keys",
@@ -84,6 +84,9 @@ const PLAIN_PARAMS: [&str; 20] = [
     "versionId",
     "bucket-region",
     "max-buckets",
+    "AWSAccessKeyId",
+    "Signature",
+    "Expires",
 ];
 /// Sub-resources this service answers; any other is `NotImplemented`.
 const SUBRESOURCES: [&str; 4] = ["location", "policy", "uploads", "delete"];
@@ -125,13 +128,6 @@ impl Req<'_> {
 }
 
 fn operation(method: &Method, req: &Req<'_>) -> Result<Op, ApiError> {
-    if req.has("AWSAccessKeyId") && req.has("Signature") {
-        return Err(err(
-            StatusCode::BAD_REQUEST,
-            "InvalidRequest",
-            "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
-        ));
-    }
     for (name, _) in &req.query {
         let known = PLAIN_PARAMS.contains(&name.as_str())
             || SUBRESOURCES.contains(&name.as_str())
@@ -236,8 +232,9 @@ fn split_path(path: &str) -> Result<(String, String), ApiError> {
 
 /// The payload hash the signature covers, as the edge computes it for S3.
 fn payload_hash(ctx: &Ctx<'_>) -> String {
-    match ctx.presented.map(|p| p.location) {
-        Some(sigv4::Location::Header) => ctx
+    match ctx.presented.map(|p| (p.location, p.legacy.is_some())) {
+        // SigV2 signs no payload hash.
+        Some((sigv4::Location::Header, false)) => ctx
             .presented
             .and_then(|p| p.content_sha256.clone())
             .unwrap_or_else(|| sigv4::EMPTY_SHA256.to_owned()),
