@@ -172,6 +172,38 @@ def test_sign_up_confirmation_and_errors(server):
     assert error_of(e) == ("UserNotFoundException", 400)
 
 
+def test_passwords_and_names_as_the_service_checks_them(server):
+    """Spaces inside a password are allowed, as Cognito allows them (its model's `[\\S]+`
+    says otherwise); leading or trailing whitespace is not. User names are matched whole
+    against the model's pattern: a space is refused."""
+    idp, pool, client = pool_and_client(server, Policies={"PasswordPolicy": {
+        "MinimumLength": 8, "RequireUppercase": False, "RequireLowercase": True,
+        "RequireNumbers": True, "RequireSymbols": False}})
+    app = public_client(server)
+    cid = client["ClientId"]
+    app.sign_up(ClientId=cid, Username="carol", Password="correct horse 1")
+    idp.admin_confirm_sign_up(UserPoolId=pool["Id"], Username="carol")
+    tokens = app.initiate_auth(ClientId=cid, AuthFlow="USER_PASSWORD_AUTH",
+                               AuthParameters={"USERNAME": "carol", "PASSWORD": "correct horse 1"})
+    assert "AccessToken" in tokens["AuthenticationResult"]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        app.initiate_auth(ClientId=cid, AuthFlow="USER_PASSWORD_AUTH",
+                          AuthParameters={"USERNAME": "carol", "PASSWORD": "correcthorse 1"})
+    assert error_of(e) == ("NotAuthorizedException", 400)
+    for bad in [" correct horse 1", "correct horse 1 "]:
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            app.sign_up(ClientId=cid, Username="dave", Password=bad)
+        assert error_of(e) == ("InvalidParameterException", 400)
+        assert "password" in e.value.response["Error"]["Message"]
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            idp.admin_set_user_password(UserPoolId=pool["Id"], Username="carol", Password=bad, Permanent=True)
+        assert error_of(e) == ("InvalidParameterException", 400)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        app.sign_up(ClientId=cid, Username="dave smith", Password="correct horse 1")
+    assert error_of(e) == ("InvalidParameterException", 400)
+    assert "username" in e.value.response["Error"]["Message"]
+
+
 def test_client_secret_and_prevent_user_existence_errors(server):
     idp, pool, client = pool_and_client(server, secret=True)
     assert len(client["ClientSecret"]) >= 40

@@ -34,7 +34,8 @@ enum Shape {
     String {
         min: Option<i64>,
         max: Option<i64>,
-        pattern: Option<regex::Regex>,
+        /// The compiled pattern, and the pattern as AWS's messages quote it.
+        pattern: Option<(regex::Regex, String)>,
         values: Option<Vec<String>>,
     },
     Integer {
@@ -59,6 +60,35 @@ pub struct Model {
     operations: HashMap<String, Operation>,
 }
 
+/// Cognito user pool shapes whose live service differs from the model's pattern, with the
+/// pattern the service answers with: passwords may hold spaces (the model's `[\S]+` says
+/// not), but neither begin nor end with one.
+const COGNITO_IDP_STRICTER: &[(&str, &str)] = &[("PasswordType", r"^[\S]+.*[\S]+$")];
+
+/// Model patterns with lookarounds (which the `regex` crate does not have), each with an
+/// equivalent without them; the model's own length bounds still apply.
+const WITHOUT_LOOKAROUND: &[(&str, &str)] = &[
+    // IAM account aliases: no leading, trailing or doubled hyphen.
+    (
+        r"^[a-z0-9]([a-z0-9]|-(?!-)){1,61}[a-z0-9]$",
+        r"^[a-z0-9](?:-?[a-z0-9]){2,62}$",
+    ),
+    // Cognito S3 bucket names (log delivery): no trailing dot.
+    (
+        r"^[0-9A-Za-z\.\-_]*(?<!\.)$",
+        r"^(?:[0-9A-Za-z.\-_]*[0-9A-Za-z\-_])?$",
+    ),
+];
+
+/// A model pattern compiled to match a whole value.
+fn compile(pattern: &str) -> Option<regex::Regex> {
+    let pattern = WITHOUT_LOOKAROUND
+        .iter()
+        .find(|(model, _)| *model == pattern)
+        .map_or(pattern, |(_, equivalent)| equivalent);
+    regex::Regex::new(&format!("^(?:{pattern})$")).ok()
+}
+
 fn int(v: &Value, key: &str) -> Option<i64> {
     v.get(key).and_then(Value::as_i64)
 }
@@ -69,6 +99,11 @@ fn text(v: &Value, key: &str) -> Option<String> {
 
 impl Model {
     fn load(json: &str) -> Model {
+        Model::load_with(json, &[])
+    }
+
+    /// Loads a model whose live service is stricter than it for the `stricter` shapes.
+    fn load_with(json: &str, stricter: &[(&str, &str)]) -> Model {
         let root: Value = serde_json::from_str(json).unwrap_or(Value::Null);
         let empty = Map::new();
         let shapes = root
@@ -77,7 +112,7 @@ impl Model {
             .as_object()
             .unwrap_or(&empty)
             .iter()
-            .map(|(name, s)| (name.clone(), Model::shape(s)))
+            .map(|(name, s)| (name.clone(), Model::shape(name, s, stricter)))
             .collect();
         let operations = root
             .get("operations")
@@ -99,7 +134,7 @@ impl Model {
         Model { shapes, operations }
     }
 
-    fn shape(s: &Value) -> Shape {
+    fn shape(name: &str, s: &Value, stricter: &[(&str, &str)]) -> Shape {
         match s.get("type").unwrap_or(&Value::Null).as_str().unwrap_or("") {
             "structure" => Shape::Structure {
                 members: s
@@ -141,9 +176,17 @@ impl Model {
             "string" => Shape::String {
                 min: int(s, "min"),
                 max: int(s, "max"),
-                // Java-style `\uXXXX` escapes are valid Rust regex syntax too.
-                pattern: text(s, "pattern")
-                    .and_then(|p| regex::Regex::new(&format!("^(?:{p})$")).ok()),
+                // Matched whole, as the live services match them (Smithy leaves patterns
+                // unanchored, but IAM and Cognito refuse `bad name` for `[\w+=,.@-]+` and
+                // `[\p{L}…]+`); the shapes where a service is laxer or stricter than its
+                // model carry the service's own pattern. Java-style `\uXXXX` escapes are valid
+                // Rust regex syntax too.
+                pattern: stricter
+                    .iter()
+                    .find(|(shape, _)| *shape == name)
+                    .map(|(_, p)| (*p).to_owned())
+                    .or_else(|| text(s, "pattern"))
+                    .and_then(|p| Some((compile(&p)?, p))),
                 values: s.get("enum").unwrap_or(&Value::Null).as_array().map(|e| {
                     e.iter()
                         .filter_map(|v| v.as_str().map(str::to_owned))
@@ -189,7 +232,10 @@ impl Model {
     pub fn cognito_idp() -> &'static Model {
         static COGNITO_IDP: OnceLock<Model> = OnceLock::new();
         COGNITO_IDP.get_or_init(|| {
-            Model::load(include_str!(concat!(env!("OUT_DIR"), "/cognito_idp.json")))
+            Model::load_with(
+                include_str!(concat!(env!("OUT_DIR"), "/cognito_idp.json")),
+                COGNITO_IDP_STRICTER,
+            )
         })
     }
 
@@ -263,7 +309,7 @@ impl Model {
                 if min.is_some_and(|min| len < min) || max.is_some_and(|max| len > max) {
                     errors.push(format!("Value at '{path}' failed to satisfy constraint: Member must have a length within the allowed range"));
                 }
-                if let Some(re) = pattern
+                if let Some((re, _)) = pattern
                     && len > 0
                     && !re.is_match(v)
                 {
@@ -413,14 +459,10 @@ impl Model {
                 {
                     errors.push(format!("Value '{}' at '{path}' failed to satisfy constraint: Member must have length less than or equal to {max}", truncate(v)));
                 }
-                if let Some(re) = pattern
+                if let Some((re, p)) = pattern
                     && len > 0
                     && !re.is_match(v)
                 {
-                    let p = re
-                        .as_str()
-                        .trim_start_matches("^(?:")
-                        .trim_end_matches(")$");
                     errors.push(format!("Value '{}' at '{path}' failed to satisfy constraint: Member must satisfy regular expression pattern: {p}", truncate(v)));
                 }
                 if let Some(values) = values
@@ -551,6 +593,82 @@ mod tests {
         assert_eq!(v["Path"], "/dev/");
         assert_eq!(v["Tags"][1]["Key"], "k");
         assert_eq!(v["Tags"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn every_pattern_of_every_model_compiles() {
+        // A pattern that does not compile would silently check nothing.
+        for (name, json) in [
+            ("sts", include_str!(concat!(env!("OUT_DIR"), "/sts.json"))),
+            ("iam", include_str!(concat!(env!("OUT_DIR"), "/iam.json"))),
+            (
+                "organizations",
+                include_str!(concat!(env!("OUT_DIR"), "/organizations.json")),
+            ),
+            (
+                "cognito-idp",
+                include_str!(concat!(env!("OUT_DIR"), "/cognito_idp.json")),
+            ),
+            (
+                "cognito-identity",
+                include_str!(concat!(env!("OUT_DIR"), "/cognito_identity.json")),
+            ),
+        ] {
+            let model: Value = serde_json::from_str(json).unwrap();
+            let mut patterns = 0;
+            for (shape, s) in model["shapes"].as_object().unwrap() {
+                if let Some(p) = s.get("pattern").and_then(Value::as_str) {
+                    patterns += 1;
+                    assert!(compile(p).is_some(), "{name} {shape}: {p}");
+                }
+            }
+            assert!(patterns > 0, "{name} has patterns");
+        }
+    }
+
+    #[test]
+    fn lookaround_patterns_keep_their_meaning() {
+        let alias = compile(WITHOUT_LOOKAROUND[0].0).unwrap();
+        for ok in ["abc", "my-alias", "a1-b2-c3"] {
+            assert!(alias.is_match(ok), "{ok}");
+        }
+        for bad in ["-abc", "abc-", "a--b", "ABC", "a_b"] {
+            assert!(!alias.is_match(bad), "{bad}");
+        }
+        let bucket = compile(WITHOUT_LOOKAROUND[1].0).unwrap();
+        for ok in ["", "logs", "my.logs-1_x"] {
+            assert!(bucket.is_match(ok), "{ok}");
+        }
+        for bad in ["logs.", "a b", "."] {
+            assert!(!bucket.is_match(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cognito_passwords_follow_the_service_not_the_model() {
+        let m = Model::cognito_idp();
+        let sign_up = |password: &str| {
+            m.validate_json(
+                "SignUp",
+                &serde_json::json!({"ClientId": "c1", "Username": "alice", "Password": password}),
+            )
+        };
+        // Spaces inside are allowed (the model's `[\S]+` says otherwise; Cognito accepts them).
+        for ok in ["correct horse 1", "Passw0rd!", "a b", "tab\there"] {
+            assert!(sign_up(ok).is_empty(), "{ok}: {:?}", sign_up(ok));
+        }
+        // Leading or trailing whitespace is refused, as the service refuses it.
+        for bad in [" leading1A!", "trailing1A! ", " ", "x"] {
+            let errors = sign_up(bad);
+            assert_eq!(errors.len(), 1, "{bad}: {errors:?}");
+            assert!(errors[0].contains("at 'password'"), "{errors:?}");
+        }
+        // Other shapes keep their whole-value patterns: a user name with a space is refused.
+        let errors = m.validate_json(
+            "AdminGetUser",
+            &serde_json::json!({"UserPoolId": "us-east-1_abc", "Username": "bob smith"}),
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
     }
 
     #[test]
