@@ -2,6 +2,22 @@
 
 use crate::*;
 
+/// The pool settings of a CreateIdentityPool or UpdateIdentityPool input (two model shapes
+/// with the same members).
+macro_rules! settings {
+    ($input:expr) => {
+        Settings {
+            allow_unauthenticated_identities: $input.allow_unauthenticated_identities,
+            allow_classic_flow: $input.allow_classic_flow,
+            supported_login_providers: $input.supported_login_providers,
+            developer_provider_name: $input.developer_provider_name,
+            open_id_connect_provider_arns: $input.open_id_connect_provider_arns,
+            cognito_identity_providers: $input.cognito_identity_providers,
+            saml_provider_arns: $input.saml_provider_arns,
+        }
+    };
+}
+
 impl IdentityPools<'_> {
     /// A pool: any pool for public calls, only the caller's for administrative ones.
     pub async fn pool(&self, pool_id: &str) -> Result<Arc<Pool>, ApiError> {
@@ -159,18 +175,7 @@ impl IdentityPools<'_> {
         let name = input.identity_pool_name.clone();
         let tags = input.identity_pool_tags.clone().unwrap_or_default();
         let mut config = PoolConfig::default();
-        self.apply_settings(
-            Settings {
-                allow_unauthenticated_identities: input.allow_unauthenticated_identities,
-                allow_classic_flow: input.allow_classic_flow,
-                supported_login_providers: input.supported_login_providers,
-                developer_provider_name: input.developer_provider_name,
-                open_id_connect_provider_arns: input.open_id_connect_provider_arns,
-                cognito_identity_providers: input.cognito_identity_providers,
-                saml_provider_arns: input.saml_provider_arns,
-            },
-            &mut config,
-        )?;
+        self.apply_settings(settings!(input), &mut config)?;
         config.identity_pool_tags = tags;
         let now = self.now();
         let row = IdentityPoolRow {
@@ -235,18 +240,7 @@ impl IdentityPools<'_> {
     ) -> Result<shapes::IdentityPool, ApiError> {
         let mut pool = self.pool_to_change(&input.identity_pool_id).await?;
         pool.row.name = input.identity_pool_name;
-        self.apply_settings(
-            Settings {
-                allow_unauthenticated_identities: input.allow_unauthenticated_identities,
-                allow_classic_flow: input.allow_classic_flow,
-                supported_login_providers: input.supported_login_providers,
-                developer_provider_name: input.developer_provider_name,
-                open_id_connect_provider_arns: input.open_id_connect_provider_arns,
-                cognito_identity_providers: input.cognito_identity_providers,
-                saml_provider_arns: input.saml_provider_arns,
-            },
-            &mut pool.config,
-        )?;
+        self.apply_settings(settings!(input), &mut pool.config)?;
         if let Some(tags) = input.identity_pool_tags {
             pool.config.identity_pool_tags = tags;
         }

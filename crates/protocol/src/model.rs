@@ -37,6 +37,8 @@ enum Shape {
         /// The compiled pattern, and the pattern as AWS's messages quote it.
         pattern: Option<(regex::Regex, String)>,
         values: Option<Vec<String>>,
+        /// A secret (`sensitive` in the model): its value is never quoted in a message.
+        sensitive: bool,
     },
     Integer {
         min: Option<i64>,
@@ -174,6 +176,7 @@ impl Model {
                 max: int(s, "max"),
             },
             "string" => Shape::String {
+                sensitive: s.get("sensitive").and_then(Value::as_bool) == Some(true),
                 min: int(s, "min"),
                 max: int(s, "max"),
                 // Matched whole, as the live services match them (Smithy leaves patterns
@@ -302,6 +305,7 @@ impl Model {
                     max,
                     pattern,
                     values,
+                    ..
                 }),
                 Value::String(v),
             ) => {
@@ -446,9 +450,11 @@ impl Model {
                 max,
                 pattern,
                 values,
+                sensitive,
             } => {
-                let v = params.get(prefix)?;
-                let len = v.chars().count() as i64;
+                let raw = params.get(prefix)?;
+                let len = raw.chars().count() as i64;
+                let v = if *sensitive { "***" } else { raw };
                 if let Some(min) = min
                     && len < *min
                 {
@@ -461,16 +467,16 @@ impl Model {
                 }
                 if let Some((re, p)) = pattern
                     && len > 0
-                    && !re.is_match(v)
+                    && !re.is_match(raw)
                 {
                     errors.push(format!("Value '{}' at '{path}' failed to satisfy constraint: Member must satisfy regular expression pattern: {p}", truncate(v)));
                 }
                 if let Some(values) = values
-                    && !values.iter().any(|e| e == v)
+                    && !values.iter().any(|e| e == raw)
                 {
                     errors.push(format!("Value '{v}' at '{path}' failed to satisfy constraint: Member must satisfy enum value set: [{}]", values.join(", ")));
                 }
-                Some(Value::String(v.to_owned()))
+                Some(Value::String(raw.to_owned()))
             }
             Shape::Integer { min, max } => {
                 let v = params.get(prefix)?;
@@ -624,6 +630,20 @@ mod tests {
             }
             assert!(patterns > 0, "{name} has patterns");
         }
+    }
+
+    #[test]
+    fn secrets_are_never_quoted_in_validation_messages() {
+        let m = Model::query(QueryService::Iam);
+        let err = m
+            .decode_query(
+                "CreateLoginProfile",
+                &params("UserName=bob&Password=s3cret%C4%80pass"),
+            )
+            .unwrap_err();
+        assert!(err.message.contains("at 'password'"), "{}", err.message);
+        assert!(!err.message.contains("s3cret"), "{}", err.message);
+        assert!(err.message.contains("Value '***'"), "{}", err.message);
     }
 
     #[test]

@@ -79,8 +79,8 @@ pub async fn authenticate(
     }
     if p.legacy.is_none() && p.scope.region != state.region {
         return Err(AuthFailure::Incomplete(format!(
-            "Credential should be scoped to a valid region, not '{}'. ",
-            p.scope.region
+            "Credential should be scoped to a valid region, not '{}'. This server's region is '{}'.",
+            p.scope.region, state.region
         ))
         .into());
     }

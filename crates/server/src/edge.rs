@@ -84,12 +84,15 @@ pub async fn handle(
             dispatch(&mut ctx, &route, body, &mut query_service).await
         }
     };
+    let mut failure = None;
     let mut response = match result {
         Ok(response) => response,
         Err(err) => {
-            if err.status.is_server_error() {
+            if err.status.is_server_error() && err.status != StatusCode::NOT_IMPLEMENTED {
                 tracing::error!(request_id, code = %err.code, "request failed inside the server");
             }
+            // What the client was told (never a secret: messages quote no sensitive value).
+            failure = Some((err.code.to_string(), err.message.clone()));
             let namespace = query_service.unwrap_or(QueryService::Sts).xml_namespace();
             match protocol {
                 Protocol::Json => protocol::render_json_error(&err),
@@ -126,6 +129,8 @@ pub async fn handle(
         operation = %outcome.operation,
         principal = outcome.principal.as_deref().unwrap_or("-"),
         status = status.as_u16(),
+        error = failure.as_ref().map_or("-", |(code, _)| code.as_str()),
+        error_message = failure.as_ref().map_or("", |(_, message)| message.as_str()),
         latency_us = started.elapsed().as_micros() as u64,
     );
     response

@@ -98,9 +98,11 @@ pub(crate) trait Service {
 /// The error for an operation a service does not have (or Cognate does not implement).
 pub(crate) fn unknown_operation(wire: &Wire, name: &str) -> ApiError {
     match wire {
-        Wire::Json { .. } => {
-            ApiError::new(StatusCode::BAD_REQUEST, "UnknownOperationException", "")
-        }
+        Wire::Json { .. } => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "UnknownOperationException",
+            format!("Unknown operation {name}: this service does not implement it"),
+        ),
         Wire::Query(service) => ApiError::new(
             StatusCode::BAD_REQUEST,
             "InvalidAction",

@@ -28,7 +28,7 @@ impl UserPools<'_> {
         });
         match self.delivery {
             Delivery::Log => {
-                tracing::info!(target: "cognate::delivery", pool_id, username = %record.username, purpose, %message, "message to a user");
+                tracing::info!(target: "cognate::delivery", pool_id, username = %record.username, purpose, text = %message, "message to a user");
             }
             Delivery::Outbox(dir) => {
                 std::fs::create_dir_all(dir).map_err(internal)?;

@@ -29,12 +29,28 @@ async fn unknown_json_target_is_unknown_operation_exception() {
         assert_eq!(res.status, 400, "{target}: {res:?}");
         let body: serde_json::Value = serde_json::from_str(&res.body).unwrap();
         assert_eq!(body["__type"], "UnknownOperationException", "{target}");
+        // A message a person can act on: which operation was not understood.
+        let operation = target.rsplit('.').next().unwrap();
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(operation)),
+            "{target}: {body}"
+        );
         assert_eq!(
             res.header("x-amzn-errortype"),
             Some("UnknownOperationException")
         );
         assert!(res.header("x-amzn-requestid").is_some());
     }
+    // The request log line says what the client was told, not only the status.
+    let log = std::fs::read_to_string(server.data_dir.with_extension("log")).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("cognate::request") && l.contains("NoSuchOperation"))
+        .unwrap_or_else(|| panic!("no request line in {log}"));
+    assert!(line.contains("UnknownOperationException"), "{line}");
+    assert!(line.contains("error_message"), "{line}");
 }
 
 #[tokio::test]
