@@ -50,9 +50,11 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 }
 
 /// An operation's input as its model type. The pipeline validated it against the model, so
-/// a mismatch here is a member of the wrong JSON type.
+/// a mismatch here is a map or nested member of the wrong JSON type. serde's message would
+/// quote the offending value (a login token, say), so only its position is given.
 fn typed<T: serde::de::DeserializeOwned>(input: &Value) -> Result<T, ApiError> {
-    T::deserialize(input).map_err(|e| invalid(format!("Invalid input: {e}")))
+    T::deserialize(input)
+        .map_err(|_| invalid("Invalid input: a member has the wrong type or is missing"))
 }
 
 /// An operation's output as model-shaped JSON (`()` is the empty structure).
@@ -409,6 +411,15 @@ fn principal_tags(config: &PoolConfig, login: &VerifiedLogin) -> Vec<(String, St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn malformed_input_is_refused_without_quoting_it() {
+        let input =
+            json!({"IdentityPoolId": "p", "Roles": {}, "RoleMappings": {"x": "secret-token"}});
+        let e = typed::<shapes::SetIdentityPoolRolesInput>(&input).unwrap_err();
+        assert_eq!(e.code, "InvalidParameterException");
+        assert!(!e.message.contains("secret-token"), "{}", e.message);
+    }
 
     #[test]
     fn user_pool_provider_names() {
