@@ -501,6 +501,64 @@ def test_software_token_mfa(server):
     assert "AccessToken" in done["AuthenticationResult"]
 
 
+def test_pool_mfa_configuration_rules(server):
+    idp, pool, client = pool_and_client(server)
+    pid, cid = pool["Id"], client["ClientId"]
+    app = public_client(server)
+    assert idp.get_user_pool_mfa_config(UserPoolId=pid)["MfaConfiguration"] == "OFF"
+
+    def refused(call, code="InvalidParameterException"):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            call()
+        assert error_of(e) == (code, 400)
+        return e.value.response["Error"]["Message"]
+
+    # ON or OPTIONAL need a factor; OFF takes none; factors this server cannot deliver are refused.
+    assert "can't disable all MFAs" in refused(lambda: idp.set_user_pool_mfa_config(
+        UserPoolId=pid, MfaConfiguration="ON", SoftwareTokenMfaConfiguration={"Enabled": False}))
+    assert "can't turn off MFA and configure an MFA together" in refused(lambda: idp.set_user_pool_mfa_config(
+        UserPoolId=pid, MfaConfiguration="OFF", SoftwareTokenMfaConfiguration={"Enabled": True}))
+    refused(lambda: idp.set_user_pool_mfa_config(UserPoolId=pid, MfaConfiguration="OPTIONAL",
+                                                 SmsMfaConfiguration={"SmsAuthenticationMessage": "{####}"}))
+    refused(lambda: idp.get_user_pool_mfa_config(UserPoolId=pid[:-1] + "x"), "ResourceNotFoundException")
+    assert idp.get_user_pool_mfa_config(UserPoolId=pid)["MfaConfiguration"] == "OFF"
+
+    # With MFA OFF no user sets up a token, so none can be enabled and then skipped silently.
+    idp.admin_create_user(UserPoolId=pid, Username="ada", TemporaryPassword="Temp-Pass-1", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pid, Username="ada", Password=PASSWORD, Permanent=True)
+    sign_in = lambda: app.initiate_auth(ClientId=cid, AuthFlow="USER_PASSWORD_AUTH",
+                                        AuthParameters={"USERNAME": "ada", "PASSWORD": PASSWORD})
+    access = sign_in()["AuthenticationResult"]["AccessToken"]
+    refused(lambda: app.associate_software_token(AccessToken=access), "SoftwareTokenMFANotFoundException")
+    refused(lambda: app.set_user_mfa_preference(AccessToken=access, SoftwareTokenMfaSettings={"Enabled": True}))
+    refused(lambda: idp.admin_set_user_mfa_preference(UserPoolId=pid, Username="ada",
+                                                      SoftwareTokenMfaSettings={"Enabled": True}))
+
+    # OPTIONAL with TOTP: the user chooses.
+    out = idp.set_user_pool_mfa_config(UserPoolId=pid, MfaConfiguration="OPTIONAL",
+                                       SoftwareTokenMfaConfiguration={"Enabled": True})
+    assert out["MfaConfiguration"] == "OPTIONAL" and out["SoftwareTokenMfaConfiguration"] == {"Enabled": True}
+    got = idp.get_user_pool_mfa_config(UserPoolId=pid)
+    assert got["MfaConfiguration"] == "OPTIONAL" and got["SoftwareTokenMfaConfiguration"] == {"Enabled": True}
+    assert idp.describe_user_pool(UserPoolId=pid)["UserPool"]["MfaConfiguration"] == "OPTIONAL"
+    secret = app.associate_software_token(AccessToken=access)["SecretCode"]
+    assert app.verify_software_token(AccessToken=access, UserCode=totp(secret))["Status"] == "SUCCESS"
+    app.set_user_mfa_preference(AccessToken=access, SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True})
+    assert sign_in()["ChallengeName"] == "SOFTWARE_TOKEN_MFA"
+
+    # ON: the user's TOTP cannot be turned off.
+    idp.set_user_pool_mfa_config(UserPoolId=pid, MfaConfiguration="ON")
+    assert idp.get_user_pool_mfa_config(UserPoolId=pid)["SoftwareTokenMfaConfiguration"] == {"Enabled": True}
+    refused(lambda: app.set_user_mfa_preference(AccessToken=access, SoftwareTokenMfaSettings={"Enabled": False}))
+    assert sign_in()["ChallengeName"] == "SOFTWARE_TOKEN_MFA"
+
+    # Back to OFF: its factors go with it, and sign-in asks for no code.
+    out = idp.set_user_pool_mfa_config(UserPoolId=pid, MfaConfiguration="OFF")
+    assert out["SoftwareTokenMfaConfiguration"] == {"Enabled": False}
+    assert "AccessToken" in sign_in()["AuthenticationResult"]
+    assert "can't disable all MFAs" in refused(lambda: idp.update_user_pool(UserPoolId=pid, MfaConfiguration="ON"))
+
+
 def test_failed_sign_ins_lock_out_and_settings_update(server):
     idp, pool, client = pool_and_client(server)
     pid, cid = pool["Id"], client["ClientId"]

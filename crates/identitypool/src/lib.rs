@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use cognate_credentials::MasterKey;
 pub use cognate_protocol::cognito::not_authorized;
-use cognate_protocol::cognito::{err, invalid, str_of};
+use cognate_protocol::cognito::{err, invalid, output, str_of, typed};
 use cognate_protocol::shapes::cognito_identity as shapes;
 use cognate_protocol::{ApiError, Sensitive, string_list};
 use cognate_store::{IdentityKeyRow, IdentityPoolRow, IdentityRow, Login, Store, StoreError};
@@ -47,22 +47,6 @@ pub use cognate_protocol::services::cognito_identity::Operation;
 fn internal(e: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "identity pool storage failure");
     ApiError::internal()
-}
-
-/// An operation's input as its model type. The pipeline validated it against the model, so
-/// a mismatch here is a map or nested member of the wrong JSON type. serde's message would
-/// quote the offending value (a login token, say), so only its position is given.
-fn typed<T: serde::de::DeserializeOwned>(input: &Value) -> Result<T, ApiError> {
-    T::deserialize(input)
-        .map_err(|_| invalid("Invalid input: a member has the wrong type or is missing"))
-}
-
-/// An operation's output as model-shaped JSON (`()` is the empty structure).
-fn output<T: Serialize>(out: T) -> Result<Value, ApiError> {
-    match serde_json::to_value(out).map_err(internal)? {
-        Value::Null => Ok(json!({})),
-        v => Ok(v),
-    }
 }
 
 /// The pool settings CreateIdentityPool and UpdateIdentityPool share.

@@ -118,6 +118,8 @@ pub fn implements(op: Operation) -> bool {
             | UpdateUserPool
             | UpdateUserPoolClient
             | AddCustomAttributes
+            | SetUserPoolMfaConfig
+            | GetUserPoolMfaConfig
     )
 }
 
@@ -190,6 +192,10 @@ pub struct UserPools<'a> {
 impl UserPools<'_> {
     fn now(&self) -> i64 {
         self.now.unix_timestamp()
+    }
+
+    fn now_ms(&self) -> i64 {
+        now_millis(self.now)
     }
 
     fn random_string(&self, len: usize, alphabet: &[u8]) -> Result<String, ApiError> {
@@ -282,6 +288,8 @@ impl UserPools<'_> {
             UpdateUserPool => self.update_pool(input).await,
             UpdateUserPoolClient => self.update_client(input).await,
             AddCustomAttributes => self.add_custom_attributes(input).await,
+            SetUserPoolMfaConfig => self.set_pool_mfa_config(input).await,
+            GetUserPoolMfaConfig => self.get_pool_mfa_config(input).await,
             _ => Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "UnknownOperationException",

@@ -30,10 +30,10 @@ impl UserPools<'_> {
             Ok(slot) => slot,
             Err(e) => return e,
         };
-        let now = self.now();
+        let now_ms = self.now_ms();
         let counted = self
             .keys
-            .ghost(pool_id, name, |g| count_failure(&mut g.record, now))
+            .ghost(pool_id, name, |g| count_failure(&mut g.record, now_ms))
             .unwrap_or(Ok(()));
         if let Err(e) = self.decoy(pool_id, name).await {
             return e;
@@ -108,7 +108,7 @@ impl UserPools<'_> {
         record: &UserRecord,
     ) -> Result<AttemptSlot, ApiError> {
         let now = self.now();
-        if record.locked_until > now {
+        if record.locked(self.now_ms()) {
             return Err(not_authorized("Password attempts exceeded"));
         }
         let failures = if now - record.last_attempt_at >= 900 {
@@ -138,7 +138,7 @@ impl UserPools<'_> {
         consumes: Option<(&str, i64)>,
     ) -> Result<(), ApiError> {
         let now = self.now();
-        count_failure(&mut record, now)?;
+        count_failure(&mut record, self.now_ms())?;
         if let Some((id, expires_at)) = consumes {
             record.note_session(id, expires_at, true, now);
         }
@@ -159,10 +159,10 @@ impl UserPools<'_> {
     ) -> Result<(UserRow, UserRecord), ApiError> {
         let mfa = config.mfa_configuration.as_str();
         let mfa_follows = record.software_token_mfa && (mfa == "ON" || mfa == "OPTIONAL");
-        let reset = !mfa_follows && (record.failed_sign_ins > 0 || record.locked_until > 0);
+        let reset = !mfa_follows && (record.failed_sign_ins > 0 || record.locked_until_ms > 0);
         if reset {
             record.failed_sign_ins = 0;
-            record.locked_until = 0;
+            record.locked_until_ms = 0;
         }
         if let Some((id, expires_at)) = consumes {
             record.note_session(id, expires_at, true, self.now());

@@ -1,8 +1,64 @@
-//! Software-token (TOTP) MFA: association, verification, preferences.
+//! Software-token (TOTP) MFA: the pool's MFA configuration, and users' association,
+//! verification and preferences under it (OFF: no user sets up MFA; OPTIONAL: each user
+//! chooses; ON: every user has it, and one without it sets it up at sign-in).
 
 use crate::*;
+use cognate_protocol::cognito::{output, typed};
+use cognate_protocol::shapes::cognito_idp as shapes;
+
+/// What AssociateSoftwareToken and VerifySoftwareToken answer in a pool without TOTP MFA.
+fn totp_not_activated() -> ApiError {
+    err(
+        "SoftwareTokenMFANotFoundException",
+        "Software token MFA is not activated for this user pool (MfaConfiguration is OFF).",
+    )
+}
 
 impl UserPools<'_> {
+    /// SetUserPoolMfaConfig: the pool's MFA setting and its factors (here TOTP only; this
+    /// server sends no text messages and has no passkeys). Omitted members keep their value,
+    /// except that turning MFA OFF turns its factors off.
+    pub(crate) async fn set_pool_mfa_config(&self, input: &Value) -> Result<Value, ApiError> {
+        let input: shapes::SetUserPoolMfaConfigRequest = typed(input)?;
+        if input.sms_mfa_configuration.is_some() {
+            return Err(invalid(
+                "SMS MFA is not supported by this server: it sends no text messages.",
+            ));
+        }
+        if input.email_mfa_configuration.is_some() {
+            return Err(invalid("Email MFA is not supported by this server."));
+        }
+        if input.web_authn_configuration.is_some() {
+            return Err(invalid(
+                "Passkey (WebAuthn) sign-in is not supported by this server.",
+            ));
+        }
+        let (row, mut config) = self.pool_to_change(&input.user_pool_id).await?;
+        if let Some(m) = input.mfa_configuration {
+            config.mfa_configuration = m;
+        }
+        match input.software_token_mfa_configuration {
+            Some(totp) => config.software_token_mfa = Some(totp.enabled.unwrap_or(false)),
+            None if config.mfa_configuration == "OFF" => config.software_token_mfa = Some(false),
+            None => config.software_token_mfa = Some(config.totp_active()),
+        }
+        config.check_mfa()?;
+        self.change_pool(&row, &config).await?;
+        output(mfa_config(&config))
+    }
+
+    /// GetUserPoolMfaConfig.
+    pub(crate) async fn get_pool_mfa_config(&self, input: &Value) -> Result<Value, ApiError> {
+        let input: shapes::GetUserPoolMfaConfigRequest = typed(input)?;
+        let (_, config) = self.pool(&input.user_pool_id).await?;
+        let out = mfa_config(&config);
+        output(shapes::GetUserPoolMfaConfigResponse {
+            mfa_configuration: out.mfa_configuration,
+            software_token_mfa_configuration: out.software_token_mfa_configuration,
+            ..Default::default()
+        })
+    }
+
     /// The user an MFA setup call names: by access token, or by an `MFA_SETUP` session.
     pub(crate) async fn mfa_setup_user(
         &self,
@@ -35,6 +91,9 @@ impl UserPools<'_> {
 
     pub(crate) async fn associate_software_token(&self, input: &Value) -> Result<Value, ApiError> {
         let (config, row, record, session) = self.mfa_setup_user(input).await?;
+        if !config.totp_active() {
+            return Err(totp_not_activated());
+        }
         let mut secrets = self.open_secrets(&row)?;
         let mut secret = vec![0u8; 20];
         self.rng
@@ -52,6 +111,9 @@ impl UserPools<'_> {
 
     pub(crate) async fn verify_software_token(&self, input: &Value) -> Result<Value, ApiError> {
         let (config, row, mut record, session) = self.mfa_setup_user(input).await?;
+        if !config.totp_active() {
+            return Err(totp_not_activated());
+        }
         let mut secrets = self.open_secrets(&row)?;
         let pending = secrets.totp_pending.clone().ok_or_else(|| {
             err(
@@ -100,8 +162,18 @@ impl UserPools<'_> {
                 .get("Enabled")
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
+            if enabled && !config.totp_active() {
+                return Err(invalid(
+                    "Software token MFA is not activated for this user pool (MfaConfiguration is OFF).",
+                ));
+            }
             if enabled && secrets.totp_secret.is_none() {
                 return Err(invalid("User has not verified software token mfa"));
+            }
+            if !enabled && config.mfa_configuration == "ON" && record.software_token_mfa {
+                return Err(invalid(
+                    "MFA is required in this user pool (MfaConfiguration is ON): a user's software token MFA cannot be turned off.",
+                ));
             }
             record.software_token_mfa = enabled;
             record.preferred_mfa = enabled
@@ -119,5 +191,19 @@ impl UserPools<'_> {
         }
         self.save_user(&config, &row, &record, &secrets).await?;
         Ok(json!({}))
+    }
+}
+
+/// The pool's MFA configuration as SetUserPoolMfaConfig and GetUserPoolMfaConfig answer it.
+fn mfa_config(config: &PoolConfig) -> shapes::SetUserPoolMfaConfigResponse {
+    shapes::SetUserPoolMfaConfigResponse {
+        mfa_configuration: Some(match config.mfa_configuration.as_str() {
+            "" => "OFF".to_owned(),
+            m => m.to_owned(),
+        }),
+        software_token_mfa_configuration: Some(shapes::SoftwareTokenMfaConfigType {
+            enabled: Some(config.totp_active()),
+        }),
+        ..Default::default()
     }
 }

@@ -97,6 +97,7 @@ impl UserPools<'_> {
             mfa_configuration: str_of(input, "MfaConfiguration")
                 .unwrap_or("OFF")
                 .to_owned(),
+            software_token_mfa: None,
             schema,
             extra,
         };
@@ -170,6 +171,10 @@ impl UserPools<'_> {
         }
         if let Some(m) = str_of(input, "MfaConfiguration") {
             config.mfa_configuration = m.to_owned();
+            if m == "OFF" && config.software_token_mfa.is_some() {
+                config.software_token_mfa = Some(false);
+            }
+            config.check_mfa()?;
         }
         if let Some(a) = string_list(input, "AutoVerifiedAttributes") {
             config.auto_verified_attributes = a;

@@ -18,11 +18,13 @@ pub(crate) struct UserRecord {
     pub(crate) software_token_mfa: bool,
     #[serde(default)]
     pub(crate) preferred_mfa: bool,
-    /// Consecutive failed sign-ins, and until when (unix seconds) sign-in is locked.
+    /// Consecutive failed sign-ins, and until when (unix milliseconds: a lockout of one
+    /// second lasts one second, not what is left of the clock's current second) sign-in is
+    /// locked.
     #[serde(default)]
     pub(crate) failed_sign_ins: u32,
     #[serde(default)]
-    pub(crate) locked_until: i64,
+    pub(crate) locked_until_ms: i64,
     /// When the last sign-in attempt was counted: 15 quiet minutes reset the count.
     #[serde(default)]
     pub(crate) last_attempt_at: i64,
@@ -38,10 +40,11 @@ pub(crate) struct UserRecord {
 /// Counts one (possibly failing) sign-in attempt into the record: refused during a lockout,
 /// which starts after [`LOCKOUT_AFTER`] in a row and doubles from 1 s to 15 minutes; 15
 /// quiet minutes start the count again.
-pub(crate) fn count_failure(record: &mut UserRecord, now: i64) -> Result<(), ApiError> {
-    if record.locked_until > now {
+pub(crate) fn count_failure(record: &mut UserRecord, now_ms: i64) -> Result<(), ApiError> {
+    if record.locked(now_ms) {
         return Err(not_authorized("Password attempts exceeded"));
     }
+    let now = now_ms.div_euclid(1000);
     if record.failed_sign_ins > 0 && now - record.last_attempt_at >= 900 {
         record.failed_sign_ins = 0;
     }
@@ -49,7 +52,7 @@ pub(crate) fn count_failure(record: &mut UserRecord, now: i64) -> Result<(), Api
     record.last_attempt_at = now;
     if record.failed_sign_ins >= LOCKOUT_AFTER {
         let exponent = (record.failed_sign_ins - LOCKOUT_AFTER).min(10);
-        record.locked_until = now + (1i64 << exponent).min(900);
+        record.locked_until_ms = now_ms + (1000i64 << exponent).min(900_000);
     }
     Ok(())
 }
@@ -66,6 +69,11 @@ pub(crate) struct SessionUse {
 }
 
 impl UserRecord {
+    /// Whether sign-in is locked out at `now_ms` (unix milliseconds).
+    pub(crate) fn locked(&self, now_ms: i64) -> bool {
+        self.locked_until_ms > now_ms
+    }
+
     /// The state of session `id` (expiring at `expires_at`): `Err` when it was used, failed
     /// too often, or is older than what the record still remembers.
     pub(crate) fn session_open(&self, id: &str, expires_at: i64) -> Result<(), ApiError> {
@@ -158,6 +166,11 @@ pub(crate) struct PoolConfig {
     pub(crate) case_sensitive: bool,
     #[serde(default)]
     pub(crate) mfa_configuration: String,
+    /// Whether software-token (TOTP) MFA is activated (SetUserPoolMfaConfig); unset in pools
+    /// whose MFA was only ever set by CreateUserPool or UpdateUserPool, where ON and OPTIONAL
+    /// mean TOTP.
+    #[serde(default)]
+    pub(crate) software_token_mfa: Option<bool>,
     /// Required standard attributes and the pool's custom attributes.
     #[serde(default)]
     pub(crate) schema: attributes::Schema,
@@ -167,6 +180,27 @@ pub(crate) struct PoolConfig {
 }
 
 impl PoolConfig {
+    /// Whether users of this pool may (OPTIONAL) or must (ON) sign in with a TOTP code.
+    pub(crate) fn totp_active(&self) -> bool {
+        matches!(self.mfa_configuration.as_str(), "ON" | "OPTIONAL")
+            && self.software_token_mfa.unwrap_or(true)
+    }
+
+    /// Cognito's rule for a pool's MFA settings: ON and OPTIONAL need a factor, OFF takes
+    /// none.
+    pub(crate) fn check_mfa(&self) -> Result<(), ApiError> {
+        match self.mfa_configuration.as_str() {
+            "ON" | "OPTIONAL" if !self.totp_active() => Err(invalid(
+                "Invalid MFA configuration given, can't disable all MFAs with a required or optional configuration.",
+            )),
+            "ON" | "OPTIONAL" => Ok(()),
+            _ if self.software_token_mfa == Some(true) => Err(invalid(
+                "Invalid MFA configuration given, can't turn off MFA and configure an MFA together.",
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Pools made before the schema was enforced kept CreateUserPool's `Schema` as given:
     /// its attributes are taken into the schema (those that are valid), so their custom
     /// attributes still exist.
@@ -367,4 +401,39 @@ pub(crate) struct ChallengeSession {
     pub(crate) username_key: String,
     pub(crate) challenge: String,
     pub(crate) expires_at: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fifth failure in a row locks sign-in for one whole second, wherever in the
+    /// clock's second it falls; each further failure doubles the lockout, up to 15 minutes.
+    #[test]
+    fn lockout_lasts_its_full_length_and_doubles() {
+        for start_ms in [1_700_000_000_000, 1_700_000_000_999] {
+            let mut record = UserRecord::default();
+            for _ in 0..LOCKOUT_AFTER {
+                count_failure(&mut record, start_ms).unwrap();
+            }
+            assert!(record.locked(start_ms + 999));
+            assert!(!record.locked(start_ms + 1000));
+            let refused = count_failure(&mut record, start_ms + 500).unwrap_err();
+            assert_eq!(refused.message, "Password attempts exceeded");
+            count_failure(&mut record, start_ms + 1000).unwrap();
+            assert!(record.locked(start_ms + 2999));
+            assert!(!record.locked(start_ms + 3000));
+        }
+        let (mut record, mut now_ms) = (UserRecord::default(), 0);
+        let mut lockouts = Vec::new();
+        for _ in 0..15 {
+            count_failure(&mut record, now_ms).unwrap();
+            lockouts.push((record.locked_until_ms - now_ms).max(0) / 1000);
+            now_ms = now_ms.max(record.locked_until_ms);
+        }
+        assert_eq!(
+            lockouts,
+            [0, 0, 0, 0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900]
+        );
+    }
 }

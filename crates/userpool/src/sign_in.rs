@@ -452,7 +452,7 @@ impl UserPools<'_> {
         if !record.enabled {
             return Err(not_authorized("User is disabled."));
         }
-        if record.locked_until > self.now() {
+        if record.locked(self.now_ms()) {
             return Err(not_authorized("Password attempts exceeded"));
         }
         let now = self.now();
@@ -517,7 +517,7 @@ impl UserPools<'_> {
                 else {
                     // A wrong code spends part of the session and counts towards the
                     // user's lockout, written before the answer is given.
-                    count_failure(&mut record, now)?;
+                    count_failure(&mut record, self.now_ms())?;
                     record.note_session(&session.id, session.expires_at, false, now);
                     self.save_user(&config, &row, &record, &secrets).await?;
                     return Err(err(
@@ -527,7 +527,7 @@ impl UserPools<'_> {
                 };
                 secrets.totp_last_step = step;
                 record.failed_sign_ins = 0;
-                record.locked_until = 0;
+                record.locked_until_ms = 0;
                 record.note_session(&session.id, session.expires_at, true, now);
                 let row = self.save_user(&config, &row, &record, &secrets).await?;
                 let result = self

@@ -199,7 +199,7 @@ impl UserPools<'_> {
                 software_token_mfa: false,
                 preferred_mfa: false,
                 failed_sign_ins: 0,
-                locked_until: 0,
+                locked_until_ms: 0,
                 last_attempt_at: 0,
                 sessions: Vec::new(),
                 sessions_floor: 0,

@@ -112,7 +112,13 @@ impl Service for UserPoolService {
 
     fn invalidates(op: Operation) -> bool {
         // Other nodes drop the pool from their caches.
-        matches!(op, Operation::DeleteUserPool | Operation::UpdateUserPool)
+        matches!(
+            op,
+            Operation::DeleteUserPool
+                | Operation::UpdateUserPool
+                | Operation::AddCustomAttributes
+                | Operation::SetUserPoolMfaConfig
+        )
     }
 }
 
