@@ -26,7 +26,8 @@ migrations!(
     (5, "0005_s3"),
     (6, "0006_user_pools"),
     (7, "0007_identity_pools"),
-    (8, "0008_user_versions")
+    (8, "0008_user_versions"),
+    (9, "0009_refresh_token_rotation")
 );
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {

@@ -62,6 +62,9 @@ pub struct RefreshTokenRow {
     pub origin_jti: String,
     pub issued_at: i64,
     pub expires_at: i64,
+    /// The token this one replaced by rotation, and when (unix milliseconds).
+    pub previous_hash: Option<String>,
+    pub rotated_at_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,6 +141,8 @@ fn refresh(r: &AnyRow) -> Result<RefreshTokenRow> {
         origin_jti: r.try_get("origin_jti")?,
         issued_at: r.try_get("issued_at")?,
         expires_at: r.try_get("expires_at")?,
+        previous_hash: r.try_get("previous_hash")?,
+        rotated_at_ms: r.try_get("rotated_at_ms")?,
     })
 }
 
@@ -528,7 +533,7 @@ impl Store {
     }
 
     pub async fn insert_refresh_token(&self, row: &RefreshTokenRow) -> Result<()> {
-        sqlx::query("INSERT INTO userpool_refresh_tokens (token_hash, pool_id, username_key, client_id, origin_jti, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        sqlx::query("INSERT INTO userpool_refresh_tokens (token_hash, pool_id, username_key, client_id, origin_jti, issued_at, expires_at, previous_hash, rotated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
             .bind(&row.token_hash)
             .bind(&row.pool_id)
             .bind(&row.username_key)
@@ -536,19 +541,48 @@ impl Store {
             .bind(&row.origin_jti)
             .bind(row.issued_at)
             .bind(row.expires_at)
+            .bind(&row.previous_hash)
+            .bind(row.rotated_at_ms)
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
+    /// The sign-in whose refresh token, or whose token before the last rotation, has this
+    /// hash.
     pub async fn refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRow>> {
-        sqlx::query("SELECT token_hash, pool_id, username_key, client_id, origin_jti, issued_at, expires_at FROM userpool_refresh_tokens WHERE token_hash = $1")
+        sqlx::query("SELECT token_hash, pool_id, username_key, client_id, origin_jti, issued_at, expires_at, previous_hash, rotated_at_ms FROM userpool_refresh_tokens WHERE token_hash = $1 OR previous_hash = $1")
             .bind(token_hash)
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
             .map(refresh)
             .transpose()
+    }
+
+    /// Rotates a sign-in's refresh token (compare-and-swap on its current hash): `new_hash`
+    /// replaces `current_hash`, and `previous_hash` with `rotated_at_ms` records what was
+    /// rotated out. False when the current token is no longer `current_hash` (rotated or
+    /// revoked meanwhile). One row changes, so a revocation is either before (nothing
+    /// rotates) or after (the new token goes too).
+    pub async fn rotate_refresh_token(
+        &self,
+        current_hash: &str,
+        new_hash: &str,
+        previous_hash: &str,
+        rotated_at_ms: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE userpool_refresh_tokens SET token_hash = $1, previous_hash = $2, rotated_at_ms = $3 \
+             WHERE token_hash = $4",
+        )
+        .bind(new_hash)
+        .bind(previous_hash)
+        .bind(rotated_at_ms)
+        .bind(current_hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// The user with `sub`, and whether the sign-in `origin_jti` is still live, in one query
@@ -590,10 +624,20 @@ impl Store {
         )
     }
 
-    /// Revokes one refresh token; false when it was unknown.
+    /// Revokes one sign-in's refresh token (named by its current hash); false when it was
+    /// unknown.
     pub async fn revoke_refresh_token(&self, token_hash: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM userpool_refresh_tokens WHERE token_hash = $1")
             .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Ends one sign-in: its refresh token goes, and with it the access tokens it issued.
+    pub async fn revoke_sign_in(&self, origin_jti: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM userpool_refresh_tokens WHERE origin_jti = $1")
+            .bind(origin_jti)
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)

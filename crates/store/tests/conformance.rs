@@ -1087,6 +1087,8 @@ async fn user_pool_rows(store: &Store) {
         origin_jti: "o1".into(),
         issued_at: 1,
         expires_at: 100,
+        previous_hash: None,
+        rotated_at_ms: None,
     };
     store.insert_refresh_token(&refresh).await.unwrap();
     assert!(store.sign_in_live("o1").await.unwrap());
@@ -1109,7 +1111,46 @@ async fn user_pool_rows(store: &Store) {
             .unwrap(),
         None
     );
-    assert_eq!(store.refresh_token("h1").await.unwrap(), Some(refresh));
+    assert_eq!(
+        store.refresh_token("h1").await.unwrap(),
+        Some(refresh.clone())
+    );
+    // Rotation replaces the token in place; the old one is found as the previous one, and a
+    // rotation from a token that is no longer current changes nothing.
+    assert!(
+        store
+            .rotate_refresh_token("h1", "h2", "h1", 5000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .rotate_refresh_token("h1", "h3", "h1", 6000)
+            .await
+            .unwrap()
+    );
+    let rotated = RefreshTokenRow {
+        token_hash: "h2".into(),
+        previous_hash: Some("h1".into()),
+        rotated_at_ms: Some(5000),
+        ..refresh.clone()
+    };
+    assert_eq!(
+        store.refresh_token("h1").await.unwrap(),
+        Some(rotated.clone())
+    );
+    assert_eq!(store.refresh_token("h2").await.unwrap(), Some(rotated));
+    assert_eq!(store.refresh_token("h3").await.unwrap(), None);
+    assert!(store.sign_in_live("o1").await.unwrap());
+    let other = RefreshTokenRow {
+        token_hash: "g1".into(),
+        origin_jti: "o2".into(),
+        ..refresh.clone()
+    };
+    store.insert_refresh_token(&other).await.unwrap();
+    assert!(store.revoke_sign_in("o2").await.unwrap());
+    assert!(!store.revoke_sign_in("o2").await.unwrap());
+    assert!(!store.sign_in_live("o2").await.unwrap());
     assert_eq!(
         store
             .revoke_user_refresh_tokens("us-east-1_conf", "alice")

@@ -15,6 +15,7 @@ mod mfa;
 mod password;
 mod pools;
 mod records;
+mod refresh;
 mod self_service;
 mod sign_in;
 pub mod srp;
@@ -120,6 +121,7 @@ pub fn implements(op: Operation) -> bool {
             | AddCustomAttributes
             | SetUserPoolMfaConfig
             | GetUserPoolMfaConfig
+            | GetTokensFromRefreshToken
     )
 }
 
@@ -290,6 +292,7 @@ impl UserPools<'_> {
             AddCustomAttributes => self.add_custom_attributes(input).await,
             SetUserPoolMfaConfig => self.set_pool_mfa_config(input).await,
             GetUserPoolMfaConfig => self.get_pool_mfa_config(input).await,
+            GetTokensFromRefreshToken => self.get_tokens_from_refresh_token(input).await,
             _ => Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "UnknownOperationException",

@@ -236,6 +236,22 @@ pub(crate) struct ClientConfig {
 }
 
 impl ClientConfig {
+    /// Whether the client may use an authentication flow (`ALLOW_...`).
+    pub(crate) fn allows(&self, flow: &str) -> bool {
+        self.explicit_auth_flows.iter().any(|f| f == flow)
+    }
+
+    /// The grace period (seconds) of the client's refresh token rotation, if it rotates.
+    pub(crate) fn rotation(&self) -> Option<i64> {
+        let rotation = self.extra.get("RefreshTokenRotation")?;
+        (rotation.get("Feature").and_then(Value::as_str) == Some("ENABLED")).then(|| {
+            rotation
+                .get("RetryGracePeriodSeconds")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+        })
+    }
+
     /// The client's `WriteAttributes` (`None`: the default, the standard attributes).
     pub(crate) fn write_attributes(&self) -> Option<Vec<String>> {
         string_list(&Value::Object(self.extra.clone()), "WriteAttributes")

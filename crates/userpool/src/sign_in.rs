@@ -34,7 +34,7 @@ impl UserPools<'_> {
             .cloned()
             .unwrap_or_else(|| json!({}));
         let param = |k: &str| str_of(&params, k);
-        let allowed = |name: &str| client_config.explicit_auth_flows.iter().any(|f| f == name);
+        let allowed = |name: &str| client_config.allows(name);
         match flow {
             "USER_PASSWORD_AUTH" | "ADMIN_USER_PASSWORD_AUTH" | "ADMIN_NO_SRP_AUTH" => {
                 let flag = match flow {
@@ -75,40 +75,8 @@ impl UserPools<'_> {
                     .await
             }
             "REFRESH_TOKEN_AUTH" | "REFRESH_TOKEN" => {
-                if !allowed("ALLOW_REFRESH_TOKEN_AUTH") {
-                    return Err(invalid("Refresh Token flow not enabled for this client"));
-                }
-                let token = param("REFRESH_TOKEN")
-                    .ok_or_else(|| invalid("Missing required parameter REFRESH_TOKEN"))?;
-                let invalid_token = || not_authorized("Invalid Refresh Token");
-                let stored = self
-                    .store
-                    .refresh_token(&token_hash(token))
+                self.refresh_token_auth(&pool, &client, &client_config, &params)
                     .await
-                    .map_err(internal)?
-                    .filter(|r| r.client_id == client.client_id && r.expires_at > self.now())
-                    .ok_or_else(invalid_token)?;
-                let row = self
-                    .store
-                    .pool_user(&pool.pool_id, &stored.username_key)
-                    .await
-                    .map_err(internal)?
-                    .ok_or_else(invalid_token)?;
-                let record: UserRecord = serde_json::from_str(&row.record).map_err(internal)?;
-                if client.secret_sealed.is_some() {
-                    self.check_secret_hash(
-                        &client,
-                        param("USERNAME").unwrap_or(&record.username),
-                        param("SECRET_HASH"),
-                    )?;
-                }
-                if !record.enabled {
-                    return Err(not_authorized("User is disabled."));
-                }
-                let result = self
-                    .issue_tokens(&pool, &client, &client_config, &row, &record, Some(&stored))
-                    .await?;
-                Ok(json!({ "AuthenticationResult": result, "ChallengeParameters": {} }))
             }
             "USER_SRP_AUTH" => {
                 if !allowed("ALLOW_USER_SRP_AUTH") {

@@ -146,9 +146,7 @@ impl UserPools<'_> {
             "IdToken": id_token,
         });
         if refreshed.is_none() {
-            let mut raw = [0u8; 48];
-            self.rng.fill(&mut raw).map_err(|_| ApiError::internal())?;
-            let refresh = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+            let refresh = self.new_refresh_token()?;
             self.store
                 .insert_refresh_token(&RefreshTokenRow {
                     token_hash: token_hash(&refresh),
@@ -158,6 +156,8 @@ impl UserPools<'_> {
                     origin_jti,
                     issued_at: now,
                     expires_at: now + config.refresh_token_minutes * 60,
+                    previous_hash: None,
+                    rotated_at_ms: None,
                 })
                 .await
                 .map_err(internal)?;
@@ -344,14 +344,9 @@ impl UserPools<'_> {
                     "Client is not authorized to revoke this token.",
                 ));
             }
-            if client.secret_sealed.is_some() {
-                let secret = self.client_secret(&client)?;
-                if secret.as_deref() != str_of(input, "ClientSecret") {
-                    return Err(not_authorized("Client secret does not match."));
-                }
-            }
+            self.check_client_secret(&client, str_of(input, "ClientSecret"))?;
             self.store
-                .revoke_refresh_token(&stored.token_hash)
+                .revoke_sign_in(&stored.origin_jti)
                 .await
                 .map_err(internal)?;
         }
