@@ -4,6 +4,7 @@
 
 pub mod blobs;
 mod checksum;
+pub mod cors;
 pub mod xml;
 
 pub use blobs::{BlobWriter, Blobs, Digests, Finished};

@@ -19,7 +19,7 @@ const MAX_ELEMENTS: usize = 8 * 1024;
 
 /// An element event: its path from the root (local names joined by `/`) and, for a leaf,
 /// its text.
-enum Item {
+pub(crate) enum Item {
     Open(String),
     Text(String, String),
 }
@@ -33,7 +33,7 @@ fn element_name(e: &quick_xml::events::BytesStart<'_>) -> Result<String, Malform
     Ok(name)
 }
 
-fn items(body: &[u8]) -> Result<Vec<Item>, Malformed> {
+pub(crate) fn items(body: &[u8]) -> Result<Vec<Item>, Malformed> {
     let text = std::str::from_utf8(body).map_err(|_| Malformed)?;
     let mut reader = quick_xml::Reader::from_str(text);
     let mut path: Vec<String> = Vec::new();

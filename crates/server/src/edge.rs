@@ -47,6 +47,9 @@ pub async fn handle(
     if parts.method == Method::GET && parts.uri.path() == "/.well-known/jwks_uri" {
         return identitypool::jwks(&state).await;
     }
+    if parts.method == Method::OPTIONS {
+        return preflight(&state, &parts, &request_id).await;
+    }
     let query = parts.uri.query().unwrap_or("");
     let sreq = sigv4::Request {
         method: &parts.method,
@@ -103,6 +106,12 @@ pub async fn handle(
             .map(Body::from)
         }
     };
+    if parts.headers.contains_key(http::header::ORIGIN) {
+        match route {
+            Route::S3 => s3::decorate(&state, &parts, &mut response).await,
+            _ => api_cors(response.headers_mut()),
+        }
+    }
     let status = response.status();
     if expects_continue_without_body(&parts.headers) {
         // hyper answers such a request without `100 Continue` (there is no body to wait for),
@@ -227,6 +236,60 @@ async fn dispatch(
         }
     };
     response.map(|r| r.map(Body::from))
+}
+
+/// The headers every response of the JSON and Query APIs carries for a browser (one that sent
+/// `Origin`): any origin may call them, as Cognito, STS and IAM answer browsers; what a
+/// caller proves comes from its tokens and signatures, never from cookies.
+fn api_cors(headers: &mut http::HeaderMap) {
+    headers.insert(
+        http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static(API_EXPOSED),
+    );
+}
+
+/// The response headers a browser's script may read from the JSON and Query APIs.
+const API_EXPOSED: &str = "x-amzn-RequestId,x-amzn-ErrorType,x-amzn-ErrorMessage,Date";
+
+/// A browser's preflight (`OPTIONS`): for the service endpoint (`/`, where the JSON and Query
+/// APIs are posted) any origin may post with the headers it asks for (as Cognito, STS and IAM
+/// answer: the requested headers echoed, for two days); a bucket or object path is answered by
+/// the bucket's CORS configuration.
+async fn preflight(
+    state: &AppState,
+    parts: &http::request::Parts,
+    request_id: &str,
+) -> http::Response<Body> {
+    if parts.uri.path() != "/" {
+        return match s3::preflight(state, parts).await {
+            Ok(response) => response,
+            Err(err) => {
+                protocol::render_s3_error(&err, parts.uri.path(), request_id).map(Body::from)
+            }
+        };
+    }
+    let mut res = http::Response::new(Body::empty());
+    let headers = res.headers_mut();
+    api_cors(headers);
+    headers.insert(
+        http::header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("POST"),
+    );
+    if let Some(asked) = parts
+        .headers
+        .get(http::header::ACCESS_CONTROL_REQUEST_HEADERS)
+    {
+        headers.insert(http::header::ACCESS_CONTROL_ALLOW_HEADERS, asked.clone());
+    }
+    headers.insert(
+        http::header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("172800"),
+    );
+    res
 }
 
 /// `Expect: 100-continue` on a request whose body is empty.

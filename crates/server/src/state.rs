@@ -116,6 +116,7 @@ pub struct AppState {
 pub struct Bucket {
     pub row: cognate_store::BucketRow,
     pub policy: Option<cognate_policy::Policy>,
+    pub cors: Option<cognate_s3::cors::CorsConfiguration>,
 }
 
 /// A bounded map that starts over when full and empties on every IAM change.

@@ -27,7 +27,8 @@ migrations!(
     (6, "0006_user_pools"),
     (7, "0007_identity_pools"),
     (8, "0008_user_versions"),
-    (9, "0009_refresh_token_rotation")
+    (9, "0009_refresh_token_rotation"),
+    (10, "0010_bucket_cors")
 );
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {

@@ -15,6 +15,8 @@ pub struct BucketRow {
     pub created_at: i64,
     /// The bucket policy document, as the owner put it.
     pub policy: Option<String>,
+    /// The CORS configuration document, as GetBucketCors returns it.
+    pub cors: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +71,7 @@ fn bucket(r: &AnyRow) -> Result<BucketRow> {
         region: r.try_get("region")?,
         created_at: r.try_get("created_at")?,
         policy: r.try_get("policy")?,
+        cors: r.try_get("cors")?,
     })
 }
 
@@ -151,12 +154,13 @@ async fn replace_object(
 impl Store {
     /// Creates a bucket; `Conflict` when the (global) name is taken.
     pub async fn create_bucket(&self, row: &BucketRow) -> Result<()> {
-        sqlx::query("INSERT INTO s3_buckets (name, account_id, region, created_at, policy) VALUES ($1, $2, $3, $4, $5)")
+        sqlx::query("INSERT INTO s3_buckets (name, account_id, region, created_at, policy, cors) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(&row.name)
             .bind(&row.account_id)
             .bind(&row.region)
             .bind(row.created_at)
             .bind(&row.policy)
+            .bind(&row.cors)
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -164,7 +168,7 @@ impl Store {
 
     pub async fn bucket(&self, name: &str) -> Result<Option<BucketRow>> {
         sqlx::query(
-            "SELECT name, account_id, region, created_at, policy FROM s3_buckets WHERE name = $1",
+            "SELECT name, account_id, region, created_at, policy, cors FROM s3_buckets WHERE name = $1",
         )
         .bind(name)
         .fetch_optional(&self.pool)
@@ -176,7 +180,7 @@ impl Store {
 
     /// An account's buckets by name.
     pub async fn buckets_of(&self, account_id: &str) -> Result<Vec<BucketRow>> {
-        sqlx::query("SELECT name, account_id, region, created_at, policy FROM s3_buckets WHERE account_id = $1 ORDER BY name")
+        sqlx::query("SELECT name, account_id, region, created_at, policy, cors FROM s3_buckets WHERE account_id = $1 ORDER BY name")
             .bind(account_id)
             .fetch_all(&self.pool)
             .await?
@@ -190,6 +194,17 @@ impl Store {
         let done = sqlx::query("UPDATE s3_buckets SET policy = $2 WHERE name = $1")
             .bind(name)
             .bind(policy)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Sets or (with `None`) removes a bucket's CORS configuration; false when there is no
+    /// such bucket.
+    pub async fn set_bucket_cors(&self, name: &str, cors: Option<&str>) -> Result<bool> {
+        let done = sqlx::query("UPDATE s3_buckets SET cors = $2 WHERE name = $1")
+            .bind(name)
+            .bind(cors)
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)

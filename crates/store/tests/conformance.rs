@@ -697,8 +697,19 @@ async fn s3_rows(store: &Store) {
         region: "us-east-1".into(),
         created_at: 1,
         policy: None,
+        cors: None,
     };
     store.create_bucket(&bucket).await.unwrap();
+    assert!(
+        store
+            .set_bucket_cors("conf-bucket", Some("<CORSConfiguration/>"))
+            .await
+            .unwrap()
+    );
+    assert!(!store.set_bucket_cors("nope", Some("<x/>")).await.unwrap());
+    let stored = store.bucket("conf-bucket").await.unwrap().unwrap();
+    assert_eq!(stored.cors.as_deref(), Some("<CORSConfiguration/>"));
+    assert!(store.set_bucket_cors("conf-bucket", None).await.unwrap());
     assert!(matches!(
         store.create_bucket(&bucket).await,
         Err(StoreError::Conflict)

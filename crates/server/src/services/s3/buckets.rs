@@ -1,4 +1,4 @@
-//! Buckets: create, delete, head, location, list, and bucket policies.
+//! Buckets: create, delete, head, location, list, bucket policies and CORS configurations.
 
 use super::*;
 
@@ -91,6 +91,7 @@ impl S3<'_, '_> {
             region,
             created_at: self.now_millis() / 1000,
             policy: None,
+            cors: None,
         };
         match self.store().create_bucket(&row).await {
             Ok(()) => {}
@@ -231,6 +232,75 @@ impl S3<'_, '_> {
         if !self
             .store()
             .set_bucket_policy(&self.req.bucket, None)
+            .await
+            .map_err(internal)?
+        {
+            return Err(no_such_bucket());
+        }
+        self.ctx.state.changed().await;
+        Ok(empty(StatusCode::NO_CONTENT))
+    }
+}
+
+impl S3<'_, '_> {
+    pub(super) async fn get_bucket_cors(&mut self) -> Result<Response<Body>, ApiError> {
+        let bucket = self.bucket().await?;
+        self.allow(
+            "s3:GetBucketCORS",
+            &self.req.bucket_arn(),
+            &bucket,
+            Vec::new(),
+        )
+        .await?;
+        let Some(cors) = &bucket.cors else {
+            return Err(err(
+                StatusCode::NOT_FOUND,
+                "NoSuchCORSConfiguration",
+                "The CORS configuration does not exist",
+            )
+            .with_detail("BucketName", self.req.bucket.clone()));
+        };
+        let mut res = Response::new(Body::from(cors.to_xml()));
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/xml"),
+        );
+        Ok(res)
+    }
+
+    pub(super) async fn put_bucket_cors(&mut self, body: Body) -> Result<Response<Body>, ApiError> {
+        let bucket = self.bucket().await?;
+        self.allow(
+            "s3:PutBucketCORS",
+            &self.req.bucket_arn(),
+            &bucket,
+            Vec::new(),
+        )
+        .await?;
+        let body = read_document(body).await?;
+        let cors = s3::cors::parse(&body).map_err(|e| match e {
+            s3::cors::CorsInvalid::Malformed => malformed_xml(),
+            s3::cors::CorsInvalid::Invalid(m) => err(StatusCode::BAD_REQUEST, "InvalidRequest", m),
+        })?;
+        self.set_cors(Some(&cors.to_xml())).await
+    }
+
+    pub(super) async fn delete_bucket_cors(&mut self) -> Result<Response<Body>, ApiError> {
+        let bucket = self.bucket().await?;
+        self.allow(
+            "s3:PutBucketCORS",
+            &self.req.bucket_arn(),
+            &bucket,
+            Vec::new(),
+        )
+        .await?;
+        self.set_cors(None).await
+    }
+
+    async fn set_cors(&mut self, cors: Option<&str>) -> Result<Response<Body>, ApiError> {
+        if !self
+            .store()
+            .set_bucket_cors(&self.req.bucket, cors)
             .await
             .map_err(internal)?
         {

@@ -27,6 +27,7 @@ use crate::state::Bucket;
 
 mod authorize;
 mod buckets;
+mod cors;
 mod errors;
 mod listing;
 mod multipart;
@@ -34,6 +35,7 @@ mod objects;
 mod wire;
 
 use authorize::*;
+pub use cors::{decorate, preflight};
 use errors::*;
 use listing::*;
 use wire::*;
@@ -89,7 +91,7 @@ const PLAIN_PARAMS: [&str; 23] = [
     "Expires",
 ];
 /// Sub-resources this service answers; any other is `NotImplemented`.
-const SUBRESOURCES: [&str; 4] = ["location", "policy", "uploads", "delete"];
+const SUBRESOURCES: [&str; 5] = ["location", "policy", "uploads", "delete", "cors"];
 
 /// S3's operations, generated from its model; `operation` yields only those implemented here.
 type Op = services::s3::Operation;
@@ -157,6 +159,13 @@ fn operation(method: &Method, req: &Req<'_>) -> Result<Op, ApiError> {
                 Method::GET => Op::GetBucketPolicy,
                 Method::PUT => Op::PutBucketPolicy,
                 Method::DELETE => Op::DeleteBucketPolicy,
+                _ => return Err(not_allowed()),
+            }
+        } else if req.has("cors") {
+            match *method {
+                Method::GET => Op::GetBucketCors,
+                Method::PUT => Op::PutBucketCors,
+                Method::DELETE => Op::DeleteBucketCors,
                 _ => return Err(not_allowed()),
             }
         } else if req.has("location") {
@@ -283,6 +292,9 @@ pub async fn handle(ctx: &mut Ctx<'_>, body: Body) -> Result<Response<Body>, Api
         Op::GetBucketPolicy => s.get_bucket_policy().await,
         Op::PutBucketPolicy => s.put_bucket_policy(body).await,
         Op::DeleteBucketPolicy => s.delete_bucket_policy().await,
+        Op::GetBucketCors => s.get_bucket_cors().await,
+        Op::PutBucketCors => s.put_bucket_cors(body).await,
+        Op::DeleteBucketCors => s.delete_bucket_cors().await,
         Op::ListObjects => s.list_objects(false).await,
         Op::ListObjectsV2 => s.list_objects(true).await,
         Op::ListMultipartUploads => s.list_uploads().await,
@@ -323,7 +335,13 @@ async fn bucket_named(state: &crate::state::AppState, name: &str) -> Result<Arc<
         Some(doc) => Some(Policy::parse(doc, PolicyUse::Resource).map_err(internal)?),
         None => None,
     };
-    let bucket = Arc::new(Bucket { row, policy });
+    // A stored configuration that no longer parses fails closed: no CORS rule applies
+    // silently, the request fails and the log says why.
+    let cors = match &row.cors {
+        Some(doc) => Some(s3::cors::parse(doc.as_bytes()).map_err(|e| internal(format!("{e:?}")))?),
+        None => None,
+    };
+    let bucket = Arc::new(Bucket { row, policy, cors });
     state.buckets.insert(name.to_owned(), bucket.clone());
     Ok(bucket)
 }
