@@ -1,10 +1,13 @@
 """The JavaScript clients (compat/js, pinned in its package-lock.json), run by node against the
-real server: Amplify v6 signs in with SRP and keeps its session alive by refreshing."""
+real server: Amplify v6 signs in with SRP and keeps its session alive by refreshing; a page in
+Debian's Chromium (playwright-core) signs in, gets identity-pool credentials and uses S3."""
 
 import json
 import os
 import pathlib
+import socket
 import subprocess
+import urllib.parse
 
 import jwt
 import pytest
@@ -45,3 +48,50 @@ def test_amplify_refreshes_its_session(server, rotation):
     assert app.get_user(AccessToken=seen["again"]["access"])["Username"] == "amy"
     origins = {jwt.decode(s["access"], options={"verify_signature": False})["origin_jti"] for s in sessions}
     assert len(origins) == 1
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_single_page_app_in_chromium_signs_in_gets_credentials_and_uses_s3(server):
+    """A page on its own origin, in Debian's Chromium: SRP sign-in (amazon-cognito-identity-js),
+    identity-pool credentials and S3 (AWS SDK v3), every call across origins through CORS."""
+    from test_identitypool import provider_name, role, trust
+
+    idp = server.client("cognito-idp")
+    up = idp.create_user_pool(PoolName="app")["UserPool"]["Id"]
+    cid = idp.create_user_pool_client(UserPoolId=up, ClientName="spa", ExplicitAuthFlows=[
+        "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"])["UserPoolClient"]["ClientId"]
+    idp.admin_create_user(UserPoolId=up, Username="bea", TemporaryPassword="Temp-Pass-1", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=up, Username="bea", Password=PASSWORD, Permanent=True)
+    ci = server.client("cognito-identity")
+    pool_id = ci.create_identity_pool(IdentityPoolName="spa", AllowUnauthenticatedIdentities=False,
+                                      CognitoIdentityProviders=[{"ProviderName": provider_name(up),
+                                                                 "ClientId": cid}])["IdentityPoolId"]
+    own_prefix = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
+        "Resource": "arn:aws:s3:::spa-data/${cognito-identity.amazonaws.com:sub}/*"}]}
+    auth = role(server, "SpaUser", trust(pool_id), own_prefix)
+    ci.set_identity_pool_roles(IdentityPoolId=pool_id, Roles={"authenticated": auth})
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="spa-data")
+    s3.put_bucket_cors(Bucket="spa-data", CORSConfiguration={"CORSRules": [{
+        "AllowedOrigins": [origin], "AllowedMethods": ["GET", "PUT"], "AllowedHeaders": ["*"],
+        "ExposeHeaders": ["ETag"]}]})
+
+    query = urllib.parse.urlencode({
+        "endpoint": server.url, "userPoolId": up, "clientId": cid, "identityPoolId": pool_id,
+        "provider": provider_name(up), "bucket": "spa-data", "username": "bea", "password": PASSWORD})
+    seen = node("browser_flow.mjs", {"PAGE_PORT": str(port), "PAGE_QUERY": query})
+    assert seen["origin"] == origin
+    assert seen["ok"], seen
+    assert seen["body"] == "from the browser"
+    assert seen["key"].startswith(seen["identityId"] + "/")
+    # The role's policy confines the identity to its own prefix, in the browser too.
+    assert seen["denied"] == "AccessDenied"
+    assert s3.get_object(Bucket="spa-data", Key=seen["key"])["Body"].read() == b"from the browser"
