@@ -133,6 +133,15 @@ struct ServeArgs {
     /// Seconds a request body may stall before the request is refused [default: 60]
     #[arg(long, env = "COGNATE_BODY_TIMEOUT_SECS")]
     body_timeout_secs: Option<u64>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key)
+    #[arg(long, env = "COGNATE_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert
+    #[arg(long, env = "COGNATE_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a development certificate from a local CA generated into <data-dir>/tls
+    #[arg(long, env = "COGNATE_TLS_DEV")]
+    tls_dev: bool,
 }
 
 impl ServeArgs {
@@ -172,6 +181,8 @@ impl ServeArgs {
             root_secret_access_key
         );
         c.dev |= self.dev;
+        c.tls_dev |= self.tls_dev;
+        set_opt!(tls_cert, tls_key);
         if let Some(d) = self.message_delivery {
             c.message_delivery = match d {
                 DeliveryArg::Outbox => cognate_server::MessageDelivery::Outbox,
@@ -242,9 +253,17 @@ fn announce(config: &Config, ready: &Ready) {
         Some(url) => format!("PostgreSQL at {}", redact_url(url)),
         None => format!("SQLite at {}", config.data_dir.join("cognate.db").display()),
     };
-    println!("cognate listening on http://{}", ready.address);
+    let scheme = if config.tls() { "https" } else { "http" };
+    println!("cognate listening on {scheme}://{}", ready.address);
     println!("  public url: {}", ready.public_url);
     println!("  storage:    {storage}");
+    if let Some(ca) = &ready.tls_dev_ca {
+        // Printed before the root key line, which tells scripts the server is ready.
+        println!(
+            "  tls:        development CA {} (trust it: AWS_CA_BUNDLE={0} for the AWS CLI and boto3, NODE_EXTRA_CA_CERTS={0} for Node, or your system's trust store)",
+            ca.display()
+        );
+    }
     println!(
         "  account:    {} (root: arn:aws:iam::{}:root)",
         ready.account_id, ready.account_id

@@ -43,7 +43,7 @@ const DEFAULT_ACCOUNT: &str = "default_account_id";
 const ROOT_KEY: &str = "root_access_key_id";
 
 /// Writes a new file readable only by its owner; fails if it exists.
-fn write_private(path: &Path, contents: &[u8]) -> Result<(), StartError> {
+pub(crate) fn write_private(path: &Path, contents: &[u8]) -> Result<(), StartError> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

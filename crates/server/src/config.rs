@@ -77,6 +77,12 @@ pub struct Config {
     /// Seconds a request body may go without sending anything before the request is refused
     /// (`RequestTimeout`).
     pub body_timeout_secs: u64,
+    /// Serve HTTPS with this certificate chain and private key (PEM files).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate from a local development CA, both generated once into
+    /// `<data_dir>/tls` (the CA's private key is never kept).
+    pub tls_dev: bool,
 }
 
 impl Default for Config {
@@ -106,17 +112,27 @@ impl Default for Config {
             max_connections_per_ip: 256,
             header_timeout_secs: 30,
             body_timeout_secs: 60,
+            tls_cert: None,
+            tls_key: None,
+            tls_dev: false,
         }
     }
 }
 
 impl Config {
-    /// The public base URL, without a trailing slash.
+    /// The public base URL, without a trailing slash: by default the bound address, with
+    /// `https` when the server serves TLS.
     pub fn public_url(&self, bound: SocketAddr) -> String {
         match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
+            None if self.tls() => format!("https://{bound}"),
             None => format!("http://{bound}"),
         }
+    }
+
+    /// Whether the server serves HTTPS.
+    pub fn tls(&self) -> bool {
+        self.tls_dev || self.tls_cert.is_some()
     }
 }
 
@@ -154,6 +170,9 @@ impl fmt::Debug for Config {
             .field("max_connections_per_ip", &self.max_connections_per_ip)
             .field("header_timeout_secs", &self.header_timeout_secs)
             .field("body_timeout_secs", &self.body_timeout_secs)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("tls_dev", &self.tls_dev)
             .finish()
     }
 }

@@ -15,6 +15,7 @@ mod listener;
 mod pipeline;
 mod services;
 mod state;
+mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -78,6 +79,8 @@ pub struct Ready {
     pub account_id: String,
     pub root_access_key_id: String,
     pub root_credentials_file: Option<std::path::PathBuf>,
+    /// With `--tls-dev`: the CA certificate clients must trust.
+    pub tls_dev_ca: Option<std::path::PathBuf>,
 }
 
 /// Starts the server, calls `on_ready` once it accepts connections, and serves until
@@ -141,6 +144,7 @@ pub async fn serve(
             }
         });
     }
+    let tls = tls::load(&config)?;
     let state_for_shutdown = state.clone();
     let app = axum::Router::new().fallback(edge::handle).with_state(state);
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -162,8 +166,9 @@ pub async fn serve(
         account_id: account.to_string(),
         root_access_key_id: root.access_key_id,
         root_credentials_file: root.credentials_file,
+        tls_dev_ca: tls.as_ref().and_then(|t| t.dev_ca.clone()),
     });
-    let served = listener::serve(listener, app, &config, shutdown).await;
+    let served = listener::serve(listener, app, &config, tls.map(|t| t.acceptor), shutdown).await;
     state_for_shutdown.flush_key_use().await;
     store.close().await;
     served.map_err(|source| StartError::Io {
@@ -182,6 +187,7 @@ mod tests {
     const LAYERS: &[&str] = &[
         "config",
         "bootstrap",
+        "tls",
         "jwks",
         "state",
         "listener",

@@ -20,13 +20,17 @@ use crate::config::Config;
 /// How long shutdown waits for requests in flight before it closes their connections.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-/// Serves `app` on `listener` until `shutdown` resolves.
+/// Serves `app` on `listener` (over TLS when `tls` is given) until `shutdown` resolves.
 pub(crate) async fn serve(
     listener: TcpListener,
     app: axum::Router,
     config: &Config,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // A TLS handshake gets the time a request's headers get: a client that opens a connection
+    // and says nothing holds it no longer.
+    let handshake_timeout = Duration::from_secs(config.header_timeout_secs.max(1));
     let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -68,11 +72,28 @@ pub(crate) async fn serve(
                 req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
                 app.clone().oneshot(req.map(axum::body::Body::new))
             });
-        let connection = http.serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let watcher = graceful.watcher();
+        let http = http.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            // Clients that go away, or time out sending headers, end here; neither is ours.
-            let _ = connection.await;
+            // Clients that go away, fail their handshake, or time out sending headers end
+            // here; none of that is ours.
+            match tls {
+                None => {
+                    let _ = watcher
+                        .watch(http.serve_connection(TokioIo::new(stream), service))
+                        .await;
+                }
+                Some(acceptor) => {
+                    if let Ok(Ok(stream)) =
+                        tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await
+                    {
+                        let _ = watcher
+                            .watch(http.serve_connection(TokioIo::new(stream), service))
+                            .await;
+                    }
+                }
+            }
             drop(address_slot);
             drop(slot);
         });
