@@ -113,6 +113,14 @@ pub async fn handle(
         }
     }
     let status = response.status();
+    if !status.is_success() && has_body(&parts.headers) {
+        // A refusal may come before the body was read (an S3 PUT refused on its headers); what
+        // is left of it must not be read as the connection's next request, so the connection
+        // closes after this response (RFC 9112, section 9.6).
+        response
+            .headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
     if expects_continue_without_body(&parts.headers) {
         // hyper answers such a request without `100 Continue` (there is no body to wait for),
         // as HTTP allows; botocore then keeps that final status for the connection's next
@@ -290,6 +298,14 @@ async fn preflight(
         HeaderValue::from_static("172800"),
     );
     res
+}
+
+/// Whether a request carries a body (a `Content-Length` above zero, or a chunked one).
+fn has_body(headers: &http::HeaderMap) -> bool {
+    headers.contains_key(http::header::TRANSFER_ENCODING)
+        || headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
 }
 
 /// `Expect: 100-continue` on a request whose body is empty.
