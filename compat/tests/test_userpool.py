@@ -172,6 +172,45 @@ def test_sign_up_confirmation_and_errors(server):
     assert error_of(e) == ("UserNotFoundException", 400)
 
 
+def test_sign_up_codes_go_only_to_auto_verified_attributes_the_user_gave(server):
+    idp, app = server.client("cognito-idp"), public_client(server)
+
+    def pool(auto):
+        pid = idp.create_user_pool(PoolName="p", AutoVerifiedAttributes=auto)["UserPool"]["Id"]
+        return pid, idp.create_user_pool_client(UserPoolId=pid, ClientName="c")["UserPoolClient"]["ClientId"]
+
+    def messages(name):
+        return [m for m in (json.loads(p.read_text()) for p in (server.data_dir / "outbox").glob("*.json"))
+                if m["username"] == name]
+
+    phone = {"Name": "phone_number", "Value": "+15555550100"}
+    email = {"Name": "email", "Value": "pat@example.com"}
+    # The pool verifies emails; this user gave none: no message, and nothing to resend.
+    pid, cid = pool(["email"])
+    out = app.sign_up(ClientId=cid, Username="nomail", Password=PASSWORD, UserAttributes=[phone])
+    assert out["UserConfirmed"] is False and "CodeDeliveryDetails" not in out
+    assert messages("nomail") == []
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        app.resend_confirmation_code(ClientId=cid, Username="nomail")
+    assert error_of(e) == ("InvalidParameterException", 400)
+    # A pool that verifies nothing sends nothing.
+    pid, cid = pool([])
+    assert "CodeDeliveryDetails" not in app.sign_up(ClientId=cid, Username="quiet", Password=PASSWORD,
+                                                    UserAttributes=[email])
+    assert messages("quiet") == []
+    # Both verified and both given: Cognito verifies the phone number only.
+    pid, cid = pool(["email", "phone_number"])
+    out = app.sign_up(ClientId=cid, Username="pat", Password=PASSWORD, UserAttributes=[email, phone])
+    assert out["CodeDeliveryDetails"] == {"Destination": "+*******0100", "DeliveryMedium": "SMS",
+                                          "AttributeName": "phone_number"}
+    [message] = messages("pat")
+    assert (message["delivery_medium"], message["destination"]) == ("SMS", "+15555550100")
+    app.confirm_sign_up(ClientId=cid, Username="pat", ConfirmationCode=message["code"])
+    attrs = {a["Name"]: a["Value"] for a in idp.admin_get_user(UserPoolId=pid, Username="pat")["UserAttributes"]}
+    # The code proved the phone, not the email address.
+    assert attrs["phone_number_verified"] == "true" and attrs.get("email_verified") != "true"
+
+
 def test_passwords_and_names_as_the_service_checks_them(server):
     """Spaces inside a password are allowed, as Cognito allows them (its model's `[\\S]+`
     says otherwise); leading or trailing whitespace is not. User names are matched whole

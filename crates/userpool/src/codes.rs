@@ -3,7 +3,8 @@
 use crate::*;
 
 impl UserPools<'_> {
-    /// Writes a message (a code or a temporary password) for the user.
+    /// Writes a message (a code or a temporary password) for the user: by email when the user
+    /// has an email address, else by SMS.
     pub(crate) async fn deliver(
         &self,
         pool_id: &str,
@@ -12,9 +13,29 @@ impl UserPools<'_> {
         field: &str,
         secret: &str,
     ) -> Result<Value, ApiError> {
-        let (medium, attr) = match attribute(record, "email") {
-            Some(_) => ("EMAIL", "email"),
-            None => ("SMS", "phone_number"),
+        let attr = match attribute(record, "email") {
+            Some(_) => "email",
+            None => "phone_number",
+        };
+        self.deliver_to(pool_id, record, attr, purpose, field, secret)
+            .await
+    }
+
+    /// Writes a message for the user to one of its contact attributes (`email`: by email,
+    /// `phone_number`: by SMS).
+    pub(crate) async fn deliver_to(
+        &self,
+        pool_id: &str,
+        record: &UserRecord,
+        attr: &str,
+        purpose: &str,
+        field: &str,
+        secret: &str,
+    ) -> Result<Value, ApiError> {
+        let medium = if attr == "phone_number" {
+            "SMS"
+        } else {
+            "EMAIL"
         };
         let destination = attribute(record, attr).unwrap_or("").to_owned();
         let message = json!({
@@ -161,4 +182,14 @@ impl UserPools<'_> {
         secrets.code = None;
         Ok(())
     }
+}
+
+/// The attribute a sign-up code goes to: the phone number when the pool auto-verifies it and
+/// the user has one (with both auto-verified, Cognito verifies only the phone number), else
+/// the email address likewise; none when the user gave none of the pool's auto-verified
+/// attributes (no message is sent then).
+pub(crate) fn sign_up_channel(config: &PoolConfig, record: &UserRecord) -> Option<&'static str> {
+    ["phone_number", "email"].into_iter().find(|a| {
+        config.auto_verified_attributes.iter().any(|v| v == a) && attribute(record, a).is_some()
+    })
 }

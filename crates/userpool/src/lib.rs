@@ -41,6 +41,7 @@ use serde_json::{Map, Value, json};
 use attributes::{When, Writer};
 pub use cache::KeyCache;
 use cache::*;
+use codes::sign_up_channel;
 pub use delivery::Delivery;
 use delivery::*;
 pub use keys::SigningKey;

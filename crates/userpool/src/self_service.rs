@@ -176,12 +176,17 @@ impl UserPools<'_> {
         if record.status != "UNCONFIRMED" {
             return Err(invalid("User is already confirmed."));
         }
+        let Some(attr) = sign_up_channel(&config, &record) else {
+            return Err(invalid(
+                "The user has none of the pool's auto-verified attributes (AutoVerifiedAttributes) to send a code to.",
+            ));
+        };
         let mut secrets = self.open_secrets(&row)?;
         let (code, pending) = self.new_code("SignUp")?;
         secrets.code = Some(pending);
         self.save_user(&config, &row, &record, &secrets).await?;
         let details = self
-            .deliver(&pool.pool_id, &record, "SignUp", "code", &code)
+            .deliver_to(&pool.pool_id, &record, attr, "SignUp", "code", &code)
             .await?;
         Ok(json!({ "CodeDeliveryDetails": details }))
     }
@@ -250,8 +255,10 @@ impl UserPools<'_> {
         self.save_user(&config, &row, &record, &secrets).await?;
         let mut details = Vec::new();
         for (purpose, code) in codes {
+            // A code verifying an attribute goes to that attribute.
+            let attr = purpose.strip_prefix("VerifyAttribute:").unwrap_or("email");
             details.push(
-                self.deliver(&row.pool_id, &record, &purpose, "code", &code)
+                self.deliver_to(&row.pool_id, &record, attr, &purpose, "code", &code)
                     .await?,
             );
         }
@@ -275,7 +282,7 @@ impl UserPools<'_> {
         secrets.code = Some(pending);
         self.save_user(&config, &row, &record, &secrets).await?;
         let details = self
-            .deliver(&row.pool_id, &record, &purpose, "code", &code)
+            .deliver_to(&row.pool_id, &record, name, &purpose, "code", &code)
             .await?;
         Ok(json!({ "CodeDeliveryDetails": details }))
     }

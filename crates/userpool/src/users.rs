@@ -487,10 +487,16 @@ impl UserPools<'_> {
             .await?;
         self.insert_user(&pool.pool_id, &config, &sub, &record, &secrets)
             .await?;
-        let details = self
-            .deliver(&pool.pool_id, &record, "SignUp", "code", &code)
-            .await?;
-        Ok(json!({ "UserConfirmed": false, "UserSub": sub, "CodeDeliveryDetails": details }))
+        let mut out = json!({ "UserConfirmed": false, "UserSub": sub });
+        if let Some(attr) = sign_up_channel(&config, &record) {
+            let details = self
+                .deliver_to(&pool.pool_id, &record, attr, "SignUp", "code", &code)
+                .await?;
+            if let Some(o) = out.as_object_mut() {
+                o.insert("CodeDeliveryDetails".into(), details);
+            }
+        }
+        Ok(out)
     }
 
     pub(crate) async fn confirm_sign_up(&self, input: &Value) -> Result<Value, ApiError> {
@@ -517,14 +523,13 @@ impl UserPools<'_> {
             self.save_user(&config, &row, &record, &secrets).await?;
             return Err(e);
         }
-        record.status = "CONFIRMED".into();
-        for attr in &config.auto_verified_attributes {
+        // The code proves the attribute it was sent to, and only that one.
+        if let Some(attr) = sign_up_channel(&config, &record) {
             let flag = format!("{attr}_verified");
-            if attribute(&record, attr).is_some() {
-                record.attributes.retain(|(n, _)| *n != flag);
-                record.attributes.push((flag, "true".into()));
-            }
+            record.attributes.retain(|(n, _)| *n != flag);
+            record.attributes.push((flag, "true".into()));
         }
+        record.status = "CONFIRMED".into();
         self.save_user(&config, &row, &record, &secrets).await?;
         Ok(json!({}))
     }
