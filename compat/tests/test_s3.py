@@ -156,9 +156,8 @@ def test_ranges_conditions_copies_and_deletes(server):
 def test_bucket_errors_names_and_ownership(server):
     s3 = server.client("s3")
     s3.create_bucket(Bucket="taken")
-    with pytest.raises(botocore.exceptions.ClientError) as e:
-        s3.create_bucket(Bucket="taken")
-    assert error_of(e) == ("BucketAlreadyOwnedByYou", 409)
+    # Its owner re-creating it in us-east-1 gets 200, for legacy compatibility, as on S3.
+    assert s3.create_bucket(Bucket="taken")["ResponseMetadata"]["HTTPStatusCode"] == 200
     b, _ = setup_accounts(server)
     admin_b = server.admin("sts").assume_role(
         RoleArn=f"arn:aws:iam::{b}:role/OrganizationAccountAccessRole", RoleSessionName="admin-b")
@@ -527,3 +526,32 @@ def test_aws_cli_s3_commands(server, tmp_path):
     assert run("s3", "ls", "s3://cli-bucket/").strip() == ""
     run("s3", "rb", "s3://cli-bucket")
     assert "cli-bucket" not in run("s3", "ls")
+
+
+def test_an_owner_re_creating_a_bucket_outside_us_east_1_is_told_it_owns_it(tmp_path):
+    import boto3
+    from conftest import NO_RETRIES, Server
+
+    server = Server(tmp_path / "data", extra_args=("--region", "eu-west-1"))
+    try:
+        key, secret = server.root_credentials()
+        s3 = boto3.client("s3", endpoint_url=server.url, region_name="eu-west-1", aws_access_key_id=key,
+                          aws_secret_access_key=secret, config=NO_RETRIES)
+        where = {"LocationConstraint": "eu-west-1"}
+        s3.create_bucket(Bucket="taken", CreateBucketConfiguration=where)
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            s3.create_bucket(Bucket="taken", CreateBucketConfiguration=where)
+        assert error_of(e) == ("BucketAlreadyOwnedByYou", 409)
+    finally:
+        server.stop()
+
+
+def test_keys_are_opaque_bytes_even_only_spaces(server):
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="spaces")
+    for key in ["   ", " lead", "trail "]:
+        s3.put_object(Bucket="spaces", Key=key, Body=key.encode())
+        assert s3.get_object(Bucket="spaces", Key=key)["Body"].read() == key.encode()
+    out = s3.delete_objects(Bucket="spaces", Delete={"Objects": [{"Key": "   "}, {"Key": " lead"}, {"Key": "trail "}]})
+    assert sorted(d["Key"] for d in out["Deleted"]) == sorted(["   ", " lead", "trail "])
+    assert "Contents" not in s3.list_objects_v2(Bucket="spaces")

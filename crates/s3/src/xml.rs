@@ -39,6 +39,23 @@ pub(crate) fn items(body: &[u8]) -> Result<Vec<Item>, Malformed> {
     let mut path: Vec<String> = Vec::new();
     let mut out = Vec::new();
     let mut seen_root = false;
+    // Whitespace-only text is layout between elements, unless it turns out to be (part of) a
+    // leaf's value: a key may be nothing but spaces. It waits here until that is known.
+    let mut blank: Option<(String, String)> = None;
+    // Appends `value` to the text of the element at `here`, after any whitespace waiting.
+    let push_text =
+        |out: &mut Vec<Item>, blank: &mut Option<(String, String)>, here: String, value: &str| {
+            let mut value = value.to_owned();
+            if let Some((p, ws)) = blank.take()
+                && p == here
+            {
+                value.insert_str(0, &ws);
+            }
+            match out.last_mut() {
+                Some(Item::Text(p, v)) if *p == here => v.push_str(&value),
+                _ => out.push(Item::Text(here, value)),
+            }
+        };
     loop {
         match reader.read_event().map_err(|_| Malformed)? {
             Event::Start(e) => {
@@ -49,6 +66,7 @@ pub(crate) fn items(body: &[u8]) -> Result<Vec<Item>, Malformed> {
                 if path.len() >= MAX_DEPTH || out.len() >= MAX_ELEMENTS {
                     return Err(Malformed);
                 }
+                blank = None;
                 let name = element_name(&e)?;
                 path.push(name);
                 out.push(Item::Open(path.join("/")));
@@ -57,22 +75,37 @@ pub(crate) fn items(body: &[u8]) -> Result<Vec<Item>, Malformed> {
                 if path.len() >= MAX_DEPTH || out.len() >= MAX_ELEMENTS {
                     return Err(Malformed);
                 }
+                blank = None;
                 let name = element_name(&e)?;
                 seen_root = true;
                 out.push(Item::Open(format!("{}/{name}", path.join("/"))));
             }
             Event::End(_) => {
+                let here = path.join("/");
+                // Whitespace that was all of a leaf's content is its value.
+                if let Some((p, ws)) = blank.take()
+                    && p == here
+                    && matches!(out.last(), Some(Item::Open(o)) if *o == here)
+                {
+                    out.push(Item::Text(here, ws));
+                }
                 path.pop().ok_or(Malformed)?;
             }
             Event::Text(t) => {
                 let value = t.xml10_content();
+                if path.is_empty() {
+                    continue;
+                }
                 let here = path.join("/");
-                match out.last_mut() {
-                    Some(Item::Text(p, v)) if *p == here => v.push_str(&value),
-                    _ if !path.is_empty() && !value.trim().is_empty() => {
-                        out.push(Item::Text(here, value.into_owned()))
+                if value.trim().is_empty()
+                    && !matches!(out.last(), Some(Item::Text(p, _)) if *p == here)
+                {
+                    match &mut blank {
+                        Some((p, ws)) if *p == here => ws.push_str(&value),
+                        _ => blank = Some((here, value.into_owned())),
                     }
-                    _ => {}
+                } else {
+                    push_text(&mut out, &mut blank, here, &value);
                 }
             }
             Event::GeneralRef(r) => {
@@ -83,13 +116,10 @@ pub(crate) fn items(body: &[u8]) -> Result<Vec<Item>, Malformed> {
                         .map_err(|_| Malformed)?
                         .into_owned(),
                 };
-                match out.last_mut() {
-                    Some(Item::Text(p, v)) if *p == path.join("/") => v.push_str(&resolved),
-                    _ => out.push(Item::Text(path.join("/"), resolved)),
-                }
+                push_text(&mut out, &mut blank, path.join("/"), &resolved);
             }
             Event::CData(t) => {
-                out.push(Item::Text(path.join("/"), t.xml10_content().into_owned()));
+                push_text(&mut out, &mut blank, path.join("/"), &t.xml10_content());
             }
             Event::Eof => break,
             _ => {}
@@ -181,6 +211,17 @@ mod tests {
         let (keys, quiet) = delete_objects(body).unwrap();
         assert_eq!(keys, vec!["a/b.txt".to_owned(), "x & y".to_owned()]);
         assert!(quiet);
+    }
+
+    #[test]
+    fn keys_are_opaque_even_when_they_are_only_spaces() {
+        let body = b"<Delete>\n  <Object><Key>   </Key></Object>\n  <Object><Key>  &amp; b </Key></Object>\n  <Object><Key><![CDATA[c]]></Key></Object>\n</Delete>";
+        let (keys, quiet) = delete_objects(body).unwrap();
+        assert_eq!(
+            keys,
+            vec!["   ".to_owned(), "  & b ".to_owned(), "c".to_owned()]
+        );
+        assert!(!quiet);
     }
 
     #[test]

@@ -97,6 +97,16 @@ impl S3<'_, '_> {
             Ok(()) => {}
             Err(cognate_store::StoreError::Conflict) => {
                 let owner = self.store().bucket(&name).await.map_err(internal)?;
+                // For legacy compatibility S3 answers its owner's re-creation of a bucket in
+                // us-east-1 with 200 OK; everywhere else with BucketAlreadyOwnedByYou.
+                if owner
+                    .as_ref()
+                    .is_some_and(|b| b.account_id == account && b.region == "us-east-1")
+                {
+                    let mut res = empty(StatusCode::OK);
+                    set_header(&mut res, "location", &format!("/{name}"));
+                    return Ok(res);
+                }
                 return Err(if owner.is_some_and(|b| b.account_id == account) {
                     err(
                         StatusCode::CONFLICT,
