@@ -25,6 +25,27 @@ enum Command {
     /// Administer a data directory or database (takes the same storage flags as serve).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Apply a setup file (the format of `serve --init`) to a running server, through its API.
+    Apply(ApplyArgs),
+}
+
+#[derive(Args)]
+struct ApplyArgs {
+    /// The setup file (TOML)
+    file: PathBuf,
+    /// The server's URL, e.g. http://127.0.0.1:4566
+    #[arg(long, env = "COGNATE_ENDPOINT")]
+    endpoint: String,
+    /// The default account's root credentials (AWS credentials-file format, such as
+    /// <data-dir>/root-credentials) [default: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY]
+    #[arg(long)]
+    credentials: Option<PathBuf>,
+    /// The server's region
+    #[arg(long, env = "COGNATE_REGION", default_value = "us-east-1")]
+    region: String,
+    /// A CA certificate (PEM) to trust for an https endpoint, such as <data-dir>/tls/ca.pem
+    #[arg(long)]
+    ca_cert: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -136,6 +157,9 @@ struct ServeArgs {
     /// Serve HTTPS with this PEM certificate chain (with --tls-key)
     #[arg(long, env = "COGNATE_TLS_CERT")]
     tls_cert: Option<PathBuf>,
+    /// A setup file (TOML) applied at start: accounts, IAM, user and identity pools, buckets
+    #[arg(long, env = "COGNATE_INIT")]
+    init: Option<PathBuf>,
     /// The PEM private key of --tls-cert
     #[arg(long, env = "COGNATE_TLS_KEY")]
     tls_key: Option<PathBuf>,
@@ -182,7 +206,7 @@ impl ServeArgs {
         );
         c.dev |= self.dev;
         c.tls_dev |= self.tls_dev;
-        set_opt!(tls_cert, tls_key);
+        set_opt!(tls_cert, tls_key, init);
         if let Some(d) = self.message_delivery {
             c.message_delivery = match d {
                 DeliveryArg::Outbox => cognate_server::MessageDelivery::Outbox,
@@ -300,6 +324,15 @@ fn main() -> anyhow::Result<()> {
             })?;
             Ok(())
         }
+        Command::Apply(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            for line in runtime.block_on(apply(&args))? {
+                println!("{line}");
+            }
+            Ok(())
+        }
         Command::Admin(AdminCommand::RotateSessionKey(args)) => {
             let config = args.into_config()?;
             init_logging(config.log_format);
@@ -321,4 +354,119 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The access key id and secret of an AWS credentials file's `[default]` profile.
+fn credentials_from_file(path: &std::path::Path) -> anyhow::Result<(String, String)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let (mut section, mut id, mut secret) = (String::new(), None, None);
+    for line in text.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.trim().to_owned();
+        } else if let Some((k, v)) = line.split_once('=')
+            && section == "default"
+        {
+            match k.trim() {
+                "aws_access_key_id" => id = Some(v.trim().to_owned()),
+                "aws_secret_access_key" => secret = Some(v.trim().to_owned()),
+                _ => {}
+            }
+        }
+    }
+    match (id, secret) {
+        (Some(id), Some(secret)) => Ok((id, secret)),
+        _ => anyhow::bail!(
+            "{} has no aws_access_key_id and aws_secret_access_key under [default]",
+            path.display()
+        ),
+    }
+}
+
+/// `cognate apply`: posts the file to the server's `/_cognate/apply`, signed with SigV4 by the
+/// default account's root, and returns what the server applied.
+async fn apply(args: &ApplyArgs) -> anyhow::Result<Vec<String>> {
+    let body =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let (key_id, secret) = match &args.credentials {
+        Some(path) => credentials_from_file(path)?,
+        None => (
+            std::env::var("AWS_ACCESS_KEY_ID")
+                .context("AWS_ACCESS_KEY_ID is not set (or give --credentials)")?,
+            std::env::var("AWS_SECRET_ACCESS_KEY").context("AWS_SECRET_ACCESS_KEY is not set")?,
+        ),
+    };
+    let url: reqwest::Url = format!("{}/_cognate/apply", args.endpoint.trim_end_matches('/'))
+        .parse()
+        .context("--endpoint is not a URL")?;
+    let host = match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        _ => anyhow::bail!("--endpoint has no host"),
+    };
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::HOST, host.parse()?);
+    headers.insert(http::header::CONTENT_TYPE, "application/toml".parse()?);
+    headers.insert(
+        "x-amz-date",
+        cognate_sigv4::format_amz_date(time::OffsetDateTime::now_utc()).parse()?,
+    );
+    headers.insert(
+        "x-cognate-file",
+        http::HeaderValue::from_str(&args.file.display().to_string())
+            .unwrap_or_else(|_| http::HeaderValue::from_static("the setup file")),
+    );
+    let method = http::Method::POST;
+    let request = cognate_sigv4::Request {
+        method: &method,
+        path: url.path(),
+        query: "",
+        headers: &headers,
+    };
+    let authorization = cognate_sigv4::authorization(
+        &request,
+        &key_id,
+        &secret,
+        &args.region,
+        "cognate",
+        &cognate_sigv4::sha256_hex(&body),
+    )
+    .map_err(|e| anyhow::anyhow!("signing: {e}"))?;
+    headers.insert(http::header::AUTHORIZATION, authorization.parse()?);
+    let mut client = reqwest::Client::builder();
+    if let Some(ca) = &args.ca_cert {
+        let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+        client = client.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
+    }
+    headers.remove(http::header::HOST);
+    let response = client
+        .build()?
+        .post(url)
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .with_context(|| format!("sending the file to {}", args.endpoint))?;
+    let status = response.status();
+    let answer: serde_json::Value = response
+        .json()
+        .await
+        .context("reading the server's answer")?;
+    if !status.is_success() {
+        let message = answer
+            .get("message")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("the server refused the file");
+        anyhow::bail!("{message}");
+    }
+    Ok(answer
+        .get("applied")
+        .and_then(serde_json::Value::as_array)
+        .map(|lines| {
+            lines
+                .iter()
+                .filter_map(|l| l.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default())
 }

@@ -158,3 +158,58 @@ impl Iam<'_> {
         Ok(Value::Null)
     }
 }
+
+impl Iam<'_> {
+    /// Installs an access key whose id and secret the operator chose (`cognate apply`, so
+    /// that apps and CI jobs know their keys beforehand) for the IAM user `user_name` of this
+    /// account; applied again, it sets the secret again. A key id another user or account
+    /// holds is refused.
+    pub async fn install_access_key(&self, user_name: &str, id: &str, secret: &str) -> Result<()> {
+        let id_ok = id.len() == 20
+            && id.starts_with(LONG_TERM_KEY_PREFIX)
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        if !id_ok {
+            return Err(IamError::InvalidInput(format!(
+                "An access key id is {LONG_TERM_KEY_PREFIX} and 16 capital letters or digits (20 characters)"
+            )));
+        }
+        if !(16..=128).contains(&secret.len()) || !secret.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(IamError::InvalidInput(
+                "A secret access key is 16 to 128 printable characters without spaces".into(),
+            ));
+        }
+        let user = self.require("user", user_name).await?.name;
+        let sealed = self
+            .master
+            .seal(&access_key_secret_context(id), secret.as_bytes(), self.rng)
+            .map_err(|_| IamError::Internal("sealing failed".into()))?;
+        match self.store.access_key(id).await? {
+            Some(k)
+                if k.account_id == self.account.as_str()
+                    && k.user_name.as_deref() == Some(user.as_str()) =>
+            {
+                self.store.replace_access_key_secret(id, &sealed).await?;
+            }
+            Some(_) => {
+                return Err(IamError::EntityAlreadyExists(format!(
+                    "The access key {id} belongs to another user."
+                )));
+            }
+            None => {
+                self.store
+                    .create_access_key(&AccessKeyRow {
+                        access_key_id: id.to_owned(),
+                        account_id: self.account.to_string(),
+                        user_name: Some(user),
+                        secret_sealed: sealed,
+                        status: "Active".into(),
+                        created_at: self.now.unix_timestamp(),
+                    })
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}

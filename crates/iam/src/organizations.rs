@@ -98,7 +98,7 @@ pub fn implements(op: Operation) -> bool {
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
 struct Input {
     #[serde(default)]
@@ -206,6 +206,49 @@ impl Organizations<'_> {
             Err(e) => return Err(e.into()),
         }
         Ok(json!({ "Organization": self.organization_json(&org).await? }))
+    }
+
+    /// Makes `account_id` a member account of this (management) account's organization, under
+    /// the id the operator chose (`cognate apply`), with `OrganizationAccountAccessRole`; the
+    /// organization is created first if there is none. An account already in the organization
+    /// is left as it is.
+    pub async fn ensure_member_account(
+        &self,
+        account_id: &AccountId,
+        name: &str,
+        email: Option<&str>,
+    ) -> Result<()> {
+        if self
+            .store
+            .organization_of(self.account.as_str())
+            .await?
+            .is_none()
+        {
+            self.create_organization(Input::default()).await?;
+        }
+        let org = self.managed_organization().await?;
+        match self.store.organization_of(account_id.as_str()).await? {
+            Some(theirs) if theirs.org_id == org.org_id => return Ok(()),
+            Some(_) => return Err(OrganizationsError::AlreadyInOrganization),
+            None => {}
+        }
+        let row = AccountRow {
+            account_id: account_id.to_string(),
+            name: name.to_owned(),
+            email: email.map(str::to_owned),
+            created_at: self.now.unix_timestamp(),
+        };
+        match self.store.create_member_account(&org.org_id, &row).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => {
+                return Err(OrganizationsError::InvalidInput(format!(
+                    "The account id {account_id} is taken."
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.create_access_role(account_id, &org.management_account_id, DEFAULT_ACCESS_ROLE)
+            .await
     }
 
     async fn create_account(&self, input: Input) -> Result<Value> {

@@ -171,6 +171,37 @@ impl IdentityPools<'_> {
         &self,
         input: shapes::CreateIdentityPoolInput,
     ) -> Result<shapes::IdentityPool, ApiError> {
+        self.create_pool_as(input, self.new_id()).await
+    }
+
+    /// CreateIdentityPool under an identity pool id chosen by the operator (`cognate apply`):
+    /// `<region>:<UUID>`, as Cognito's ids are.
+    pub async fn create_pool_with_id(
+        &self,
+        input: &Value,
+        pool_id: &str,
+    ) -> Result<Value, ApiError> {
+        let valid = pool_id
+            .strip_prefix(self.region)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .is_some_and(|u| uuid::Uuid::parse_str(u).is_ok());
+        if !valid {
+            return Err(invalid(format!(
+                "An identity pool id is {}:<UUID>",
+                self.region
+            )));
+        }
+        output(
+            self.create_pool_as(typed(input)?, pool_id.to_owned())
+                .await?,
+        )
+    }
+
+    async fn create_pool_as(
+        &self,
+        input: shapes::CreateIdentityPoolInput,
+        pool_id: String,
+    ) -> Result<shapes::IdentityPool, ApiError> {
         let account = self.account.ok_or_else(ApiError::internal)?;
         let name = input.identity_pool_name.clone();
         let tags = input.identity_pool_tags.clone().unwrap_or_default();
@@ -179,7 +210,7 @@ impl IdentityPools<'_> {
         config.identity_pool_tags = tags;
         let now = self.now();
         let row = IdentityPoolRow {
-            pool_id: self.new_id(),
+            pool_id,
             account_id: account.to_owned(),
             name,
             config: serde_json::to_string(&config).map_err(internal)?,

@@ -83,6 +83,8 @@ pub struct Config {
     /// Serve HTTPS with a certificate from a local development CA, both generated once into
     /// `<data_dir>/tls` (the CA's private key is never kept).
     pub tls_dev: bool,
+    /// A declarative setup file applied at start (`--init`; see `cognate apply`).
+    pub init: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -115,6 +117,7 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             tls_dev: false,
+            init: None,
         }
     }
 }
@@ -173,6 +176,7 @@ impl fmt::Debug for Config {
             .field("tls_cert", &self.tls_cert)
             .field("tls_key", &self.tls_key)
             .field("tls_dev", &self.tls_dev)
+            .field("init", &self.init)
             .finish()
     }
 }

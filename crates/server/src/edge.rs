@@ -69,7 +69,12 @@ pub async fn handle(
         &parts.headers,
         scope_service.as_deref(),
     );
-    let protocol = route.protocol();
+    let apply = parts.uri.path() == APPLY_PATH && parts.method == Method::POST;
+    let protocol = if apply {
+        Protocol::Json
+    } else {
+        route.protocol()
+    };
     let mut outcome = Outcome::default();
     let mut query_service = None;
     let result = match parsed {
@@ -84,7 +89,11 @@ pub async fn handle(
                 source_ip: Some(peer.ip()),
                 outcome: &mut outcome,
             };
-            dispatch(&mut ctx, &route, body, &mut query_service).await
+            if apply {
+                apply_file(&mut ctx, body).await
+            } else {
+                dispatch(&mut ctx, &route, body, &mut query_service).await
+            }
         }
     };
     let mut failure = None;
@@ -244,6 +253,67 @@ async fn dispatch(
         }
     };
     response.map(|r| r.map(Body::from))
+}
+
+/// Where `cognate apply` posts a setup file.
+const APPLY_PATH: &str = "/_cognate/apply";
+
+/// `POST /_cognate/apply`: a setup file (TOML, at most the JSON body limit), applied as by
+/// `--init`. Only the default account's root may, signing with SigV4 for the service
+/// `cognate`; the answer is JSON: `{"applied": [...]}`, or an `InvalidInput` error naming the
+/// line and what failed.
+async fn apply_file(ctx: &mut Ctx<'_>, body: Body) -> Result<http::Response<Body>, ApiError> {
+    ctx.outcome.service = "cognate";
+    ctx.outcome.operation = "Apply".to_owned();
+    let body = read_body(&ctx.parts.headers, body, protocol::MAX_BUFFERED_BODY).await?;
+    let hash = sigv4::sha256_hex(&body);
+    let caller = ctx
+        .caller(
+            Protocol::Json,
+            "cognate",
+            sigv4::PathStyle::Normalized,
+            &hash,
+            true,
+        )
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    let root_of_default = matches!(
+        &caller.principal,
+        cognate_credentials::Principal::Root { account } if *account == ctx.state.default_account
+    );
+    if !root_of_default {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "AccessDeniedException",
+            "Only the default account's root may apply a setup file",
+        ));
+    }
+    let text = std::str::from_utf8(&body).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidInput",
+            "The setup file is not UTF-8",
+        )
+    })?;
+    // Errors name the file as the client named it.
+    let file = ctx
+        .parts
+        .headers
+        .get("x-cognate-file")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("the setup file")
+        .to_owned();
+    let applied = crate::apply::apply(ctx.state, &file, text)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "InvalidInput", e.0))?;
+    let mut res = http::Response::new(Body::from(
+        serde_json::json!({ "applied": applied }).to_string(),
+    ));
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(res)
 }
 
 /// The headers every response of the JSON and Query APIs carries for a browser (one that sent

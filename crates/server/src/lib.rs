@@ -3,6 +3,7 @@
 //! the protocol's shape. This crate holds no service logic and no SQL.
 
 // The layers, bottom first, are `tests::LAYERS`: a module imports only the ones below it.
+mod apply;
 mod auth;
 mod authz;
 mod bootstrap;
@@ -160,6 +161,16 @@ pub async fn serve(
     let _ = state_for_shutdown
         .public_url
         .set(config.public_url(address).trim_end_matches('/').to_owned());
+    if let Some(path) = &config.init {
+        let text = std::fs::read_to_string(path).map_err(|source| StartError::Io {
+            context: format!("reading the --init file {}", path.display()),
+            source,
+        })?;
+        let done = apply::apply(&state_for_shutdown, &path.display().to_string(), &text)
+            .await
+            .map_err(|e| StartError::Config(e.0))?;
+        tracing::info!(file = %path.display(), entries = done.len(), "applied the --init file");
+    }
     on_ready(&Ready {
         address,
         public_url: config.public_url(address),
@@ -197,6 +208,7 @@ mod tests {
         "federation",
         "pipeline",
         "services",
+        "apply",
         "edge",
     ];
 

@@ -79,6 +79,40 @@ impl UserPools<'_> {
     }
 
     pub(crate) async fn create_client(&self, input: &Value) -> Result<Value, ApiError> {
+        self.create_client_as(input, None).await
+    }
+
+    /// CreateUserPoolClient under a client id (and, with `GenerateSecret`, a secret) chosen
+    /// by the operator (`cognate apply`): the id is 1 to 128 letters, digits or `_`/`+`.
+    pub async fn create_client_with_id(
+        &self,
+        input: &Value,
+        client_id: &str,
+        secret: Option<&str>,
+    ) -> Result<Value, ApiError> {
+        let valid = |v: &str, max: usize| {
+            !v.is_empty()
+                && v.len() <= max
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'+')
+        };
+        if !valid(client_id, 128) {
+            return Err(invalid("A client id is 1 to 128 letters, digits, _ or +"));
+        }
+        if secret.is_some_and(|s| !valid(s, 64) || s.len() < 16) {
+            return Err(invalid(
+                "A client secret is 16 to 64 letters, digits, _ or +",
+            ));
+        }
+        self.create_client_as(input, Some((client_id, secret)))
+            .await
+    }
+
+    async fn create_client_as(
+        &self,
+        input: &Value,
+        fixed: Option<(&str, Option<&str>)>,
+    ) -> Result<Value, ApiError> {
         let (pool, _) = self.pool(required(input, "UserPoolId")?).await?;
         let name = required(input, "ClientName")?;
         let access = validity_minutes(input, "AccessToken").unwrap_or(60);
@@ -107,11 +141,15 @@ impl UserPools<'_> {
             extra,
         };
         self.check_client_attributes(&pool.pool_id, &config).await?;
-        let client_id = self.random_string(26, b"abcdefghijklmnopqrstuvwxyz0123456789")?;
-        let secret = if input.get("GenerateSecret").and_then(Value::as_bool) == Some(true) {
-            Some(self.random_string(51, b"abcdefghijklmnopqrstuvwxyz0123456789")?)
-        } else {
-            None
+        let alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        let client_id = match fixed {
+            Some((id, _)) => id.to_owned(),
+            None => self.random_string(26, alphabet)?,
+        };
+        let secret = match (input.get("GenerateSecret").and_then(Value::as_bool), fixed) {
+            (Some(true), Some((_, Some(secret)))) => Some(secret.to_owned()),
+            (Some(true), _) => Some(self.random_string(51, alphabet)?),
+            _ => None,
         };
         let secret_sealed = match &secret {
             Some(s) => Some(

@@ -55,6 +55,36 @@ impl UserPools<'_> {
     }
 
     pub(crate) async fn create_pool(&self, input: &Value) -> Result<Value, ApiError> {
+        self.create_pool_as(input, None).await
+    }
+
+    /// CreateUserPool under a pool id chosen by the operator (`cognate apply`, which sets up
+    /// a deployment whose apps know their ids beforehand): `<region>_<letters and digits>`.
+    pub async fn create_pool_with_id(
+        &self,
+        input: &Value,
+        pool_id: &str,
+    ) -> Result<Value, ApiError> {
+        let valid = pool_id
+            .strip_prefix(self.region)
+            .and_then(|rest| rest.strip_prefix('_'))
+            .is_some_and(|s| {
+                !s.is_empty() && s.len() <= 40 && s.bytes().all(|b| b.is_ascii_alphanumeric())
+            });
+        if !valid {
+            return Err(invalid(format!(
+                "A user pool id is {}_ followed by letters and digits",
+                self.region
+            )));
+        }
+        self.create_pool_as(input, Some(pool_id)).await
+    }
+
+    async fn create_pool_as(
+        &self,
+        input: &Value,
+        pool_id: Option<&str>,
+    ) -> Result<Value, ApiError> {
         let name = required(input, "PoolName")?;
         let policy = match input.pointer("/Policies/PasswordPolicy") {
             Some(p) => PasswordPolicy::from_input(p)?,
@@ -102,7 +132,10 @@ impl UserPools<'_> {
             extra,
         };
         let alnum = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-        let pool_id = format!("{}_{}", self.region, self.random_string(9, alnum)?);
+        let pool_id = match pool_id {
+            Some(id) => id.to_owned(),
+            None => format!("{}_{}", self.region, self.random_string(9, alnum)?),
+        };
         let (kid, der) = keys::generate(self.rng).map_err(internal)?;
         let key_sealed = self
             .master
