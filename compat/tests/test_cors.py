@@ -39,6 +39,11 @@ def test_the_api_endpoint_answers_browsers_from_any_origin(server):
     r = requests.post(server.url + "/", data="Action=GetCallerIdentity&Version=2011-06-15", headers={
         "Origin": SPA, "Content-Type": "application/x-www-form-urlencoded"})
     assert r.status_code == 403 and r.headers["Access-Control-Allow-Origin"] == "*"
+    # A pool's discovery document and keys, as browser OIDC and JWT libraries fetch them.
+    pid = server.client("cognito-idp").create_user_pool(PoolName="spa")["UserPool"]["Id"]
+    for doc in ["openid-configuration", "jwks.json"]:
+        r = requests.get(f"{server.url}/{pid}/.well-known/{doc}", headers={"Origin": SPA})
+        assert r.status_code == 200 and r.headers["Access-Control-Allow-Origin"] == "*"
     # Without Origin there is nothing for a browser: no CORS headers.
     assert "Access-Control-Allow-Origin" not in requests.post(server.url + "/", data="{}").headers
 
@@ -126,3 +131,27 @@ def test_bucket_cors_configuration_decides_preflights_and_headers(any_backend):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         s3.get_bucket_cors(Bucket="web")
     assert error_of(e) == ("NoSuchCORSConfiguration", 404)
+
+
+def test_dev_mode_never_lets_a_browser_in_with_a_made_up_key(tmp_path):
+    """--dev accepts unknown keys unsigned (for suites written for mocks); a page in a browser
+    (a request with Origin) could otherwise act as root through the API's open CORS."""
+    import datetime
+
+    from conftest import Server
+
+    server = Server(tmp_path / "data", extra_args=("--dev",))
+    try:
+        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        headers = {
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": "AWSCognitoIdentityProviderService.ListUserPools",
+            "X-Amz-Date": now,
+            "Authorization": f"AWS4-HMAC-SHA256 Credential=AKIAMADEUP0000000000/{now[:8]}/us-east-1/cognito-idp/"
+                             f"aws4_request, SignedHeaders=host;x-amz-date, Signature={'0' * 64}",
+        }
+        assert requests.post(server.url + "/", data='{"MaxResults": 10}', headers=headers).status_code == 200
+        r = requests.post(server.url + "/", data='{"MaxResults": 10}', headers={**headers, "Origin": "https://evil.test"})
+        assert r.status_code in (400, 403) and "UserPools" not in r.text
+    finally:
+        server.stop()

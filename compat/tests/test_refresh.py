@@ -107,11 +107,14 @@ def test_rotation_grace_period_lets_a_retry_through(any_backend):
     refresh = lambda token: app.get_tokens_from_refresh_token(ClientId=cid, RefreshToken=token)["AuthenticationResult"]
     first = sign_in(app, client)
     lost = refresh(first["RefreshToken"])
-    # The answer was lost; the retry with the old token works and replaces the one it never saw.
+    # The answer was lost; the retry with the old token gets the same new token again (and
+    # whoever holds that token keeps it: a retry cannot take the sign-in over).
     retried = refresh(first["RefreshToken"])
-    assert retried["RefreshToken"] not in (lost["RefreshToken"], first["RefreshToken"])
-    assert refused(lambda: refresh(lost["RefreshToken"]))[0] == ("NotAuthorizedException", 400)
-    newest = refresh(retried["RefreshToken"])["RefreshToken"]
+    assert retried["RefreshToken"] == lost["RefreshToken"] != first["RefreshToken"]
+    assert app.get_user(AccessToken=retried["AccessToken"])["Username"] == "ren"
+    newest = refresh(lost["RefreshToken"])["RefreshToken"]
+    # Two rotations on, the first token is no sign-in's any more.
+    assert refused(lambda: refresh(first["RefreshToken"]))[0] == ("NotAuthorizedException", 400)
     # Turning rotation off keeps the sign-in: the newest token refreshes without rotating.
     idp.update_user_pool_client(UserPoolId=pid, ClientId=cid, ExplicitAuthFlows=["ALLOW_REFRESH_TOKEN_AUTH"],
                                 RefreshTokenRotation={"Feature": "DISABLED"})
@@ -155,5 +158,6 @@ def test_racing_refreshes_of_one_token_cannot_fork_the_sign_in(any_backend, grac
         assert len(tokens) <= 1, outcomes
         assert not any(works(t) for t in tokens + [first["RefreshToken"]])
     else:
-        # Retries within the grace period: each replaced the last, so one token is left.
-        assert tokens and sum(works(t) for t in tokens) == 1, outcomes
+        # Retries within the grace period all get the one new token, which works.
+        assert tokens and len(set(tokens)) == 1, outcomes
+        assert works(tokens[0])

@@ -199,30 +199,39 @@ pub async fn apply(state: &AppState, file: &str, text: &str) -> Result<Report, A
         text,
         now,
     };
-    let mut report = Vec::new();
-    for a in &plan.accounts {
-        report.push(run.at(a, run.account(a.get_ref()).await)?);
-    }
-    for g in &plan.groups {
-        report.push(run.at(g, run.group(g.get_ref()).await)?);
-    }
-    for r in &plan.roles {
-        report.push(run.at(r, run.role(r.get_ref()).await)?);
-    }
-    for u in &plan.users {
-        report.push(run.at(u, run.user(u.get_ref()).await)?);
-    }
-    for p in &plan.user_pools {
-        report.push(run.at(p, run.user_pool(p.get_ref()).await)?);
-    }
-    for p in &plan.identity_pools {
-        report.push(run.at(p, run.identity_pool(p.get_ref()).await)?);
-    }
-    for b in &plan.buckets {
-        report.push(run.at(b, run.bucket(b.get_ref()).await)?);
-    }
+    let applied = run.all(&plan).await;
+    // Whatever was applied before a failure is live: every node drops its caches either way.
     state.changed().await;
-    Ok(report)
+    applied
+}
+
+impl Run<'_> {
+    async fn all(&self, plan: &Plan) -> Result<Report, ApplyError> {
+        let run = self;
+        let mut report = Vec::new();
+        for a in &plan.accounts {
+            report.push(run.at(a, run.account(a.get_ref()).await)?);
+        }
+        for g in &plan.groups {
+            report.push(run.at(g, run.group(g.get_ref()).await)?);
+        }
+        for r in &plan.roles {
+            report.push(run.at(r, run.role(r.get_ref()).await)?);
+        }
+        for u in &plan.users {
+            report.push(run.at(u, run.user(u.get_ref()).await)?);
+        }
+        for p in &plan.user_pools {
+            report.push(run.at(p, run.user_pool(p.get_ref()).await)?);
+        }
+        for p in &plan.identity_pools {
+            report.push(run.at(p, run.identity_pool(p.get_ref()).await)?);
+        }
+        for b in &plan.buckets {
+            report.push(run.at(b, run.bucket(b.get_ref()).await)?);
+        }
+        Ok(report)
+    }
 }
 
 struct Run<'a> {
@@ -279,11 +288,34 @@ impl Run<'_> {
         })
     }
 
-    fn account_of(&self, named: Option<&str>) -> Result<AccountId, String> {
-        match named {
-            None => Ok(self.state.default_account.clone()),
-            Some(id) => AccountId::parse(id)
-                .map_err(|_| format!("account: {id:?} is not a 12-digit account id")),
+    /// The account an entry names (the default one if none): one that exists, so that a
+    /// mistyped id cannot create identities in an account nobody can see.
+    async fn account_of(&self, named: Option<&str>) -> Result<AccountId, String> {
+        let Some(id) = named else {
+            return Ok(self.state.default_account.clone());
+        };
+        let account = AccountId::parse(id)
+            .map_err(|_| format!("account: {id:?} is not a 12-digit account id"))?;
+        match self.state.store.account(id).await {
+            Ok(Some(_)) => Ok(account),
+            Ok(None) => Err(format!(
+                "account: {id} does not exist (declare it under [[accounts]])"
+            )),
+            Err(e) => Err(format!("account {id}: {e}")),
+        }
+    }
+
+    /// Refuses an operation's input that its model refuses, as the API would.
+    fn validated(
+        model: &cognate_protocol::Model,
+        operation: &str,
+        input: Value,
+    ) -> Result<Value, String> {
+        let violations = model.validate_json(operation, &input);
+        if violations.is_empty() {
+            Ok(input)
+        } else {
+            Err(format!("{operation}: {}", violations.join("; ")))
         }
     }
 
@@ -298,7 +330,8 @@ impl Run<'_> {
     }
 
     async fn account(&self, spec: &AccountSpec) -> Result<String, String> {
-        let id = self.account_of(Some(&spec.id))?;
+        let id = AccountId::parse(&spec.id)
+            .map_err(|_| format!("account: {:?} is not a 12-digit account id", spec.id))?;
         if id == self.state.default_account {
             return Ok(format!("account {id}: the default account"));
         }
@@ -361,7 +394,7 @@ impl Run<'_> {
     }
 
     async fn group(&self, spec: &GroupSpec) -> Result<String, String> {
-        let account = self.account_of(spec.account.as_deref())?;
+        let account = self.account_of(spec.account.as_deref()).await?;
         let iam = self.iam(&account);
         self.create(&iam, IamOp::CreateGroup, json!({ "GroupName": spec.name }))
             .await?;
@@ -371,7 +404,7 @@ impl Run<'_> {
     }
 
     async fn role(&self, spec: &RoleSpec) -> Result<String, String> {
-        let account = self.account_of(spec.account.as_deref())?;
+        let account = self.account_of(spec.account.as_deref()).await?;
         let iam = self.iam(&account);
         let trust = document("trust", &spec.trust)?;
         self.create(
@@ -393,7 +426,7 @@ impl Run<'_> {
     }
 
     async fn user(&self, spec: &UserSpec) -> Result<String, String> {
-        let account = self.account_of(spec.account.as_deref())?;
+        let account = self.account_of(spec.account.as_deref()).await?;
         let iam = self.iam(&account);
         self.create(&iam, IamOp::CreateUser, json!({ "UserName": spec.name }))
             .await?;
@@ -418,7 +451,7 @@ impl Run<'_> {
 
     async fn user_pool(&self, spec: &UserPoolSpec) -> Result<String, String> {
         use cognate_userpool::Operation::*;
-        let account = self.account_of(spec.account.as_deref())?;
+        let account = self.account_of(spec.account.as_deref()).await?;
         let account_text = account.to_string();
         let pools = self.state.user_pools(self.now, Some(&account_text));
         let existing = self
@@ -434,6 +467,11 @@ impl Run<'_> {
             Some(_) => {}
             None => {
                 let create = input(&spec.settings, &[("PoolName", json!(spec.name))])?;
+                let create = Self::validated(
+                    cognate_protocol::Model::cognito_idp(),
+                    "CreateUserPool",
+                    create,
+                )?;
                 pools
                     .create_pool_with_id(&create, &spec.id)
                     .await
@@ -461,8 +499,15 @@ impl Run<'_> {
                     if c.secret.is_some() {
                         members.push(("GenerateSecret", json!(true)));
                     }
-                    let create =
-                        input(&c.settings, &members).map_err(|e| format!("{what}: {e}"))?;
+                    let create = input(&c.settings, &members)
+                        .and_then(|create| {
+                            Self::validated(
+                                cognate_protocol::Model::cognito_idp(),
+                                "CreateUserPoolClient",
+                                create,
+                            )
+                        })
+                        .map_err(|e| format!("{what}: {e}"))?;
                     pools
                         .create_client_with_id(&create, &c.id, c.secret.as_deref())
                         .await
@@ -476,6 +521,13 @@ impl Run<'_> {
                 &g.settings,
                 &[("UserPoolId", json!(spec.id)), ("GroupName", json!(g.name))],
             )
+            .and_then(|create| {
+                Self::validated(
+                    cognate_protocol::Model::cognito_idp(),
+                    "CreateGroup",
+                    create,
+                )
+            })
             .map_err(|e| format!("{what}: {e}"))?;
             match pools.call(CreateGroup, &create).await {
                 Ok(_) => {}
@@ -533,7 +585,7 @@ impl Run<'_> {
     }
 
     async fn identity_pool(&self, spec: &IdentityPoolSpec) -> Result<String, String> {
-        let account = self.account_of(spec.account.as_deref())?;
+        let account = self.account_of(spec.account.as_deref()).await?;
         let account_text = account.to_string();
         let pools = self.state.identity_pools(self.now, Some(&account_text));
         let existing = self
@@ -569,6 +621,11 @@ impl Run<'_> {
                     members.push(("CognitoIdentityProviders", json!(providers)));
                 }
                 let create = input(&spec.settings, &members)?;
+                let create = Self::validated(
+                    cognate_protocol::Model::cognito_identity(),
+                    "CreateIdentityPool",
+                    create,
+                )?;
                 pools
                     .create_pool_with_id(&create, &spec.id)
                     .await
@@ -588,7 +645,7 @@ impl Run<'_> {
     }
 
     async fn bucket(&self, spec: &BucketSpec) -> Result<String, String> {
-        let account = self.account_of(spec.account.as_deref())?;
+        let account = self.account_of(spec.account.as_deref()).await?;
         let store = &self.state.store;
         let what = format!("bucket {}", spec.name);
         if !cognate_s3::valid_bucket_name(&spec.name) {
@@ -613,7 +670,17 @@ impl Run<'_> {
                     cors: None,
                 };
                 match store.create_bucket(&row).await {
-                    Ok(()) | Err(cognate_store::StoreError::Conflict) => {}
+                    Ok(()) => {}
+                    // Made meanwhile: ours only if our account made it.
+                    Err(cognate_store::StoreError::Conflict) => {
+                        let owner = store
+                            .bucket(&spec.name)
+                            .await
+                            .map_err(|e| format!("{what}: {e}"))?;
+                        if owner.is_none_or(|b| b.account_id != account.as_str()) {
+                            return Err(format!("{what}: the name is another account's bucket"));
+                        }
+                    }
                     Err(e) => return Err(format!("{what}: {e}")),
                 }
             }

@@ -42,10 +42,15 @@ pub async fn handle(
     if parts.method == Method::GET
         && let Some((pool_id, jwks)) = userpool::discovery_path(parts.uri.path())
     {
-        return userpool::discovery(&state, pool_id, jwks).await;
+        // Browsers' OpenID Connect and JWT libraries fetch these from the app's origin.
+        let mut response = userpool::discovery(&state, pool_id, jwks).await;
+        api_cors(response.headers_mut());
+        return response;
     }
     if parts.method == Method::GET && parts.uri.path() == "/.well-known/jwks_uri" {
-        return identitypool::jwks(&state).await;
+        let mut response = identitypool::jwks(&state).await;
+        api_cors(response.headers_mut());
+        return response;
     }
     if parts.method == Method::OPTIONS {
         return preflight(&state, &parts, &request_id).await;

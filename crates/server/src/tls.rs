@@ -126,7 +126,10 @@ fn dev_names(config: &Config) -> Vec<String> {
 /// Creates the development CA and the server's certificate in `dir`, unless a certificate is
 /// already there (then it is kept, so machines that trust the CA keep trusting the server).
 fn generate_dev(dir: &Path, config: &Config) -> Result<(), StartError> {
-    if dir.join(CERT_FILE).exists() && dir.join(KEY_FILE).exists() {
+    if [CA_FILE, CERT_FILE, KEY_FILE]
+        .iter()
+        .all(|f| dir.join(f).exists())
+    {
         return Ok(());
     }
     std::fs::create_dir_all(dir).map_err(|source| StartError::Io {

@@ -65,6 +65,9 @@ pub struct RefreshTokenRow {
     /// The token this one replaced by rotation, and when (unix milliseconds).
     pub previous_hash: Option<String>,
     pub rotated_at_ms: Option<i64>,
+    /// The current token itself, sealed, after a rotation: what a retry within the grace
+    /// period is answered with.
+    pub current_sealed: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +146,7 @@ fn refresh(r: &AnyRow) -> Result<RefreshTokenRow> {
         expires_at: r.try_get("expires_at")?,
         previous_hash: r.try_get("previous_hash")?,
         rotated_at_ms: r.try_get("rotated_at_ms")?,
+        current_sealed: r.try_get("current_sealed")?,
     })
 }
 
@@ -533,7 +537,7 @@ impl Store {
     }
 
     pub async fn insert_refresh_token(&self, row: &RefreshTokenRow) -> Result<()> {
-        sqlx::query("INSERT INTO userpool_refresh_tokens (token_hash, pool_id, username_key, client_id, origin_jti, issued_at, expires_at, previous_hash, rotated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+        sqlx::query("INSERT INTO userpool_refresh_tokens (token_hash, pool_id, username_key, client_id, origin_jti, issued_at, expires_at, previous_hash, rotated_at_ms, current_sealed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
             .bind(&row.token_hash)
             .bind(&row.pool_id)
             .bind(&row.username_key)
@@ -543,6 +547,7 @@ impl Store {
             .bind(row.expires_at)
             .bind(&row.previous_hash)
             .bind(row.rotated_at_ms)
+            .bind(&row.current_sealed)
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -551,7 +556,7 @@ impl Store {
     /// The sign-in whose refresh token, or whose token before the last rotation, has this
     /// hash.
     pub async fn refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRow>> {
-        sqlx::query("SELECT token_hash, pool_id, username_key, client_id, origin_jti, issued_at, expires_at, previous_hash, rotated_at_ms FROM userpool_refresh_tokens WHERE token_hash = $1 OR previous_hash = $1")
+        sqlx::query("SELECT token_hash, pool_id, username_key, client_id, origin_jti, issued_at, expires_at, previous_hash, rotated_at_ms, current_sealed FROM userpool_refresh_tokens WHERE token_hash = $1 OR previous_hash = $1")
             .bind(token_hash)
             .fetch_optional(&self.pool)
             .await?
@@ -561,23 +566,23 @@ impl Store {
     }
 
     /// Rotates a sign-in's refresh token (compare-and-swap on its current hash): `new_hash`
-    /// replaces `current_hash`, and `previous_hash` with `rotated_at_ms` records what was
-    /// rotated out. False when the current token is no longer `current_hash` (rotated or
-    /// revoked meanwhile). One row changes, so a revocation is either before (nothing
-    /// rotates) or after (the new token goes too).
+    /// (its token sealed in `new_sealed`) replaces `current_hash`, which is remembered as the
+    /// previous token with `rotated_at_ms`. False when the current token is no longer
+    /// `current_hash` (rotated or revoked meanwhile). One row changes, so a revocation is
+    /// either before (nothing rotates) or after (the new token goes too).
     pub async fn rotate_refresh_token(
         &self,
         current_hash: &str,
         new_hash: &str,
-        previous_hash: &str,
+        new_sealed: &[u8],
         rotated_at_ms: i64,
     ) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE userpool_refresh_tokens SET token_hash = $1, previous_hash = $2, rotated_at_ms = $3 \
-             WHERE token_hash = $4",
+            "UPDATE userpool_refresh_tokens SET token_hash = $1, previous_hash = $4, rotated_at_ms = $3, \
+             current_sealed = $2 WHERE token_hash = $4",
         )
         .bind(new_hash)
-        .bind(previous_hash)
+        .bind(new_sealed)
         .bind(rotated_at_ms)
         .bind(current_hash)
         .execute(&self.pool)

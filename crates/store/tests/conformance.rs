@@ -1100,6 +1100,7 @@ async fn user_pool_rows(store: &Store) {
         expires_at: 100,
         previous_hash: None,
         rotated_at_ms: None,
+        current_sealed: None,
     };
     store.insert_refresh_token(&refresh).await.unwrap();
     assert!(store.sign_in_live("o1").await.unwrap());
@@ -1130,13 +1131,13 @@ async fn user_pool_rows(store: &Store) {
     // rotation from a token that is no longer current changes nothing.
     assert!(
         store
-            .rotate_refresh_token("h1", "h2", "h1", 5000)
+            .rotate_refresh_token("h1", "h2", b"sealed-2", 5000)
             .await
             .unwrap()
     );
     assert!(
         !store
-            .rotate_refresh_token("h1", "h3", "h1", 6000)
+            .rotate_refresh_token("h1", "h3", b"sealed-3", 6000)
             .await
             .unwrap()
     );
@@ -1144,6 +1145,7 @@ async fn user_pool_rows(store: &Store) {
         token_hash: "h2".into(),
         previous_hash: Some("h1".into()),
         rotated_at_ms: Some(5000),
+        current_sealed: Some(b"sealed-2".to_vec()),
         ..refresh.clone()
     };
     assert_eq!(

@@ -75,21 +75,27 @@ impl UserPools<'_> {
             if rotation.is_none() {
                 return Ok(json!({ "AuthenticationResult": result }));
             }
+            let context = format!("userpool-refresh:{}", stored.origin_jti);
+            if stored.token_hash != presented {
+                // A retry of the rotated-out token within the grace period: it gets the token
+                // that replaced it (its answer may have been lost), and nothing rotates, so
+                // the holder of that token keeps it.
+                let sealed = stored.current_sealed.as_deref().ok_or_else(invalid_token)?;
+                let current = self.master.open(&context, sealed).map_err(internal)?;
+                let current = std::str::from_utf8(&current).map_err(internal)?.to_owned();
+                if let Some(o) = result.as_object_mut() {
+                    o.insert("RefreshToken".into(), json!(current));
+                }
+                return Ok(json!({ "AuthenticationResult": result }));
+            }
             let new = self.new_refresh_token()?;
-            // A retry of a rotated-out token (within the grace period) replaces the token
-            // that replaced it, and keeps the time of the first rotation.
-            let rotated_at_ms = match stored.rotated_at_ms {
-                Some(at) if stored.token_hash != presented => at,
-                _ => self.now_ms(),
-            };
+            let sealed = self
+                .master
+                .seal(&context, new.as_bytes(), self.rng)
+                .map_err(internal)?;
             if self
                 .store
-                .rotate_refresh_token(
-                    &stored.token_hash,
-                    &token_hash(&new),
-                    &presented,
-                    rotated_at_ms,
-                )
+                .rotate_refresh_token(&presented, &token_hash(&new), &sealed, self.now_ms())
                 .await
                 .map_err(internal)?
             {

@@ -158,6 +158,7 @@ impl UserPools<'_> {
                     expires_at: now + config.refresh_token_minutes * 60,
                     previous_hash: None,
                     rotated_at_ms: None,
+                    current_sealed: None,
                 })
                 .await
                 .map_err(internal)?;
