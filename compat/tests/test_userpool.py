@@ -209,6 +209,16 @@ def test_sign_up_codes_go_only_to_auto_verified_attributes_the_user_gave(server)
     attrs = {a["Name"]: a["Value"] for a in idp.admin_get_user(UserPoolId=pid, Username="pat")["UserAttributes"]}
     # The code proved the phone, not the email address.
     assert attrs["phone_number_verified"] == "true" and attrs.get("email_verified") != "true"
+    # What a code proves is decided when it is sent: settings changed before it is used do
+    # not make it prove another attribute.
+    pid, cid = pool(["email"])
+    app.sign_up(ClientId=cid, Username="ray", Password=PASSWORD, UserAttributes=[email])
+    [message] = messages("ray")
+    idp.update_user_pool(UserPoolId=pid, AutoVerifiedAttributes=["phone_number"])
+    idp.admin_update_user_attributes(UserPoolId=pid, Username="ray", UserAttributes=[phone])
+    app.confirm_sign_up(ClientId=cid, Username="ray", ConfirmationCode=message["code"])
+    attrs = {a["Name"]: a["Value"] for a in idp.admin_get_user(UserPoolId=pid, Username="ray")["UserAttributes"]}
+    assert attrs["email_verified"] == "true" and attrs.get("phone_number_verified") != "true"
 
 
 def test_passwords_and_names_as_the_service_checks_them(server):

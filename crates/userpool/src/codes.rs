@@ -135,6 +135,7 @@ impl UserPools<'_> {
                 hash: hex::encode(ring::digest::digest(&ring::digest::SHA256, code.as_bytes())),
                 expires_at: self.now() + CODE_LIFETIME_SECS,
                 attempts: 0,
+                sent_to: None,
             },
         ))
     }

@@ -25,6 +25,10 @@ pub(crate) struct UserRecord {
     pub(crate) failed_sign_ins: u32,
     #[serde(default)]
     pub(crate) locked_until_ms: i64,
+    /// A lockout stored before lockouts were kept in milliseconds (unix seconds): honoured
+    /// until the record is next written.
+    #[serde(default, rename = "locked_until", skip_serializing)]
+    pub(crate) legacy_locked_until: i64,
     /// When the last sign-in attempt was counted: 15 quiet minutes reset the count.
     #[serde(default)]
     pub(crate) last_attempt_at: i64,
@@ -71,7 +75,9 @@ pub(crate) struct SessionUse {
 impl UserRecord {
     /// Whether sign-in is locked out at `now_ms` (unix milliseconds).
     pub(crate) fn locked(&self, now_ms: i64) -> bool {
-        self.locked_until_ms > now_ms
+        self.locked_until_ms
+            .max(self.legacy_locked_until.saturating_mul(1000))
+            > now_ms
     }
 
     /// The state of session `id` (expiring at `expires_at`): `Err` when it was used, failed
@@ -131,6 +137,10 @@ pub(crate) struct PendingCode {
     pub(crate) hash: String,
     pub(crate) expires_at: i64,
     pub(crate) attempts: u32,
+    /// The attribute the code was sent to (`email`, `phone_number`), which confirming it
+    /// verifies.
+    #[serde(default)]
+    pub(crate) sent_to: Option<String>,
 }
 
 /// What is sealed per user: the password hash and a pending code.
@@ -450,6 +460,18 @@ mod tests {
         assert_eq!(
             lockouts,
             [0, 0, 0, 0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900]
+        );
+        // A lockout stored in seconds (before milliseconds) still holds, until it is written.
+        let stored: UserRecord = serde_json::from_str(
+            r#"{"username":"u","attributes":[],"status":"CONFIRMED","enabled":true,"failed_sign_ins":5,"locked_until":1700000900}"#,
+        )
+        .unwrap();
+        assert!(stored.locked(1_700_000_899_000));
+        assert!(!stored.locked(1_700_000_900_000));
+        assert!(
+            !serde_json::to_string(&stored)
+                .unwrap()
+                .contains("\"locked_until\"")
         );
     }
 }

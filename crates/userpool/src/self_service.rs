@@ -182,7 +182,8 @@ impl UserPools<'_> {
             ));
         };
         let mut secrets = self.open_secrets(&row)?;
-        let (code, pending) = self.new_code("SignUp")?;
+        let (code, mut pending) = self.new_code("SignUp")?;
+        pending.sent_to = Some(attr.to_owned());
         secrets.code = Some(pending);
         self.save_user(&config, &row, &record, &secrets).await?;
         let details = self

@@ -200,6 +200,7 @@ impl UserPools<'_> {
                 preferred_mfa: false,
                 failed_sign_ins: 0,
                 locked_until_ms: 0,
+                legacy_locked_until: 0,
                 last_attempt_at: 0,
                 sessions: Vec::new(),
                 sessions_floor: 0,
@@ -478,7 +479,9 @@ impl UserPools<'_> {
             "UNCONFIRMED",
             (Writer::Client(writable.as_deref()), When::SignUp),
         )?;
-        let (code, pending) = self.new_code("SignUp")?;
+        let channel = sign_up_channel(&config, &record);
+        let (code, mut pending) = self.new_code("SignUp")?;
+        pending.sent_to = channel.map(str::to_owned);
         let mut secrets = UserSecrets {
             code: Some(pending),
             ..UserSecrets::default()
@@ -488,7 +491,7 @@ impl UserPools<'_> {
         self.insert_user(&pool.pool_id, &config, &sub, &record, &secrets)
             .await?;
         let mut out = json!({ "UserConfirmed": false, "UserSub": sub });
-        if let Some(attr) = sign_up_channel(&config, &record) {
+        if let Some(attr) = channel {
             let details = self
                 .deliver_to(&pool.pool_id, &record, attr, "SignUp", "code", &code)
                 .await?;
@@ -517,14 +520,19 @@ impl UserPools<'_> {
             )));
         }
         let mut secrets = self.open_secrets(&row)?;
+        // The code proves the attribute it was sent to (when it was sent), and only that one.
+        let sent_to = secrets
+            .code
+            .as_ref()
+            .filter(|c| c.purpose == "SignUp")
+            .and_then(|c| c.sent_to.clone());
         if let Err(e) =
             self.check_code(&mut secrets, "SignUp", required(input, "ConfirmationCode")?)
         {
             self.save_user(&config, &row, &record, &secrets).await?;
             return Err(e);
         }
-        // The code proves the attribute it was sent to, and only that one.
-        if let Some(attr) = sign_up_channel(&config, &record) {
+        if let Some(attr) = sent_to.filter(|a| attribute(&record, a).is_some()) {
             let flag = format!("{attr}_verified");
             record.attributes.retain(|(n, _)| *n != flag);
             record.attributes.push((flag, "true".into()));
