@@ -221,6 +221,18 @@ def test_sign_up_codes_go_only_to_auto_verified_attributes_the_user_gave(server)
     assert attrs["email_verified"] == "true" and attrs.get("phone_number_verified") != "true"
 
 
+def test_email_as_username_gives_the_user_its_sub_as_username(server):
+    idp, app = server.client("cognito-idp"), public_client(server)
+    pid = idp.create_user_pool(PoolName="p", UsernameAttributes=["email"])["UserPool"]["Id"]
+    cid = idp.create_user_pool_client(UserPoolId=pid, ClientName="c",
+                                      ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"])["UserPoolClient"]["ClientId"]
+    sub = app.sign_up(ClientId=cid, Username="uma@example.com", Password=PASSWORD)["UserSub"]
+    user = idp.admin_get_user(UserPoolId=pid, Username="uma@example.com")
+    assert user["Username"] == sub
+    assert {a["Name"]: a["Value"] for a in user["UserAttributes"]}["email"] == "uma@example.com"
+    assert idp.admin_get_user(UserPoolId=pid, Username=sub)["Username"] == sub
+
+
 def test_passwords_and_names_as_the_service_checks_them(server):
     """Spaces inside a password are allowed, as Cognito allows them (its model's `[\\S]+`
     says otherwise); leading or trailing whitespace is not. User names are matched whole

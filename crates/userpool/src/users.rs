@@ -159,8 +159,9 @@ impl UserPools<'_> {
             attrs.retain(|(n, _)| n != name);
             attrs.push((name.clone(), value.clone()));
         }
-        // A pool that signs users in by email or phone takes that as the username and
-        // generates the username itself.
+        // A pool that signs users in by email or phone takes that as the username and gives
+        // the user a UUID username, its `sub`.
+        let sub = uuid::Uuid::new_v4().to_string();
         let mut display = username.to_owned();
         if !config.username_attributes.is_empty() {
             let looks_like = |attr: &str| match attr {
@@ -175,7 +176,7 @@ impl UserPools<'_> {
             };
             attrs.retain(|(n, _)| n != attr);
             attrs.push((attr.clone(), username.to_owned()));
-            display = uuid::Uuid::new_v4().to_string();
+            display = sub.clone();
         } else if username.contains('@') && config.alias_attributes.iter().any(|a| a == "email") {
             return Err(invalid(
                 "Username cannot be of email format, since user pool is configured for email alias.",
@@ -186,7 +187,6 @@ impl UserPools<'_> {
                 "Attributes did not conform to the schema: {missing}: The attribute is required"
             )));
         }
-        let sub = uuid::Uuid::new_v4().to_string();
         attrs.insert(0, ("sub".into(), sub.clone()));
         Ok((
             sub,
