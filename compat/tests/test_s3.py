@@ -555,3 +555,34 @@ def test_keys_are_opaque_bytes_even_only_spaces(server):
     out = s3.delete_objects(Bucket="spaces", Delete={"Objects": [{"Key": "   "}, {"Key": " lead"}, {"Key": "trail "}]})
     assert sorted(d["Key"] for d in out["Deleted"]) == sorted(["   ", " lead", "trail "])
     assert "Contents" not in s3.list_objects_v2(Bucket="spaces")
+
+
+def test_listing_pages_and_filters_as_s3_has_them(server):
+    s3 = server.client("s3")
+    names = ["page-a", "page-b", "page-c", "other"]
+    for name in names:
+        s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket="page-a", Key="k", Body=b"x")
+    # max-keys=0 asks for nothing: an empty page, not truncated.
+    out = s3.list_objects_v2(Bucket="page-a", MaxKeys=0)
+    assert out["KeyCount"] == 0 and out["IsTruncated"] is False and "Contents" not in out
+    assert s3.list_objects(Bucket="page-a", MaxKeys=0)["IsTruncated"] is False
+    # ListBuckets: MaxBuckets pages with a ContinuationToken; Prefix filters and is echoed.
+    first = s3.list_buckets(MaxBuckets=2)
+    assert [b["Name"] for b in first["Buckets"]] == ["other", "page-a"]
+    rest = s3.list_buckets(MaxBuckets=2, ContinuationToken=first["ContinuationToken"])
+    assert [b["Name"] for b in rest["Buckets"]] == ["page-b", "page-c"] and "ContinuationToken" not in rest
+    paged = [b["Name"] for page in s3.get_paginator("list_buckets").paginate(PaginationConfig={"PageSize": 1})
+             for b in page["Buckets"]]
+    assert paged == sorted(names)
+    only = s3.list_buckets(Prefix="page-")
+    assert [b["Name"] for b in only["Buckets"]] == ["page-a", "page-b", "page-c"] and only["Prefix"] == "page-"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        s3.list_buckets(ContinuationToken="!!!")
+    assert error_of(e) == ("InvalidArgument", 400)
+    # boto3 checks MaxBuckets itself; without that check the server refuses it.
+    from botocore.config import Config
+    lax = server.client("s3", config=Config(parameter_validation=False))
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        lax.list_buckets(MaxBuckets=0)
+    assert error_of(e) == ("InvalidArgument", 400)

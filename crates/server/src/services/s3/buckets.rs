@@ -18,7 +18,47 @@ impl S3<'_, '_> {
         )
         .await?;
         let account = caller.principal.account().to_string();
-        let buckets = self.store().buckets_of(&account).await.map_err(internal)?;
+        let mut buckets = self.store().buckets_of(&account).await.map_err(internal)?;
+        // Pages (`max-buckets`, `continuation-token`) and filters (`prefix`, `bucket-region`).
+        let max = match self.req.param("max-buckets") {
+            None => usize::MAX,
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=10_000).contains(n))
+                .ok_or_else(|| {
+                    invalid_argument("max-buckets must be an integer between 1 and 10000")
+                })?,
+        };
+        let after = match self.req.param("continuation-token") {
+            None => None,
+            Some(t) => Some(
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(t)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or_else(|| {
+                        invalid_argument("The continuation token provided is incorrect")
+                    })?,
+            ),
+        };
+        let prefix = self.req.param("prefix").map(str::to_owned);
+        let region = self.req.param("bucket-region").map(str::to_owned);
+        buckets.retain(|b| {
+            after.as_ref().is_none_or(|a| b.name.as_str() > a.as_str())
+                && prefix
+                    .as_ref()
+                    .is_none_or(|p| b.name.starts_with(p.as_str()))
+                && region.as_ref().is_none_or(|r| b.region == *r)
+        });
+        let next = if buckets.len() > max {
+            buckets.truncate(max);
+            buckets
+                .last()
+                .map(|b| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&b.name))
+        } else {
+            None
+        };
         Ok(xml_response(
             StatusCode::OK,
             "ListAllMyBucketsResult",
@@ -36,6 +76,12 @@ impl S3<'_, '_> {
                         });
                     }
                 });
+                if let Some(token) = &next {
+                    w.element("ContinuationToken", token);
+                }
+                if let Some(p) = &prefix {
+                    w.element("Prefix", p);
+                }
             },
         ))
     }

@@ -51,6 +51,10 @@ pub(super) async fn list(
         truncated: false,
         last: None,
     };
+    // `max-keys=0` asks for nothing, and S3 answers an untruncated empty page.
+    if max == 0 {
+        return Ok(listing);
+    }
     // Where to read from: the prefix itself (inclusive) or past the marker.
     let (mut cursor, mut inclusive) = if after < prefix {
         (prefix.to_owned(), true)
