@@ -314,3 +314,54 @@ def test_access_key_last_used(server):
     assert used["ServiceName"] == "sts"
     assert used["Region"] == "us-east-1"
     assert "LastUsedDate" in used
+
+
+def test_response_shapes_as_iam_writes_them(server):
+    iam = server.client("iam")
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{server.account_id}:root"}, "Action": "sts:AssumeRole"}]})
+    boundary = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+    iam.create_role(RoleName="plain", AssumeRolePolicyDocument=trust)
+    iam.create_role(RoleName="bounded", AssumeRolePolicyDocument=trust, PermissionsBoundary=boundary,
+                    Tags=[{"Key": "team", "Value": "ops"}])
+    iam.create_user(UserName="bob", PermissionsBoundary=boundary, Tags=[{"Key": "team", "Value": "ops"}])
+    # No Description unless one was given.
+    assert "Description" not in iam.get_role(RoleName="plain")["Role"]
+    # Get* return boundaries and tags; the lists leave them out.
+    got = iam.get_role(RoleName="bounded")["Role"]
+    assert got["PermissionsBoundary"]["PermissionsBoundaryArn"] == boundary and got["Tags"]
+    for role in iam.list_roles()["Roles"]:
+        assert "PermissionsBoundary" not in role and "Tags" not in role
+    assert iam.get_user(UserName="bob")["User"]["PermissionsBoundary"]["PermissionsBoundaryArn"] == boundary
+    for user in iam.list_users()["Users"]:
+        assert "PermissionsBoundary" not in user and "Tags" not in user
+    # CreatePolicy without Description has none; GetPolicy lists its tags, [] when none.
+    doc = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]})
+    created = iam.create_policy(PolicyName="read", PolicyDocument=doc)["Policy"]
+    assert "Description" not in created
+    assert iam.get_policy(PolicyArn=created["Arn"])["Policy"]["Tags"] == []
+    iam.tag_policy(PolicyArn=created["Arn"], Tags=[{"Key": "k", "Value": "v"}])
+    assert iam.get_policy(PolicyArn=created["Arn"])["Policy"]["Tags"] == [{"Key": "k", "Value": "v"}]
+
+
+def test_iam_and_organizations_are_global_services(tmp_path):
+    import boto3
+    from conftest import NO_RETRIES, Server
+
+    server = Server(tmp_path / "data", extra_args=("--region", "eu-west-1"))
+    try:
+        key, secret = server.root_credentials()
+        client = lambda service, region: boto3.client(service, endpoint_url=server.url, region_name=region,
+                                                      aws_access_key_id=key, aws_secret_access_key=secret,
+                                                      config=NO_RETRIES)
+        # Signed for us-east-1, as AWS SDKs sign these global services, or for the server's region.
+        assert client("iam", "us-east-1").list_users()["Users"] == []
+        assert client("iam", "eu-west-1").list_users()["Users"] == []
+        client("organizations", "us-east-1").create_organization()
+        # A regional service is signed for the server's region only.
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            client("sts", "us-east-1").get_caller_identity()
+        assert "eu-west-1" in e.value.response["Error"]["Message"]
+        assert client("sts", "eu-west-1").get_caller_identity()["Account"] == server.account_id
+    finally:
+        server.stop()

@@ -204,7 +204,9 @@ pub(crate) fn entity_json(row: &EntityRow) -> Result<Value> {
             "AssumeRolePolicyDocument",
             json!(attrs.trust.as_deref().map(encode_document)),
         );
-        set(&mut v, "Description", json!(attrs.description));
+        if let Some(d) = &attrs.description {
+            set(&mut v, "Description", json!(d));
+        }
         set(
             &mut v,
             "MaxSessionDuration",
@@ -362,7 +364,19 @@ impl Iam<'_> {
             "role" => "Roles",
             _ => "Users",
         };
-        let mut out = json!({ list_name: rows.iter().map(entity_json).collect::<Result<Vec<_>>>()?, "IsTruncated": truncated });
+        // As on IAM, the lists leave out what only Get* returns: boundaries and tags.
+        let entries = rows
+            .iter()
+            .map(|row| {
+                let mut v = entity_json(row)?;
+                if let Value::Object(m) = &mut v {
+                    m.remove("PermissionsBoundary");
+                    m.remove("Tags");
+                }
+                Ok(v)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut out = json!({ list_name: entries, "IsTruncated": truncated });
         if truncated && let Some(last) = rows.last() {
             set(&mut out, "Marker", json!(last.name));
         }

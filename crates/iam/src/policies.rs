@@ -329,9 +329,16 @@ impl Iam<'_> {
         Ok(json!({ "Policy": self.managed_json(&policy).await? }))
     }
 
+    /// GetPolicy: as the policy's other answers, and with its tags (`[]` when it has none).
     pub(crate) async fn get_policy(&self, input: PolicyRef) -> Result<Value> {
         let policy = self.require_managed(&input.policy_arn).await?;
-        Ok(json!({ "Policy": self.managed_json(&policy).await? }))
+        let tags = match &policy.row {
+            Some(row) => crate::entities::Attrs::of(row)?.tags,
+            None => Vec::new(),
+        };
+        let mut out = self.managed_json(&policy).await?;
+        set(&mut out, "Tags", json!(tags));
+        Ok(json!({ "Policy": out }))
     }
 
     pub(crate) async fn list_policies(&self, input: ListPoliciesInput) -> Result<Value> {

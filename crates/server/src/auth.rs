@@ -77,7 +77,9 @@ pub async fn authenticate(
         ))
         .into());
     }
-    if p.legacy.is_none() && p.scope.region != state.region {
+    // IAM and Organizations are global services, signed for us-east-1 whatever the region.
+    let global = matches!(signed.service, "iam" | "organizations") && p.scope.region == "us-east-1";
+    if p.legacy.is_none() && p.scope.region != state.region && !global {
         return Err(AuthFailure::Incomplete(format!(
             "Credential should be scoped to a valid region, not '{}'. This server's region is '{}'.",
             p.scope.region, state.region
