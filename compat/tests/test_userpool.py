@@ -233,6 +233,43 @@ def test_email_as_username_gives_the_user_its_sub_as_username(server):
     assert idp.admin_get_user(UserPoolId=pid, Username=sub)["Username"] == sub
 
 
+def test_legacy_explicit_auth_flows_map_to_the_allow_set(server):
+    idp, app = server.client("cognito-idp"), public_client(server)
+    pid = idp.create_user_pool(PoolName="p")["UserPool"]["Id"]
+    idp.admin_create_user(UserPoolId=pid, Username="leo", TemporaryPassword="Temp-Pass-1", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pid, Username="leo", Password=PASSWORD, Permanent=True)
+    creds = {"USERNAME": "leo", "PASSWORD": PASSWORD}
+
+    def client(flows):
+        return idp.create_user_pool_client(UserPoolId=pid, ClientName="c", ExplicitAuthFlows=flows)["UserPoolClient"]
+
+    admin = client(["ADMIN_NO_SRP_AUTH"])
+    assert admin["ExplicitAuthFlows"] == ["ADMIN_NO_SRP_AUTH"]
+    tokens = idp.admin_initiate_auth(UserPoolId=pid, ClientId=admin["ClientId"], AuthFlow="ADMIN_NO_SRP_AUTH",
+                                     AuthParameters=creds)["AuthenticationResult"]
+    # Refresh was always part of the legacy flows.
+    assert "IdToken" in app.initiate_auth(ClientId=admin["ClientId"], AuthFlow="REFRESH_TOKEN_AUTH",
+                                          AuthParameters={"REFRESH_TOKEN": tokens["RefreshToken"]})["AuthenticationResult"]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        app.initiate_auth(ClientId=admin["ClientId"], AuthFlow="USER_PASSWORD_AUTH", AuthParameters=creds)
+    assert error_of(e) == ("InvalidParameterException", 400)
+    user = client(["USER_PASSWORD_AUTH"])
+    assert "AccessToken" in app.initiate_auth(ClientId=user["ClientId"], AuthFlow="USER_PASSWORD_AUTH",
+                                              AuthParameters=creds)["AuthenticationResult"]
+    custom = client(["CUSTOM_AUTH_FLOW_ONLY"])
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        idp.admin_initiate_auth(UserPoolId=pid, ClientId=custom["ClientId"], AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+                                AuthParameters=creds)
+    assert error_of(e) == ("InvalidParameterException", 400)
+    # Legacy and ALLOW_ values are not mixed.
+    for call in [lambda: client(["ADMIN_NO_SRP_AUTH", "ALLOW_USER_SRP_AUTH"]),
+                 lambda: idp.update_user_pool_client(UserPoolId=pid, ClientId=user["ClientId"],
+                                                     ExplicitAuthFlows=["USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"])]:
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            call()
+        assert error_of(e) == ("InvalidParameterException", 400)
+
+
 def test_passwords_and_names_as_the_service_checks_them(server):
     """Spaces inside a password are allowed, as Cognito allows them (its model's `[\\S]+`
     says otherwise); leading or trailing whitespace is not. User names are matched whole

@@ -126,6 +126,7 @@ impl UserPools<'_> {
                 "ALLOW_CUSTOM_AUTH".into(),
             ]
         });
+        check_flows(&flows)?;
         let mut extra = input.as_object().cloned().unwrap_or_default();
         for k in CLIENT_FIELDS {
             extra.remove(*k);
@@ -226,6 +227,7 @@ impl UserPools<'_> {
             config.name = name.to_owned();
         }
         if let Some(flows) = string_list(input, "ExplicitAuthFlows") {
+            check_flows(&flows)?;
             config.explicit_auth_flows = flows;
         }
         if let Some(p) = str_of(input, "PreventUserExistenceErrors") {
@@ -300,4 +302,16 @@ impl UserPools<'_> {
         }
         Ok(out)
     }
+}
+
+/// Cognito's rule for `ExplicitAuthFlows`: the legacy names (`ADMIN_NO_SRP_AUTH`,
+/// `USER_PASSWORD_AUTH`, `CUSTOM_AUTH_FLOW_ONLY`) and the `ALLOW_` names are not mixed.
+fn check_flows(flows: &[String]) -> Result<(), ApiError> {
+    let legacy = flows.iter().filter(|f| !f.starts_with("ALLOW_")).count();
+    if legacy > 0 && legacy < flows.len() {
+        return Err(invalid(
+            "ExplicitAuthFlows cannot mix the legacy values (ADMIN_NO_SRP_AUTH, USER_PASSWORD_AUTH, CUSTOM_AUTH_FLOW_ONLY) with values that begin with ALLOW_.",
+        ));
+    }
+    Ok(())
 }

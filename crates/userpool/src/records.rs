@@ -246,9 +246,27 @@ pub(crate) struct ClientConfig {
 }
 
 impl ClientConfig {
-    /// Whether the client may use an authentication flow (`ALLOW_...`).
+    /// Whether the client may use an authentication flow (`ALLOW_...`). A client set up with
+    /// the legacy names has SRP and refresh always, the admin password flow with
+    /// `ADMIN_NO_SRP_AUTH`, the user password flow with `USER_PASSWORD_AUTH`, and only custom
+    /// authentication (with refresh) under `CUSTOM_AUTH_FLOW_ONLY`.
     pub(crate) fn allows(&self, flow: &str) -> bool {
-        self.explicit_auth_flows.iter().any(|f| f == flow)
+        let has = |f: &str| self.explicit_auth_flows.iter().any(|g| g == f);
+        if self
+            .explicit_auth_flows
+            .iter()
+            .all(|f| f.starts_with("ALLOW_"))
+        {
+            return has(flow);
+        }
+        let custom_only = has("CUSTOM_AUTH_FLOW_ONLY");
+        match flow {
+            "ALLOW_REFRESH_TOKEN_AUTH" | "ALLOW_CUSTOM_AUTH" => true,
+            "ALLOW_USER_SRP_AUTH" => !custom_only,
+            "ALLOW_ADMIN_USER_PASSWORD_AUTH" => !custom_only && has("ADMIN_NO_SRP_AUTH"),
+            "ALLOW_USER_PASSWORD_AUTH" => !custom_only && has("USER_PASSWORD_AUTH"),
+            _ => false,
+        }
     }
 
     /// The grace period (seconds) of the client's refresh token rotation, if it rotates.
