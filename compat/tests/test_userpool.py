@@ -270,6 +270,46 @@ def test_legacy_explicit_auth_flows_map_to_the_allow_set(server):
         assert error_of(e) == ("InvalidParameterException", 400)
 
 
+def test_delete_user_attributes_by_the_user_and_the_admin(server):
+    idp, app = server.client("cognito-idp"), public_client(server)
+    pid = idp.create_user_pool(PoolName="p", Schema=[
+        {"Name": "email", "AttributeDataType": "String", "Required": True, "Mutable": True},
+        {"Name": "tier", "AttributeDataType": "String", "Mutable": True}])["UserPool"]["Id"]
+    cid = idp.create_user_pool_client(UserPoolId=pid, ClientName="c",
+                                      ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"])["UserPoolClient"]["ClientId"]
+    idp.admin_create_user(UserPoolId=pid, Username="dee", TemporaryPassword="Temp-Pass-1", MessageAction="SUPPRESS",
+                          UserAttributes=[{"Name": "email", "Value": "dee@example.com"},
+                                          {"Name": "email_verified", "Value": "true"},
+                                          {"Name": "phone_number", "Value": "+15555550101"},
+                                          {"Name": "phone_number_verified", "Value": "true"},
+                                          {"Name": "nickname", "Value": "d"},
+                                          {"Name": "custom:tier", "Value": "gold"}])
+    idp.admin_set_user_password(UserPoolId=pid, Username="dee", Password=PASSWORD, Permanent=True)
+    access = app.initiate_auth(ClientId=cid, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={
+        "USERNAME": "dee", "PASSWORD": PASSWORD})["AuthenticationResult"]["AccessToken"]
+    attrs = lambda: {a["Name"]: a["Value"] for a in idp.admin_get_user(UserPoolId=pid, Username="dee")["UserAttributes"]}
+
+    app.delete_user_attributes(AccessToken=access, UserAttributeNames=["nickname", "phone_number"])
+    now = attrs()
+    assert "nickname" not in now and "phone_number" not in now and "phone_number_verified" not in now
+    # A required attribute stays; a custom one is not the client's to delete (its default
+    # WriteAttributes); what no schema has is refused.
+    for names, code in [(["email"], "InvalidParameterException"), (["custom:tier"], "NotAuthorizedException")]:
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            app.delete_user_attributes(AccessToken=access, UserAttributeNames=names)
+        assert error_of(e)[0] == code, names
+    assert attrs()["email"] == "dee@example.com" and attrs()["custom:tier"] == "gold"
+    # The admin may delete the custom attribute, not the required one.
+    idp.admin_delete_user_attributes(UserPoolId=pid, Username="dee", UserAttributeNames=["custom:tier"])
+    assert "custom:tier" not in attrs()
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        idp.admin_delete_user_attributes(UserPoolId=pid, Username="dee", UserAttributeNames=["email"])
+    assert error_of(e) == ("InvalidParameterException", 400)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        idp.admin_delete_user_attributes(UserPoolId=pid, Username="dee", UserAttributeNames=["sub"])
+    assert error_of(e)[1] == 400
+
+
 def test_passwords_and_names_as_the_service_checks_them(server):
     """Spaces inside a password are allowed, as Cognito allows them (its model's `[\\S]+`
     says otherwise); leading or trailing whitespace is not. User names are matched whole

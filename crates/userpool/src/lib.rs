@@ -123,6 +123,8 @@ pub fn implements(op: Operation) -> bool {
             | SetUserPoolMfaConfig
             | GetUserPoolMfaConfig
             | GetTokensFromRefreshToken
+            | DeleteUserAttributes
+            | AdminDeleteUserAttributes
     )
 }
 
@@ -294,6 +296,8 @@ impl UserPools<'_> {
             SetUserPoolMfaConfig => self.set_pool_mfa_config(input).await,
             GetUserPoolMfaConfig => self.get_pool_mfa_config(input).await,
             GetTokensFromRefreshToken => self.get_tokens_from_refresh_token(input).await,
+            DeleteUserAttributes => self.delete_attributes(input, false).await,
+            AdminDeleteUserAttributes => self.delete_attributes(input, true).await,
             _ => Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "UnknownOperationException",

@@ -225,15 +225,59 @@ impl UserPools<'_> {
         Ok(to_verify)
     }
 
-    pub(crate) async fn update_attributes(&self, input: &Value) -> Result<Value, ApiError> {
+    /// The user of an access token, and the attributes the client it was issued to may write.
+    async fn token_writer(
+        &self,
+        input: &Value,
+    ) -> Result<(PoolConfig, UserRow, UserRecord, Option<Vec<String>>), ApiError> {
         let token = required(input, "AccessToken")?;
-        let (config, row, mut record) = self.access_token_user(token).await?;
+        let (config, row, record) = self.access_token_user(token).await?;
         // The token was issued to this client: its write permissions apply.
         let client_id = keys::peek(token)
             .and_then(|(_, claims)| str_of(&claims, "client_id").map(str::to_owned))
             .ok_or_else(|| not_authorized("Invalid Access Token"))?;
         let (_, client_config) = self.client(&client_id).await?;
-        let writable = client_config.write_attributes();
+        Ok((config, row, record, client_config.write_attributes()))
+    }
+
+    /// DeleteUserAttributes (the signed-in user, as its client may write) and
+    /// AdminDeleteUserAttributes: the attributes go, unless required or immutable; a contact
+    /// attribute that goes takes its verification flag with it.
+    pub(crate) async fn delete_attributes(
+        &self,
+        input: &Value,
+        admin: bool,
+    ) -> Result<Value, ApiError> {
+        let removals: Vec<(String, String)> = string_list(input, "UserAttributeNames")
+            .unwrap_or_default()
+            .into_iter()
+            .map(|name| (name, String::new()))
+            .collect();
+        let (config, row, mut record, writable) = if admin {
+            let (_, config, row, record) = self.admin_user(input).await?;
+            (config, row, record, None)
+        } else {
+            self.token_writer(input).await?
+        };
+        let writer = if admin {
+            Writer::Admin
+        } else {
+            Writer::Client(writable.as_deref())
+        };
+        Self::apply_attributes(&config.schema, &mut record, &removals, writer)?;
+        for contact in ["email", "phone_number"] {
+            if attribute(&record, contact).is_none() {
+                let flag = format!("{contact}_verified");
+                record.attributes.retain(|(n, _)| *n != flag);
+            }
+        }
+        let secrets = self.open_secrets(&row)?;
+        self.save_user(&config, &row, &record, &secrets).await?;
+        Ok(json!({}))
+    }
+
+    pub(crate) async fn update_attributes(&self, input: &Value) -> Result<Value, ApiError> {
+        let (config, row, mut record, writable) = self.token_writer(input).await?;
         let changes = Self::attributes_of(input, "UserAttributes");
         let to_verify = Self::apply_attributes(
             &config.schema,
