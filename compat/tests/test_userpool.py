@@ -310,6 +310,35 @@ def test_delete_user_attributes_by_the_user_and_the_admin(server):
     assert error_of(e)[1] == 400
 
 
+def test_user_pool_tags_by_arn_authorized_on_that_pool(server):
+    import json as _json
+
+    idp = server.client("cognito-idp")
+    mine = idp.create_user_pool(PoolName="mine", UserPoolTags={"team": "a"})["UserPool"]
+    theirs = idp.create_user_pool(PoolName="theirs")["UserPool"]
+    idp.tag_resource(ResourceArn=mine["Arn"], Tags={"env": "dev", "team": "b"})
+    assert idp.list_tags_for_resource(ResourceArn=mine["Arn"])["Tags"] == {"team": "b", "env": "dev"}
+    idp.untag_resource(ResourceArn=mine["Arn"], TagKeys=["team"])
+    assert idp.list_tags_for_resource(ResourceArn=mine["Arn"])["Tags"] == {"env": "dev"}
+    assert idp.describe_user_pool(UserPoolId=mine["Id"])["UserPool"]["UserPoolTags"] == {"env": "dev"}
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        idp.list_tags_for_resource(ResourceArn=mine["Arn"][:-1] + "Z")
+    assert error_of(e) == ("ResourceNotFoundException", 400)
+    # A user allowed to tag one pool, by its ARN, tags that one only.
+    iam = server.client("iam")
+    iam.create_user(UserName="tagger")
+    iam.put_user_policy(UserName="tagger", PolicyName="p", PolicyDocument=_json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "cognito-idp:TagResource", "Resource": mine["Arn"]}]}))
+    key = iam.create_access_key(UserName="tagger")["AccessKey"]
+    tagger = server.client("cognito-idp", key["AccessKeyId"], key["SecretAccessKey"])
+    tagger.tag_resource(ResourceArn=mine["Arn"], Tags={"by": "tagger"})
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        tagger.tag_resource(ResourceArn=theirs["Arn"], Tags={"by": "tagger"})
+    assert error_of(e)[0] == "AccessDeniedException"
+    assert "by" not in idp.list_tags_for_resource(ResourceArn=theirs["Arn"])["Tags"]
+
+
 def test_passwords_and_names_as_the_service_checks_them(server):
     """Spaces inside a password are allowed, as Cognito allows them (its model's `[\\S]+`
     says otherwise); leading or trailing whitespace is not. User names are matched whole

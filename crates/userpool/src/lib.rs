@@ -57,6 +57,7 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     password::verify(password, hash)
 }
 pub use password::PasswordPolicy;
+pub use pools::pool_of_arn;
 
 /// The `cognito-idp` operations, as the model names them.
 pub use cognate_protocol::services::cognito_idp::Operation;
@@ -125,6 +126,9 @@ pub fn implements(op: Operation) -> bool {
             | GetTokensFromRefreshToken
             | DeleteUserAttributes
             | AdminDeleteUserAttributes
+            | TagResource
+            | UntagResource
+            | ListTagsForResource
     )
 }
 
@@ -298,6 +302,9 @@ impl UserPools<'_> {
             GetTokensFromRefreshToken => self.get_tokens_from_refresh_token(input).await,
             DeleteUserAttributes => self.delete_attributes(input, false).await,
             AdminDeleteUserAttributes => self.delete_attributes(input, true).await,
+            TagResource => self.tag_pool(input).await,
+            UntagResource => self.untag_pool(input).await,
+            ListTagsForResource => self.list_pool_tags(input).await,
             _ => Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "UnknownOperationException",

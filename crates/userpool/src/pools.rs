@@ -301,3 +301,76 @@ impl UserPools<'_> {
         Ok(out)
     }
 }
+
+/// Most tags a user pool carries.
+const MAX_POOL_TAGS: usize = 50;
+
+/// The pool id a user pool ARN names (`arn:aws:cognito-idp:<region>:<account>:userpool/<id>`).
+pub fn pool_of_arn(arn: &str) -> Option<&str> {
+    let rest = arn.strip_prefix("arn:aws:cognito-idp:")?;
+    let (_, id) = rest.split_once(":userpool/")?;
+    (!id.is_empty() && !id.contains('/')).then_some(id)
+}
+
+impl UserPools<'_> {
+    /// The pool a tagging call's `ResourceArn` names, about to change.
+    async fn tagged_pool(&self, input: &Value) -> Result<(PoolRow, PoolConfig), ApiError> {
+        let arn = required(input, "ResourceArn")?;
+        let id =
+            pool_of_arn(arn).ok_or_else(|| invalid(format!("{arn} is not a user pool ARN")))?;
+        self.pool_to_change(id).await
+    }
+
+    fn tags_of(config: &PoolConfig) -> Map<String, Value> {
+        config
+            .extra
+            .get("UserPoolTags")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// TagResource: adds or replaces tags of a user pool.
+    pub(crate) async fn tag_pool(&self, input: &Value) -> Result<Value, ApiError> {
+        let (row, mut config) = self.tagged_pool(input).await?;
+        let mut tags = Self::tags_of(&config);
+        if let Some(Value::Object(new)) = input.get("Tags") {
+            for (k, v) in new {
+                tags.insert(k.clone(), v.clone());
+            }
+        }
+        if tags.len() > MAX_POOL_TAGS {
+            return Err(invalid(format!(
+                "A user pool can have at most {MAX_POOL_TAGS} tags"
+            )));
+        }
+        config
+            .extra
+            .insert("UserPoolTags".into(), Value::Object(tags));
+        self.change_pool(&row, &config).await?;
+        Ok(json!({}))
+    }
+
+    /// UntagResource: removes tags of a user pool by key.
+    pub(crate) async fn untag_pool(&self, input: &Value) -> Result<Value, ApiError> {
+        let (row, mut config) = self.tagged_pool(input).await?;
+        let mut tags = Self::tags_of(&config);
+        for key in string_list(input, "TagKeys").unwrap_or_default() {
+            tags.remove(&key);
+        }
+        config
+            .extra
+            .insert("UserPoolTags".into(), Value::Object(tags));
+        self.change_pool(&row, &config).await?;
+        Ok(json!({}))
+    }
+
+    /// ListTagsForResource: a user pool's tags.
+    pub(crate) async fn list_pool_tags(&self, input: &Value) -> Result<Value, ApiError> {
+        let arn = required(input, "ResourceArn")?;
+        let id =
+            pool_of_arn(arn).ok_or_else(|| invalid(format!("{arn} is not a user pool ARN")))?;
+        let (_, config) = self.pool(id).await?;
+        Ok(json!({ "Tags": Self::tags_of(&config) }))
+    }
+}

@@ -43,7 +43,13 @@ impl Service for UserPoolService {
         }
         let caller = signed(caller)?;
         let account = caller.principal.account().to_string();
-        let pool = input.get("UserPoolId").and_then(Value::as_str);
+        // Tagging calls name the pool by its ARN.
+        let pool = input.get("UserPoolId").and_then(Value::as_str).or_else(|| {
+            input
+                .get("ResourceArn")
+                .and_then(Value::as_str)
+                .and_then(userpool::pool_of_arn)
+        });
         let resource = match pool {
             Some(pool) => format!(
                 "arn:aws:cognito-idp:{}:{account}:userpool/{pool}",
@@ -62,7 +68,7 @@ impl Service for UserPoolService {
         };
         let keys = crate::authz::tag_keys(
             crate::authz::string_pairs(pool_tags.as_ref()),
-            crate::authz::string_pairs(input.get("UserPoolTags")),
+            crate::authz::string_pairs(input.get("UserPoolTags").or_else(|| input.get("Tags"))),
             [],
         );
         crate::authz::authorize(
@@ -118,6 +124,8 @@ impl Service for UserPoolService {
                 | Operation::UpdateUserPool
                 | Operation::AddCustomAttributes
                 | Operation::SetUserPoolMfaConfig
+                | Operation::TagResource
+                | Operation::UntagResource
         )
     }
 }
