@@ -30,18 +30,11 @@ impl S3<'_, '_> {
                     invalid_argument("max-buckets must be an integer between 1 and 10000")
                 })?,
         };
-        let after = match self.req.param("continuation-token") {
-            None => None,
-            Some(t) => Some(
-                base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .decode(t)
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .ok_or_else(|| {
-                        invalid_argument("The continuation token provided is incorrect")
-                    })?,
-            ),
-        };
+        let after = self
+            .req
+            .param("continuation-token")
+            .map(token_position)
+            .transpose()?;
         let prefix = self.req.param("prefix").map(str::to_owned);
         let region = self.req.param("bucket-region").map(str::to_owned);
         buckets.retain(|b| {
@@ -53,9 +46,7 @@ impl S3<'_, '_> {
         });
         let next = if buckets.len() > max {
             buckets.truncate(max);
-            buckets
-                .last()
-                .map(|b| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&b.name))
+            buckets.last().map(|b| continuation_token(&b.name))
         } else {
             None
         };

@@ -169,13 +169,7 @@ impl S3<'_, '_> {
         let token = self.req.param("continuation-token").map(str::to_owned);
         let after = if v2 {
             match &token {
-                Some(t) => base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .decode(t)
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .ok_or_else(|| {
-                        invalid_argument("The continuation token provided is incorrect")
-                    })?,
+                Some(t) => token_position(t)?,
                 None => self.req.param("start-after").unwrap_or("").to_owned(),
             }
         } else {
@@ -227,10 +221,7 @@ impl S3<'_, '_> {
                 && let Some(last) = &listing.last
             {
                 if v2 {
-                    w.element(
-                        "NextContinuationToken",
-                        &base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last),
-                    );
+                    w.element("NextContinuationToken", &continuation_token(last));
                 } else if delimiter.is_some() {
                     w.element("NextMarker", &enc(last));
                 }
@@ -257,6 +248,21 @@ impl S3<'_, '_> {
             }
         }))
     }
+}
+
+/// The continuation token of a listing that ended at `last` (a key, prefix or bucket name).
+pub(super) fn continuation_token(last: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last)
+}
+
+/// Where a continuation token says a listing goes on from; `InvalidArgument` when it is none
+/// of ours.
+pub(super) fn token_position(token: &str) -> Result<String, ApiError> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| invalid_argument("The continuation token provided is incorrect"))
 }
 
 #[cfg(test)]
