@@ -272,6 +272,20 @@ fn iam_err(what: &str) -> impl Fn(IamError) -> String + '_ {
     move |e| format!("{what}: {e}")
 }
 
+/// Whether the thing an entry names by its fixed id is already there, as read (`Ok(Some(owner))`
+/// or `Ok(None)`): an error when another account owns it.
+fn exists_for(
+    what: &str,
+    found: Result<Option<String>, cognate_store::StoreError>,
+    account: &str,
+) -> Result<bool, String> {
+    match found.map_err(|e| format!("{what}: {e}"))? {
+        Some(owner) if owner != account => Err(format!("{what}: belongs to another account")),
+        Some(_) => Ok(true),
+        None => Ok(false),
+    }
+}
+
 impl Run<'_> {
     /// The entry's outcome, or the error with the file and the entry's line.
     fn at<T>(
@@ -454,29 +468,19 @@ impl Run<'_> {
         let account = self.account_of(spec.account.as_deref()).await?;
         let account_text = account.to_string();
         let pools = self.state.user_pools(self.now, Some(&account_text));
-        let existing = self
-            .state
-            .store
-            .user_pool(&spec.id)
-            .await
-            .map_err(|e| format!("user pool {}: {e}", spec.id))?;
-        match existing {
-            Some(p) if p.account_id != account_text => {
-                return Err(format!("user pool {}: belongs to another account", spec.id));
-            }
-            Some(_) => {}
-            None => {
-                let create = input(&spec.settings, &[("PoolName", json!(spec.name))])?;
-                let create = Self::validated(
-                    cognate_protocol::Model::cognito_idp(),
-                    "CreateUserPool",
-                    create,
-                )?;
-                pools
-                    .create_pool_with_id(&create, &spec.id)
-                    .await
-                    .map_err(api("CreateUserPool"))?;
-            }
+        let found = self.state.store.user_pool(&spec.id).await;
+        let what = format!("user pool {}", spec.id);
+        if !exists_for(&what, found.map(|p| p.map(|p| p.account_id)), &account_text)? {
+            let create = input(&spec.settings, &[("PoolName", json!(spec.name))])?;
+            let create = Self::validated(
+                cognate_protocol::Model::cognito_idp(),
+                "CreateUserPool",
+                create,
+            )?;
+            pools
+                .create_pool_with_id(&create, &spec.id)
+                .await
+                .map_err(api("CreateUserPool"))?;
         }
         for c in &spec.clients {
             let what = format!("clients {}", c.id);
@@ -588,49 +592,37 @@ impl Run<'_> {
         let account = self.account_of(spec.account.as_deref()).await?;
         let account_text = account.to_string();
         let pools = self.state.identity_pools(self.now, Some(&account_text));
-        let existing = self
-            .state
-            .store
-            .identity_pool(&spec.id)
-            .await
-            .map_err(|e| format!("identity pool {}: {e}", spec.id))?;
-        match existing {
-            Some(p) if p.account_id != account_text => {
-                return Err(format!(
-                    "identity pool {}: belongs to another account",
-                    spec.id
-                ));
-            }
-            Some(_) => {}
-            None => {
-                let providers: Vec<Value> = spec
-                    .providers
-                    .iter()
-                    .map(|p| {
-                        json!({
-                            "ProviderName": format!("cognito-idp.{}.amazonaws.com/{}", self.state.region, p.user_pool),
-                            "ClientId": p.client,
-                        })
+        let found = self.state.store.identity_pool(&spec.id).await;
+        let what = format!("identity pool {}", spec.id);
+        if !exists_for(&what, found.map(|p| p.map(|p| p.account_id)), &account_text)? {
+            let region = &self.state.region;
+            let providers: Vec<Value> = spec
+                .providers
+                .iter()
+                .map(|p| {
+                    json!({
+                        "ProviderName": format!("cognito-idp.{region}.amazonaws.com/{}", p.user_pool),
+                        "ClientId": p.client,
                     })
-                    .collect();
-                let mut members = vec![("IdentityPoolName", json!(spec.name))];
-                if !spec.settings.contains_key("AllowUnauthenticatedIdentities") {
-                    members.push(("AllowUnauthenticatedIdentities", json!(false)));
-                }
-                if !providers.is_empty() {
-                    members.push(("CognitoIdentityProviders", json!(providers)));
-                }
-                let create = input(&spec.settings, &members)?;
-                let create = Self::validated(
-                    cognate_protocol::Model::cognito_identity(),
-                    "CreateIdentityPool",
-                    create,
-                )?;
-                pools
-                    .create_pool_with_id(&create, &spec.id)
-                    .await
-                    .map_err(api("CreateIdentityPool"))?;
+                })
+                .collect();
+            let mut members = vec![("IdentityPoolName", json!(spec.name))];
+            if !spec.settings.contains_key("AllowUnauthenticatedIdentities") {
+                members.push(("AllowUnauthenticatedIdentities", json!(false)));
             }
+            if !providers.is_empty() {
+                members.push(("CognitoIdentityProviders", json!(providers)));
+            }
+            let create = input(&spec.settings, &members)?;
+            let create = Self::validated(
+                cognate_protocol::Model::cognito_identity(),
+                "CreateIdentityPool",
+                create,
+            )?;
+            pools
+                .create_pool_with_id(&create, &spec.id)
+                .await
+                .map_err(api("CreateIdentityPool"))?;
         }
         if !spec.roles.is_empty() {
             pools
