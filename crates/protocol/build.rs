@@ -28,6 +28,7 @@ const EMBEDDED: &[&str] = &[
     "organizations",
     "cognito-idp",
     "cognito-identity",
+    "cognito-sync",
 ];
 
 fn strip_docs(v: &mut serde_json::Value) {

@@ -65,7 +65,7 @@ pub use error::{ApiError, AuthFailure, Fault};
 pub use json::{decode_json, render_json, render_json_error, string_list};
 pub use model::Model;
 pub use query::{QueryParams, XmlWriter, render_query, render_query_error};
-pub use rest::{RestMatch, match_rest, render_rest_json_error};
+pub use rest::{RestMatch, match_rest, render_rest_json, render_rest_json_error};
 pub use route::{JsonService, Protocol, QueryService, Route, classify};
 pub use s3::render_s3_error;
 

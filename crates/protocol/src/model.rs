@@ -16,6 +16,9 @@ struct Member {
     name: String,
     shape: String,
     location_name: Option<String>,
+    /// Where a REST operation carries the member: `uri`, `querystring` or `header` (absent:
+    /// the JSON body).
+    location: Option<String>,
 }
 
 #[derive(Debug)]
@@ -149,6 +152,7 @@ impl Model {
                                 name: name.clone(),
                                 shape: text(m, "shape").unwrap_or_default(),
                                 location_name: text(m, "locationName"),
+                                location: text(m, "location"),
                             })
                             .collect()
                     })
@@ -251,6 +255,92 @@ impl Model {
                 "/cognito_identity.json"
             )))
         })
+    }
+
+    /// The Cognito Sync model (REST-JSON).
+    pub fn cognito_sync() -> &'static Model {
+        static COGNITO_SYNC: OnceLock<Model> = OnceLock::new();
+        COGNITO_SYNC.get_or_init(|| {
+            Model::load(include_str!(concat!(env!("OUT_DIR"), "/cognito_sync.json")))
+        })
+    }
+
+    /// Assembles a REST-JSON operation's input, shaped like its input structure (member names
+    /// as in the model): the JSON body's members, then the members the model places in the URI
+    /// (`labels`, decoded), the query string and headers, each under its `locationName`.
+    /// A number in the query string that does not parse is refused in `invalid`'s words.
+    pub fn decode_rest(
+        &self,
+        operation: &str,
+        labels: &[(String, String)],
+        query: &str,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        invalid: &'static str,
+    ) -> Result<Value, ApiError> {
+        let mut input = if body.iter().all(u8::is_ascii_whitespace) {
+            Map::new()
+        } else {
+            match crate::decode_json::<Value>(body)? {
+                Value::Object(map) => map,
+                _ => {
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        invalid,
+                        "The request body must be a JSON object",
+                    ));
+                }
+            }
+        };
+        let Some(Shape::Structure { members, .. }) = self
+            .operations
+            .get(operation)
+            .and_then(|o| o.input.as_deref())
+            .and_then(|shape| self.shapes.get(shape))
+        else {
+            return Ok(Value::Object(input));
+        };
+        let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        for m in members {
+            let wire = m.location_name.as_deref().unwrap_or(&m.name);
+            let raw = match m.location.as_deref() {
+                None => continue,
+                Some("uri") => labels
+                    .iter()
+                    .find(|(k, _)| k == wire)
+                    .map(|(_, v)| v.clone()),
+                Some("querystring") => params
+                    .iter()
+                    .find(|(k, _)| k == wire)
+                    .map(|(_, v)| v.clone()),
+                Some("header") => headers
+                    .get(wire)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+                Some(_) => None,
+            };
+            // A located member never comes from the body.
+            input.remove(&m.name);
+            let Some(raw) = raw else { continue };
+            let value = match self.shapes.get(&m.shape) {
+                Some(Shape::Integer { .. }) => match raw.parse::<i64>() {
+                    Ok(n) => Value::from(n),
+                    Err(_) => {
+                        return Err(ApiError::new(
+                            StatusCode::BAD_REQUEST,
+                            invalid,
+                            format!("{wire} must be an integer"),
+                        ));
+                    }
+                },
+                Some(Shape::Boolean) => Value::Bool(raw == "true"),
+                _ => Value::String(raw),
+            };
+            input.insert(m.name.clone(), value);
+        }
+        Ok(Value::Object(input))
     }
 
     /// Checks JSON input against the operation's input shape: required members, lengths,

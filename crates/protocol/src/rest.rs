@@ -63,6 +63,17 @@ fn percent_decode(s: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A REST-JSON success: the output as a JSON document.
+pub fn render_rest_json<T: serde::Serialize>(output: &T) -> Result<Response<Bytes>, ApiError> {
+    let body = serde_json::to_vec(output).map_err(|_| ApiError::internal())?;
+    let mut res = Response::new(Bytes::from(body));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(res)
+}
+
 /// A REST-JSON error: `x-amzn-ErrorType` and `{"message": …}`.
 pub fn render_rest_json_error(err: &ApiError) -> Response<Bytes> {
     let body = serde_json::json!({ "message": err.message });

@@ -22,6 +22,7 @@ use crate::services::{
     organizations::OrganizationsService,
     s3,
     sts::StsService,
+    sync::SyncService,
     userpool::{self, UserPoolService},
 };
 use crate::state::AppState;
@@ -204,17 +205,27 @@ async fn dispatch(
                 let (method, uri) = op.http();
                 (*op, method, uri)
             });
-            // Cognito Sync arrives with its own issue: name the operation in the log, refuse it.
-            if let Some(m) =
+            let Some(m) =
                 protocol::match_rest(bindings, ctx.parts.method.as_str(), ctx.parts.uri.path())
-            {
-                ctx.outcome.operation = m.operation.name().to_owned();
-            }
-            Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "UnknownOperationException",
-                "Unknown operation",
-            ))
+            else {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "UnknownOperationException",
+                    format!(
+                        "No Cognito Sync operation is {} {}",
+                        ctx.parts.method,
+                        ctx.parts.uri.path()
+                    ),
+                ));
+            };
+            let name = m.operation.name();
+            ctx.outcome.operation = name.to_owned();
+            let body = read_body(&ctx.parts.headers, body, protocol::MAX_BUFFERED_BODY).await?;
+            let payload = Payload::Rest {
+                labels: &m.labels,
+                body: &body,
+            };
+            pipeline::run::<SyncService>(ctx, name, payload).await
         }
         Route::S3 => return s3::handle(ctx, body).await,
         Route::Query { service } => {

@@ -1,5 +1,5 @@
-//! The one request pipeline of the JSON 1.1 and Query services (STS, IAM, Organizations,
-//! Cognito user pools and identity pools). Every request runs the same steps in the same order:
+//! The one request pipeline of the JSON 1.1, Query and REST-JSON services (STS, IAM,
+//! Organizations, Cognito user pools, identity pools and Sync). Every request runs the same steps in the same order:
 //!
 //! 1. the operation, from the generated `Operation` enum of the service's model; one the
 //!    service does not implement gets the protocol's unknown-operation error;
@@ -18,7 +18,7 @@
 use bytes::Bytes;
 use cognate_protocol::{
     ApiError, Model, Protocol, QueryParams, QueryService, ServiceOperation, decode_json,
-    render_json, render_query,
+    render_json, render_query, render_rest_json,
 };
 use cognate_sigv4::{self as sigv4, PathStyle};
 use http::StatusCode;
@@ -33,6 +33,8 @@ pub(crate) enum Wire {
     Json { invalid: &'static str },
     /// Query (`Action=`), answered in XML.
     Query(QueryService),
+    /// REST-JSON (the operation from the method and path); model violations get `invalid`.
+    RestJson { invalid: &'static str },
 }
 
 /// A request's input as it arrived: a JSON body or Query parameters.
@@ -42,12 +44,17 @@ pub(crate) enum Payload<'a> {
         params: &'a QueryParams,
         body: &'a [u8],
     },
+    /// A REST request: the URI labels its path matched, and its JSON body.
+    Rest {
+        labels: &'a [(String, String)],
+        body: &'a [u8],
+    },
 }
 
 impl Payload<'_> {
     fn bytes(&self) -> &[u8] {
         match self {
-            Payload::Json(body) | Payload::Query { body, .. } => body,
+            Payload::Json(body) | Payload::Query { body, .. } | Payload::Rest { body, .. } => body,
         }
     }
 }
@@ -98,7 +105,7 @@ pub(crate) trait Service {
 /// The error for an operation a service does not have (or Cognate does not implement).
 pub(crate) fn unknown_operation(wire: &Wire, name: &str) -> ApiError {
     match wire {
-        Wire::Json { .. } => ApiError::new(
+        Wire::Json { .. } | Wire::RestJson { .. } => ApiError::new(
             StatusCode::BAD_REQUEST,
             "UnknownOperationException",
             format!("Unknown operation {name}: this service does not implement it"),
@@ -126,6 +133,7 @@ pub(crate) async fn run<S: Service>(
     let protocol = match S::WIRE {
         Wire::Json { .. } => Protocol::Json,
         Wire::Query(_) => Protocol::Query,
+        Wire::RestJson { .. } => Protocol::RestJson,
     };
     let payload_hash = sigv4::sha256_hex(payload.bytes());
     let caller = ctx
@@ -139,22 +147,34 @@ pub(crate) async fn run<S: Service>(
         .await?;
     S::admit(op, caller.as_ref())?;
     let model = S::model();
-    let input = match (&S::WIRE, &payload) {
-        (Wire::Json { invalid }, Payload::Json(body)) => {
-            let input: Value = decode_json(body)?;
-            let violations = model.validate_json(name, &input);
-            if !violations.is_empty() {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    *invalid,
-                    violations.join("; "),
-                ));
-            }
-            input
+    let (input, invalid) = match (&S::WIRE, &payload) {
+        (Wire::Json { invalid }, Payload::Json(body)) => (decode_json(body)?, Some(*invalid)),
+        (Wire::RestJson { invalid }, Payload::Rest { labels, body }) => (
+            model.decode_rest(
+                name,
+                labels,
+                ctx.parts.uri.query().unwrap_or(""),
+                &ctx.parts.headers,
+                body,
+                invalid,
+            )?,
+            Some(*invalid),
+        ),
+        (Wire::Query(_), Payload::Query { params, .. }) => {
+            (model.decode_query(name, params)?, None)
         }
-        (Wire::Query(_), Payload::Query { params, .. }) => model.decode_query(name, params)?,
         _ => return Err(ApiError::internal()),
     };
+    if let Some(invalid) = invalid {
+        let violations = model.validate_json(name, &input);
+        if !violations.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                invalid,
+                violations.join("; "),
+            ));
+        }
+    }
     let authorized = S::authorize(ctx, caller.as_ref(), op, &input).await?;
     let output = S::call(ctx, caller.as_ref(), op, input, authorized).await?;
     if S::invalidates(op) {
@@ -162,6 +182,7 @@ pub(crate) async fn run<S: Service>(
     }
     match S::WIRE {
         Wire::Json { .. } => render_json(&output),
+        Wire::RestJson { .. } => render_rest_json(&output),
         Wire::Query(service) => {
             let result = model.encode_query(name, &output);
             Ok(render_query(

@@ -385,7 +385,8 @@ impl Store {
         Ok(removed)
     }
 
-    /// Moves every login of `from` to `to` and deletes `from`, in one transaction. `Conflict`
+    /// Moves every login and Cognito Sync dataset of `from` to `to` and deletes `from`, in one
+    /// transaction. `Conflict`
     /// if either is gone or they hold logins of one provider other than `multi`.
     pub async fn merge_identities(
         &self,
@@ -432,6 +433,20 @@ impl Store {
             .bind(from)
             .execute(&mut *tx)
             .await?;
+        // Cognito Sync: the live datasets of `from` follow it as `<name>.<from>`, reporting the
+        // merge on `<name>` (their records follow by the foreign key's ON UPDATE CASCADE).
+        sqlx::query("DELETE FROM sync_datasets WHERE identity_id = $1 AND live = 0")
+            .bind(from)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE sync_datasets SET identity_id = $1, merged_from = dataset_name, \
+             dataset_name = dataset_name || '.' || $2 WHERE identity_id = $2",
+        )
+        .bind(to)
+        .bind(from)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM identity_ids WHERE identity_id = $1")
             .bind(from)
             .execute(&mut *tx)

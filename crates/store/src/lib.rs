@@ -9,12 +9,14 @@ mod identity;
 mod migrations;
 mod organizations;
 mod s3;
+mod sync;
 mod userpool;
 
 pub use iam::{EntityRow, InlinePolicyRow, PolicyVersionRow};
 pub use identity::{IdentityKeyRow, IdentityPoolRow, IdentityRow, Login};
 pub use organizations::{CreateAccountRequestRow, MemberRow, OrganizationRow};
 pub use s3::{BucketDeletion, BucketRow, ObjectRow, PartRow, UploadRow};
+pub use sync::{DatasetRow, DatasetWrite, IdentityUsageRow, PoolUsageRow, SyncRecordRow};
 pub use userpool::{
     ClientRow, GroupRow, PoolRow, RefreshTokenRow, SigningKeyRow, UserConflict, UserRow,
 };

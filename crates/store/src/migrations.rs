@@ -28,7 +28,8 @@ migrations!(
     (7, "0007_identity_pools"),
     (8, "0008_user_versions"),
     (9, "0009_refresh_token_rotation"),
-    (10, "0010_bucket_cors")
+    (10, "0010_bucket_cors"),
+    (11, "0011_sync")
 );
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {

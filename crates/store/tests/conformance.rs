@@ -15,6 +15,7 @@ use cognate_store::{
 use cognate_store::{
     ClientRow, GroupRow, PoolRow, RefreshTokenRow, SigningKeyRow, UserConflict, UserRow,
 };
+use cognate_store::{DatasetRow, DatasetWrite, SyncRecordRow};
 use cognate_store::{IdentityKeyRow, IdentityPoolRow, IdentityRow, Login};
 
 async fn suite(open: impl AsyncFn() -> Store) {
@@ -29,6 +30,7 @@ async fn suite(open: impl AsyncFn() -> Store) {
     s3_rows(&store).await;
     user_pool_rows(&store).await;
     identity_pool_rows(&store).await;
+    sync_rows(&store).await;
     store.close().await;
     // Reopening runs the migrations again, which must be a no-op that keeps the data.
     let reopened = open().await;
@@ -1551,4 +1553,199 @@ async fn identity_pool_rows(store: &Store) {
         store.identity_keys().await.unwrap(),
         vec![key("k1", 1), key("k2", 2)]
     );
+}
+
+fn dataset(identity: &str, name: &str, count: i64) -> DatasetRow {
+    DatasetRow {
+        identity_id: identity.into(),
+        dataset_name: name.into(),
+        pool_id: "us-east-1:sync".into(),
+        live: true,
+        sync_count: count,
+        deleted_at: 0,
+        created_ms: 1,
+        modified_ms: count,
+        modified_by: "111122223333".into(),
+        data_storage: 0,
+        num_records: 0,
+        merged_from: None,
+    }
+}
+
+fn sync_record(key: &str, value: Option<&str>, count: i64) -> SyncRecordRow {
+    SyncRecordRow {
+        key: key.into(),
+        value: value.map(str::to_owned),
+        sync_count: count,
+        modified_ms: count,
+        modified_by: "111122223333".into(),
+        device_modified_ms: Some(7),
+    }
+}
+
+async fn sync_rows(store: &Store) {
+    let pool = IdentityPoolRow {
+        pool_id: "us-east-1:sync".into(),
+        account_id: "111122223333".into(),
+        name: "sync".into(),
+        config: "{}".into(),
+        created_at: 1,
+        updated_at: 1,
+    };
+    store.create_identity_pool(&pool).await.unwrap();
+    for id in ["us-east-1:s1", "us-east-1:s2"] {
+        let row = IdentityRow {
+            identity_id: id.into(),
+            pool_id: pool.pool_id.clone(),
+            record: "{}".into(),
+            created_at: 1,
+            updated_at: 1,
+        };
+        store
+            .link_logins(Some(&row), id, &pool.pool_id, &[], 1, None)
+            .await
+            .unwrap();
+    }
+    let a = "us-east-1:s1";
+    // Created (no row expected), then changed only from the count the writer read.
+    let first = dataset(a, "profile", 1);
+    let written = store
+        .write_sync_dataset(&first, None, &[sync_record("k", Some("v"), 1)], 20)
+        .await
+        .unwrap();
+    assert_eq!(written, DatasetWrite::Written);
+    assert_eq!(
+        store
+            .write_sync_dataset(&first, None, &[], 20)
+            .await
+            .unwrap(),
+        DatasetWrite::Lost
+    );
+    let second = dataset(a, "profile", 2);
+    let tomb = sync_record("k", None, 2);
+    assert_eq!(
+        store
+            .write_sync_dataset(
+                &second,
+                Some(1),
+                &[tomb.clone(), sync_record("j", Some("w"), 2)],
+                20
+            )
+            .await
+            .unwrap(),
+        DatasetWrite::Written
+    );
+    assert_eq!(
+        store
+            .write_sync_dataset(&second, Some(1), &[], 20)
+            .await
+            .unwrap(),
+        DatasetWrite::Lost
+    );
+    assert_eq!(
+        store.sync_dataset(a, "profile").await.unwrap(),
+        Some(second.clone())
+    );
+    // Changes since a count, in (count, key) order, paged.
+    let since = store
+        .sync_records_since(a, "profile", 0, (0, ""), 10)
+        .await
+        .unwrap();
+    assert_eq!(since, vec![sync_record("j", Some("w"), 2), tomb.clone()]);
+    let page = store
+        .sync_records_since(a, "profile", 0, (2, "j"), 10)
+        .await
+        .unwrap();
+    assert_eq!(page, vec![tomb.clone()]);
+    assert!(
+        store
+            .sync_records_since(a, "profile", 2, (2, ""), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .sync_records(a, "profile", &["k".into(), "x".into()])
+            .await
+            .unwrap(),
+        vec![tomb]
+    );
+    // The identity's live datasets stay under the limit; a missing identity writes nothing.
+    assert_eq!(
+        store
+            .write_sync_dataset(&dataset(a, "second", 1), None, &[], 1)
+            .await
+            .unwrap(),
+        DatasetWrite::TooManyDatasets
+    );
+    assert_eq!(store.sync_dataset(a, "second").await.unwrap(), None);
+    assert_eq!(
+        store
+            .write_sync_dataset(&dataset("us-east-1:none", "x", 1), None, &[], 20)
+            .await
+            .unwrap(),
+        DatasetWrite::NoIdentity
+    );
+    // Deletion keeps the row (not live) and drops the records.
+    let deleted = DatasetRow {
+        live: false,
+        sync_count: 3,
+        deleted_at: 3,
+        ..second.clone()
+    };
+    assert_eq!(
+        store
+            .write_sync_dataset(&deleted, Some(2), &[], 20)
+            .await
+            .unwrap(),
+        DatasetWrite::Written
+    );
+    assert!(store.sync_datasets(a, "", 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .sync_records_since(a, "profile", 0, (0, ""), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let usage = store.sync_identity_usage(a).await.unwrap();
+    assert_eq!((usage.dataset_count, usage.data_storage), (0, 0));
+    // A merge moves the datasets of the identity that goes, renamed, with their records.
+    let b = "us-east-1:s2";
+    let mut theirs = dataset(b, "profile", 1);
+    theirs.data_storage = 2;
+    store
+        .write_sync_dataset(&theirs, None, &[sync_record("t", Some("x"), 1)], 20)
+        .await
+        .unwrap();
+    store.merge_identities(b, a, 9, None).await.unwrap();
+    let name = format!("profile.{b}");
+    assert_eq!(
+        store.sync_merged_names(a, "profile").await.unwrap(),
+        vec![name.clone()]
+    );
+    let moved = store.sync_dataset(a, &name).await.unwrap().unwrap();
+    assert_eq!(moved.merged_from.as_deref(), Some("profile"));
+    assert_eq!(
+        store
+            .sync_records_since(a, &name, 0, (0, ""), 10)
+            .await
+            .unwrap(),
+        vec![sync_record("t", Some("x"), 1)]
+    );
+    let usage = store.sync_usage_of_pool(&pool.pool_id).await.unwrap();
+    assert_eq!((usage.data_storage, usage.sync_sessions), (2, 4));
+    let listed = store
+        .sync_pool_usage("111122223333", "", 100)
+        .await
+        .unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|p| p.pool_id == pool.pool_id && p.data_storage == 2)
+    );
+    // Deleting the identity deletes its datasets and records.
+    assert!(store.delete_identity(a).await.unwrap());
+    assert_eq!(store.sync_dataset(a, &name).await.unwrap(), None);
 }

@@ -1,0 +1,346 @@
+"""Cognito Sync with boto3: a user signs in, gets identity-pool credentials, and two devices
+(two credential sets of one identity) write, read, conflict, resolve, remove and delete; other
+identities, other credentials and bad input are refused as AWS refuses them; limits hold; and
+racing writers never both win."""
+
+import json
+import threading
+
+import botocore.exceptions
+import pytest
+
+from test_identitypool import (as_session, credentials, identity_pool, provider_name, public, role, sign_in,
+                               trust, user, user_pool)
+from test_sts import error_of
+
+DATASET = "profile"
+
+
+def own_data_policy(account):
+    """The developer guide's "grant an identity access to their data" policy."""
+    return {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "cognito-sync:*",
+        "Resource": [f"arn:aws:cognito-sync:us-east-1:{account}:identitypool/"
+                     "${cognito-identity.amazonaws.com:aud}/identity/${cognito-identity.amazonaws.com:sub}/*"]}]}
+
+
+def guest_pool(server, policy=None):
+    """An identity pool whose guests get a role with `policy` (their own data by default)."""
+    ci, pool_id = identity_pool(server, [])
+    guest = role(server, "Guest", trust(pool_id, "unauthenticated"), policy or own_data_policy(server.account_id))
+    auth = role(server, "Auth", trust(pool_id))
+    ci.set_identity_pool_roles(IdentityPoolId=pool_id, Roles={"authenticated": auth, "unauthenticated": guest})
+    return pool_id
+
+
+def guest_device(server, pool_id, identity_id=None):
+    """A device of a guest identity (a new one unless named): its id and a cognito-sync client."""
+    identity_id = identity_id or public(server).get_id(IdentityPoolId=pool_id)["IdentityId"]
+    return identity_id, as_session(server, "cognito-sync", credentials(server, identity_id))
+
+
+def patch(key, sync_count, value=None):
+    p = {"Op": "replace" if value is not None else "remove", "Key": key, "SyncCount": sync_count}
+    if value is not None:
+        p["Value"] = value
+    return p
+
+
+class Device:
+    """One device's view of one dataset: list, then update with the session token."""
+
+    def __init__(self, client, pool_id, identity_id, dataset=DATASET):
+        self.sync, self.args = client, {"IdentityPoolId": pool_id, "IdentityId": identity_id, "DatasetName": dataset}
+
+    def list(self, since=0, **extra):
+        return self.sync.list_records(**self.args, LastSyncCount=since, **extra)
+
+    def update(self, *patches, token=None, device="device"):
+        token = token or self.list()["SyncSessionToken"]
+        return self.sync.update_records(**self.args, DeviceId=device, RecordPatches=list(patches),
+                                        SyncSessionToken=token)["Records"]
+
+
+def values(records):
+    return {r["Key"]: (r.get("Value"), r["SyncCount"]) for r in records}
+
+
+def refused(call):
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        call()
+    return error_of(e), e.value.response["Error"]["Message"]
+
+
+def test_two_devices_of_a_signed_in_user_sync_conflict_resolve_and_delete(any_backend):
+    server = any_backend
+    idp, up, (client,) = user_pool(server)
+    user(idp, up, "ann")
+    user(idp, up, "bob")
+    ci, pool_id = identity_pool(server, [{"ProviderName": provider_name(up), "ClientId": client}])
+    auth = role(server, "SyncAuth", trust(pool_id), own_data_policy(server.account_id))
+    ci.set_identity_pool_roles(IdentityPoolId=pool_id, Roles={"authenticated": auth})
+
+    def device(name):
+        logins = {provider_name(up): sign_in(idp, up, client, name)["IdToken"]}
+        identity = public(server).get_id(IdentityPoolId=pool_id, Logins=logins)["IdentityId"]
+        return identity, as_session(server, "cognito-sync", credentials(server, identity, logins))
+
+    ann, phone_client = device("ann")
+    same, laptop_client = device("ann")
+    assert same == ann
+    phone, laptop = Device(phone_client, pool_id, ann), Device(laptop_client, pool_id, ann)
+
+    # Nothing yet: no dataset, no error, and a session token.
+    first = phone.list()
+    assert (first["Count"], first["DatasetExists"], first["DatasetSyncCount"], first["Records"]) == (0, False, 0, [])
+    assert first["DatasetDeletedAfterRequestedSyncCount"] is False
+    assert first["SyncSessionToken"]
+
+    # The phone writes two records in one call: one sync count, stamped on both.
+    written = phone.update(patch("name", 0, "Ann"), patch("color", 0, "blue"), token=first["SyncSessionToken"])
+    assert values(written) == {"name": ("Ann", 1), "color": ("blue", 1)}
+    assert all(r["LastModifiedBy"] == server.account_id for r in written)
+
+    # The laptop sees them and changes one.
+    seen = laptop.list()
+    assert (seen["DatasetSyncCount"], seen["DatasetExists"], seen["Count"]) == (1, True, 2)
+    assert values(seen["Records"]) == {"name": ("Ann", 1), "color": ("blue", 1)}
+    assert values(laptop.update(patch("color", 1, "green"))) == {"color": ("green", 2)}
+
+    # The phone's edit of the same record is stale: 409, and nothing of that call lands.
+    (code, message) = refused(lambda: phone.update(patch("color", 1, "red"), patch("name", 1, "Annie")))
+    assert code == ("ResourceConflictException", 409)
+    assert message == "Current SyncCount for: color is: 2 not: 1"
+    after = phone.list()
+    assert after["DatasetSyncCount"] == 2
+    assert values(after["Records"]) == {"name": ("Ann", 1), "color": ("green", 2)}
+
+    # The phone reads what changed since its last sync, resolves, and writes again.
+    changed = phone.list(since=1)
+    assert values(changed["Records"]) == {"color": ("green", 2)}
+    assert values(phone.update(patch("color", 2, "red"))) == {"color": ("red", 3)}
+
+    # A removal stays as a tombstone for the other device.
+    assert values(laptop.update(patch("name", 1))) == {"name": (None, 4)}
+    tomb = phone.list(since=3)
+    assert values(tomb["Records"]) == {"name": (None, 4)}
+    assert "Value" not in tomb["Records"][0]
+
+    sync = phone_client
+    described = sync.describe_dataset(**phone.args)["Dataset"]
+    assert (described["NumRecords"], described["DataStorage"]) == (1, len("color") + len("red"))
+    assert described["LastModifiedBy"] == server.account_id
+    assert described["CreationDate"].year >= 2024
+    listed = sync.list_datasets(IdentityPoolId=pool_id, IdentityId=ann)
+    assert [d["DatasetName"] for d in listed["Datasets"]] == [DATASET] and listed["Count"] == 1
+    # The guide's policy covers the identity's datasets (`identity/<id>/*`), not the identity:
+    # its usage takes developer credentials here, as on AWS.
+    (code, _) = refused(lambda: sync.describe_identity_usage(IdentityPoolId=pool_id, IdentityId=ann))
+    assert code == ("AccessDeniedException", 403)
+    developer = server.client("cognito-sync")
+    usage = developer.describe_identity_usage(IdentityPoolId=pool_id, IdentityId=ann)["IdentityUsage"]
+    assert (usage["DatasetCount"], usage["DataStorage"], usage["IdentityPoolId"]) == (1, 8, pool_id)
+
+    # Paging: one record per page, in the order of their changes, then no token.
+    pages, token = [], None
+    while True:
+        page = laptop.list(MaxResults=1, **({"NextToken": token} if token else {}))
+        pages += [r["Key"] for r in page["Records"]]
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert pages == ["color", "name"]
+
+    # Deletion: gone for Describe, and a device that synced before learns it was deleted.
+    assert sync.delete_dataset(**phone.args)["Dataset"]["DatasetName"] == DATASET
+    assert refused(lambda: sync.describe_dataset(**phone.args))[0] == ("ResourceNotFoundException", 404)
+    assert refused(lambda: sync.delete_dataset(**phone.args))[0] == ("ResourceNotFoundException", 404)
+    gone = laptop.list(since=4)
+    assert (gone["DatasetExists"], gone["DatasetDeletedAfterRequestedSyncCount"], gone["Records"]) == (False, True, [])
+    assert sync.list_datasets(IdentityPoolId=pool_id, IdentityId=ann)["Datasets"] == []
+
+    # Made again, it starts empty; its count goes on from the deletion's, so no device mistakes
+    # it for the old one.
+    assert values(phone.update(patch("name", 0, "Ann"))) == {"name": ("Ann", 6)}
+    fresh = laptop.list()
+    assert (fresh["DatasetExists"], fresh["DatasetDeletedAfterRequestedSyncCount"]) == (True, False)
+    assert values(fresh["Records"]) == {"name": ("Ann", 6)}
+    assert laptop.list(since=4)["DatasetDeletedAfterRequestedSyncCount"] is True
+
+    # Another identity reaches none of it, whatever path it names.
+    bob, bob_client = device("bob")
+    assert bob != ann
+    for call in (lambda: bob_client.list_records(**phone.args),
+                 lambda: bob_client.list_datasets(IdentityPoolId=pool_id, IdentityId=ann),
+                 lambda: bob_client.describe_identity_usage(IdentityPoolId=pool_id, IdentityId=ann),
+                 lambda: bob_client.delete_dataset(**phone.args)):
+        assert refused(call) == (("NotAuthorizedException", 403), f"Access to Identity '{ann}' is forbidden.")
+    # Bob's session token does not open ann's dataset, nor ann's another dataset.
+    bob_token = Device(bob_client, pool_id, bob).list()["SyncSessionToken"]
+    (code, message) = refused(lambda: phone.update(patch("name", 6, "Eve"), token=bob_token))
+    assert (code, message) == (("InvalidParameterException", 400), "SyncSessionToken not valid for these inputs")
+    other = Device(phone_client, pool_id, ann, "other").list()["SyncSessionToken"]
+    assert refused(lambda: phone.update(patch("name", 6, "Eve"), token=other))[0] == ("InvalidParameterException", 400)
+    assert refused(lambda: phone.update(patch("name", 6, "Eve"), token="forged" + other[6:]))[0] == (
+        "InvalidParameterException", 400)
+    assert values(laptop.list()["Records"]) == {"name": ("Ann", 6)}
+
+    # The pool-wide operations take developer credentials, not an identity's.
+    assert refused(lambda: sync.describe_identity_pool_usage(IdentityPoolId=pool_id))[0] == (
+        "NotAuthorizedException", 403)
+    pool_usage = developer.describe_identity_pool_usage(IdentityPoolId=pool_id)["IdentityPoolUsage"]
+    assert pool_usage["IdentityPoolId"] == pool_id and pool_usage["DataStorage"] == len("name") + len("Ann")
+    assert pool_id in [p["IdentityPoolId"] for p in developer.list_identity_pool_usage()["IdentityPoolUsages"]]
+    # Developer credentials read and write any identity's data.
+    assert values(Device(developer, pool_id, ann).list()["Records"]) == {"name": ("Ann", 6)}
+
+
+def test_iam_decides_what_identity_credentials_may_do(server):
+    # Guests here may only read the dataset named "public".
+    read_only = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": ["cognito-sync:ListRecords", "cognito-sync:ListDatasets"],
+        "Resource": f"arn:aws:cognito-sync:us-east-1:{server.account_id}:identitypool/"
+                    "${cognito-identity.amazonaws.com:aud}/identity/${cognito-identity.amazonaws.com:sub}/dataset/*"}]}
+    pool_id = guest_pool(server, read_only)
+    identity, client = guest_device(server, pool_id)
+    device = Device(client, pool_id, identity)
+    token = device.list()["SyncSessionToken"]
+    assert client.list_datasets(IdentityPoolId=pool_id, IdentityId=identity)["Datasets"] == []
+    (code, message) = refused(lambda: device.update(patch("k", 0, "v"), token=token))
+    assert code == ("AccessDeniedException", 403)
+    assert "cognito-sync:UpdateRecords" in message
+    assert refused(lambda: client.describe_identity_usage(IdentityPoolId=pool_id, IdentityId=identity))[0] == (
+        "AccessDeniedException", 403)
+    # An IAM user without a policy is denied the developer operations.
+    iam = server.client("iam")
+    iam.create_user(UserName="nobody")
+    key = iam.create_access_key(UserName="nobody")["AccessKey"]
+    nobody = server.client("cognito-sync", key["AccessKeyId"], key["SecretAccessKey"])
+    assert refused(lambda: nobody.describe_identity_pool_usage(IdentityPoolId=pool_id))[0] == (
+        "AccessDeniedException", 403)
+
+
+def test_bad_input_and_limits_get_aws_errors(server):
+    pool_id = guest_pool(server)
+    identity, client = guest_device(server, pool_id)
+    device = Device(client, pool_id, identity)
+    assert values(device.update(patch("a", 0, "1"))) == {"a": ("1", 1)}
+
+    # A count from the future, a bad name, a bad page token, an unknown identity.
+    assert refused(lambda: device.list(since=37)) == (("InvalidParameterException", 400),
+                                                       "No such SyncCount: 37 exists for this Dataset")
+    assert refused(lambda: client.list_records(IdentityPoolId=pool_id, IdentityId=identity,
+                                               DatasetName="bad name!"))[0] == ("InvalidParameterException", 400)
+    assert refused(lambda: device.list(NextToken="***"))[0] == ("InvalidParameterException", 400)
+    developer = server.client("cognito-sync")
+    missing = "us-east-1:00000000-0000-0000-0000-000000000000"
+    assert refused(lambda: developer.describe_identity_usage(IdentityPoolId=pool_id, IdentityId=missing))[0] == (
+        "ResourceNotFoundException", 404)
+    assert refused(lambda: developer.describe_identity_pool_usage(IdentityPoolId="us-east-1:0000"))[0] == (
+        "ResourceNotFoundException", 404)
+    # A key named twice in one call, and a replace without a value.
+    assert refused(lambda: device.update(patch("b", 0, "x"), patch("b", 0, "y")))[0] == ("InvalidParameterException", 400)
+    assert refused(lambda: device.update({"Op": "replace", "Key": "b", "SyncCount": 0}))[0] == (
+        "InvalidParameterException", 400)
+    # An operation Cognate does not implement is named as such.
+    (code, message) = refused(lambda: developer.get_bulk_publish_details(IdentityPoolId=pool_id))
+    assert code[0] == "UnknownOperationException" and "GetBulkPublishDetails" in message
+
+    # 1,024 records per dataset.
+    device.update(*[patch(f"r{i}", 0, "v") for i in range(1023)])
+    assert device.list()["Count"] == 1024
+    (code, message) = refused(lambda: device.update(patch("one-more", 0, "v")))
+    assert code == ("LimitExceededException", 400)
+    # A removal makes room again.
+    device.update(patch("r0", 2))
+    assert values(device.update(patch("one-more", 0, "v")))["one-more"][1] == 4
+
+    # 1 MB per dataset, counted over keys and values.
+    big = Device(client, pool_id, identity, "big")
+    big.update(patch("x", 0, "x" * 600_000))
+    assert refused(lambda: big.update(patch("y", 0, "y" * 600_000)))[0] == ("LimitExceededException", 400)
+    assert big.list()["DatasetSyncCount"] == 1
+
+    # 20 datasets per identity.
+    for i in range(18):
+        Device(client, pool_id, identity, f"d{i}").update(patch("k", 0, "v"))
+    assert len(client.list_datasets(IdentityPoolId=pool_id, IdentityId=identity)["Datasets"]) == 20
+    assert refused(lambda: Device(client, pool_id, identity, "d20").update(patch("k", 0, "v")))[0] == (
+        "LimitExceededException", 400)
+    page = client.list_datasets(IdentityPoolId=pool_id, IdentityId=identity, MaxResults=15)
+    rest = client.list_datasets(IdentityPoolId=pool_id, IdentityId=identity, NextToken=page["NextToken"])
+    assert len(page["Datasets"]) + len(rest["Datasets"]) == 20 and "NextToken" not in rest
+
+
+def test_racing_writers_never_both_win(any_backend):
+    server = any_backend
+    pool_id = guest_pool(server)
+    identity, client = guest_device(server, pool_id)
+    clients = [client] + [guest_device(server, pool_id, identity)[1] for _ in range(5)]
+    token = Device(client, pool_id, identity).list()["SyncSessionToken"]
+    outcomes = []
+
+    def write(c, key, value):
+        d = Device(c, pool_id, identity)
+        for _ in range(20):
+            try:
+                outcomes.append((key, value, d.update(patch(key, 0, value), token=token)[0]["SyncCount"]))
+                return
+            except botocore.exceptions.ClientError as e:
+                code = e.response["Error"]["Code"]
+                if code != "TooManyRequestsException":
+                    outcomes.append((key, value, code))
+                    return
+
+    # Six devices create the same record at once: one wins, the others conflict.
+    threads = [threading.Thread(target=write, args=(c, "same", f"v{i}")) for i, c in enumerate(clients)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    winners = [o for o in outcomes if isinstance(o[2], int)]
+    assert len(winners) == 1, outcomes
+    assert sorted(o[2] for o in outcomes if not isinstance(o[2], int)) == ["ResourceConflictException"] * 5
+    record = values(Device(client, pool_id, identity).list()["Records"])["same"]
+    assert record == (winners[0][1], winners[0][2])
+
+    # Six devices create different records at once: all land, each with its own count.
+    outcomes.clear()
+    threads = [threading.Thread(target=write, args=(c, f"k{i}", "v")) for i, c in enumerate(clients)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    counts = sorted(o[2] for o in outcomes)
+    assert counts == list(range(2, 8)), outcomes
+    listed = Device(client, pool_id, identity).list()
+    assert listed["DatasetSyncCount"] == 7 and listed["Count"] == 7
+
+
+def test_datasets_follow_identities_that_merge(any_backend):
+    server = any_backend
+    idp, up, (client,) = user_pool(server)
+    user(idp, up, "ann")
+    ci, pool_id = identity_pool(server, [{"ProviderName": provider_name(up), "ClientId": client}],
+                                DeveloperProviderName="login.myapp")
+    logins = {provider_name(up): sign_in(idp, up, client, "ann")["IdToken"]}
+    pooled = public(server).get_id(IdentityPoolId=pool_id, Logins=logins)["IdentityId"]
+    dev = ci.get_open_id_token_for_developer_identity(IdentityPoolId=pool_id, Logins={"login.myapp": "ann-dev"})
+    developer = server.client("cognito-sync")
+    Device(developer, pool_id, pooled).update(patch("theme", 0, "dark"))
+    Device(developer, pool_id, dev["IdentityId"]).update(patch("theme", 0, "light"), patch("lang", 0, "fi"))
+    Device(developer, pool_id, dev["IdentityId"], "scores").update(patch("best", 0, "9"))
+
+    merged = public(server).get_id(IdentityPoolId=pool_id,
+                                   Logins={**logins, "cognito-identity.amazonaws.com": dev["Token"]})["IdentityId"]
+    gone = pooled if merged == dev["IdentityId"] else dev["IdentityId"]
+    kept = Device(developer, pool_id, merged).list()
+    assert kept["MergedDatasetNames"] == [f"{DATASET}.{gone}"]
+    # A dataset only the merged identity had is reported too, on its own name.
+    scores = Device(developer, pool_id, merged, "scores").list()
+    assert scores.get("MergedDatasetNames", []) == ([] if gone == pooled else [f"scores.{gone}"])
+    brought = Device(developer, pool_id, merged, f"{DATASET}.{gone}").list()
+    expected = {"theme": "dark"} if gone == pooled else {"theme": "light", "lang": "fi"}
+    assert {r["Key"]: r["Value"] for r in brought["Records"]} == expected
+    names = {d["DatasetName"] for d in developer.list_datasets(IdentityPoolId=pool_id, IdentityId=merged)["Datasets"]}
+    assert f"{DATASET}.{gone}" in names and DATASET in names
+    # The identity that went has no data left; deleting the merged dataset ends the report.
+    assert developer.list_datasets(IdentityPoolId=pool_id, IdentityId=gone)["Datasets"] == []
+    developer.delete_dataset(IdentityPoolId=pool_id, IdentityId=merged, DatasetName=f"{DATASET}.{gone}")
+    assert "MergedDatasetNames" not in Device(developer, pool_id, merged).list()

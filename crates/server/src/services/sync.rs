@@ -1,0 +1,241 @@
+//! The Cognito Sync REST-JSON adapter. Every operation is signed and authorized with IAM
+//! (`cognito-sync:<Operation>` on the dataset, identity or pool ARN). Credentials an identity
+//! pool gave an identity (their session carries `cognito-identity.amazonaws.com:sub`) reach
+//! that identity's data only, and none of the pool-wide operations, which take developer
+//! credentials.
+
+use cognate_protocol::{ApiError, Model, Protocol, services};
+use cognate_sync::{CognitoSync, SyncError};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::auth::Caller;
+use crate::context::Ctx;
+use crate::pipeline::{Service, Wire, signed};
+
+pub(crate) use services::cognito_sync::Operation;
+
+/// The condition key naming the identity whose credentials signed the request.
+const IDENTITY_KEY: &str = "cognito-identity.amazonaws.com:sub";
+/// The condition key naming that identity's pool.
+const POOL_KEY: &str = "cognito-identity.amazonaws.com:aud";
+
+pub(crate) struct SyncService;
+
+/// What authorization established for the call.
+pub(crate) struct Authorized {
+    /// The caller's account.
+    account: String,
+}
+
+/// Operations on one identity's data, which that identity's own credentials may call.
+fn identity_data(op: Operation) -> bool {
+    use Operation::*;
+    matches!(
+        op,
+        ListDatasets
+            | DescribeDataset
+            | DeleteDataset
+            | ListRecords
+            | UpdateRecords
+            | DescribeIdentityUsage
+    )
+}
+
+fn session_value<'a>(caller: &'a Caller, key: &str) -> Option<&'a str> {
+    caller
+        .session
+        .as_deref()?
+        .context
+        .iter()
+        .find(|(k, _)| k == key)
+        .and_then(|(_, v)| v.first())
+        .map(String::as_str)
+}
+
+fn text<'a>(input: &'a Value, member: &str) -> Option<&'a str> {
+    input.get(member).and_then(Value::as_str)
+}
+
+fn not_authorized(message: impl Into<String>) -> ApiError {
+    SyncError::NotAuthorized(message.into()).into()
+}
+
+/// The ARN IAM authorizes `op` on: the dataset, the identity, the pool, or `*` for the
+/// account-wide listing. ListDatasets is authorized on a dataset named `null`, as AWS does.
+fn resource(region: &str, account: &str, op: Operation, input: &Value) -> String {
+    let Some(pool) = text(input, "IdentityPoolId") else {
+        return "*".to_owned();
+    };
+    let mut arn = format!("arn:aws:cognito-sync:{region}:{account}:identitypool/{pool}");
+    if let Some(identity) = text(input, "IdentityId") {
+        arn.push_str(&format!("/identity/{identity}"));
+        let dataset = match op {
+            Operation::ListDatasets => Some("null"),
+            _ => text(input, "DatasetName"),
+        };
+        if let Some(dataset) = dataset {
+            arn.push_str(&format!("/dataset/{dataset}"));
+        }
+    }
+    arn
+}
+
+fn typed<T: DeserializeOwned>(input: Value) -> Result<T, ApiError> {
+    serde_json::from_value(input).map_err(|e| {
+        SyncError::InvalidParameter(format!("The request does not match the model: {e}")).into()
+    })
+}
+
+fn output<T: Serialize>(out: Result<T, SyncError>) -> Result<Value, ApiError> {
+    serde_json::to_value(out?).map_err(|_| ApiError::internal())
+}
+
+impl Service for SyncService {
+    type Operation = Operation;
+    type Authorized = Authorized;
+    const SIGNING_NAME: &'static str = services::cognito_sync::SIGNING_NAME;
+    const WIRE: Wire = Wire::RestJson {
+        invalid: "InvalidParameterException",
+    };
+
+    fn model() -> &'static Model {
+        Model::cognito_sync()
+    }
+
+    fn implements(op: Operation) -> bool {
+        use Operation::*;
+        identity_data(op) || matches!(op, DescribeIdentityPoolUsage | ListIdentityPoolUsage)
+    }
+
+    async fn authorize(
+        ctx: &Ctx<'_>,
+        caller: Option<&Caller>,
+        op: Operation,
+        input: &Value,
+    ) -> Result<Authorized, ApiError> {
+        let caller = signed(caller)?;
+        let account = caller.principal.account().to_string();
+        if let Some(own) = session_value(caller, IDENTITY_KEY) {
+            if !identity_data(op) {
+                return Err(not_authorized(format!(
+                    "{} can only be called with developer credentials",
+                    op.name()
+                )));
+            }
+            let identity = text(input, "IdentityId").unwrap_or_default();
+            let pool = text(input, "IdentityPoolId").unwrap_or_default();
+            let pool_matches = session_value(caller, POOL_KEY).is_none_or(|aud| aud == pool);
+            if identity != own || !pool_matches {
+                return Err(not_authorized(format!(
+                    "Access to Identity '{identity}' is forbidden."
+                )));
+            }
+        }
+        crate::authz::authorize(
+            ctx,
+            caller,
+            Protocol::RestJson,
+            &format!("cognito-sync:{}", op.name()),
+            &resource(&ctx.state.region, &account, op, input),
+            &[],
+            None,
+        )
+        .await?;
+        Ok(Authorized { account })
+    }
+
+    async fn call(
+        ctx: &Ctx<'_>,
+        _: Option<&Caller>,
+        op: Operation,
+        input: Value,
+        authorized: Authorized,
+    ) -> Result<Value, ApiError> {
+        let sync = CognitoSync {
+            store: &ctx.state.store,
+            master: &ctx.state.master,
+            rng: &ctx.state.rng,
+            now: ctx.now,
+            account: &authorized.account,
+        };
+        // AWS records the account as the writer (`LastModifiedBy`), whoever's credentials
+        // signed.
+        let by = authorized.account.as_str();
+        use Operation::*;
+        match op {
+            ListDatasets => output(sync.list_datasets(typed(input)?).await),
+            DescribeDataset => output(sync.describe_dataset(typed(input)?).await),
+            DeleteDataset => output(sync.delete_dataset(typed(input)?, by).await),
+            ListRecords => output(sync.list_records(typed(input)?).await),
+            UpdateRecords => output(sync.update_records(typed(input)?, by).await),
+            DescribeIdentityUsage => output(sync.describe_identity_usage(typed(input)?).await),
+            DescribeIdentityPoolUsage => {
+                output(sync.describe_identity_pool_usage(typed(input)?).await)
+            }
+            ListIdentityPoolUsage => output(sync.list_identity_pool_usage(typed(input)?).await),
+            _ => Err(crate::pipeline::unknown_operation(&Self::WIRE, op.name())),
+        }
+    }
+
+    fn invalidates(_: Operation) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cognate_protocol::shapes::cognito_sync as shapes;
+    use serde_json::json;
+
+    #[test]
+    fn the_resource_is_the_narrowest_the_input_names() {
+        let dataset = json!({"IdentityPoolId": "us-east-1:p", "IdentityId": "us-east-1:i", "DatasetName": "d"});
+        assert_eq!(
+            resource(
+                "us-east-1",
+                "111122223333",
+                Operation::ListRecords,
+                &dataset
+            ),
+            "arn:aws:cognito-sync:us-east-1:111122223333:identitypool/us-east-1:p/identity/us-east-1:i/dataset/d"
+        );
+        let pool = json!({"IdentityPoolId": "us-east-1:p"});
+        assert_eq!(
+            resource(
+                "us-east-1",
+                "111122223333",
+                Operation::DescribeIdentityPoolUsage,
+                &pool
+            ),
+            "arn:aws:cognito-sync:us-east-1:111122223333:identitypool/us-east-1:p"
+        );
+        assert_eq!(
+            resource(
+                "us-east-1",
+                "111122223333",
+                Operation::ListDatasets,
+                &dataset
+            ),
+            "arn:aws:cognito-sync:us-east-1:111122223333:identitypool/us-east-1:p/identity/us-east-1:i/dataset/null"
+        );
+        assert_eq!(
+            resource(
+                "us-east-1",
+                "111122223333",
+                Operation::ListIdentityPoolUsage,
+                &json!({})
+            ),
+            "*"
+        );
+    }
+
+    #[test]
+    fn typed_input_refuses_what_the_model_does_not_shape() {
+        let bad: Result<shapes::ListRecordsRequest, _> =
+            typed(json!({"IdentityPoolId": 1, "IdentityId": "a", "DatasetName": "d"}));
+        assert_eq!(bad.err().map(|e| e.status.as_u16()), Some(400));
+    }
+}

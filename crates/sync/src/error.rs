@@ -1,0 +1,65 @@
+//! The one error type of Cognito Sync: each variant is one of the model's exceptions, with
+//! its code and HTTP status.
+
+use cognate_protocol::ApiError;
+use http::StatusCode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("{0}")]
+    InvalidParameter(String),
+    #[error("{0}")]
+    NotAuthorized(String),
+    #[error("{0}")]
+    ResourceNotFound(String),
+    /// A patch was written against a record (or dataset) that changed since the device read it.
+    #[error("{0}")]
+    ResourceConflict(String),
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error("{0}")]
+    TooManyRequests(String),
+    /// A failure inside the server; the detail is logged, never shown.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl SyncError {
+    pub(crate) fn internal(e: impl std::fmt::Display) -> Self {
+        SyncError::Internal(e.to_string())
+    }
+}
+
+impl From<cognate_store::StoreError> for SyncError {
+    fn from(e: cognate_store::StoreError) -> Self {
+        SyncError::internal(e)
+    }
+}
+
+impl From<SyncError> for ApiError {
+    fn from(e: SyncError) -> Self {
+        let (status, code) = match &e {
+            SyncError::InvalidParameter(_) => {
+                (StatusCode::BAD_REQUEST, "InvalidParameterException")
+            }
+            SyncError::NotAuthorized(_) => (StatusCode::FORBIDDEN, "NotAuthorizedException"),
+            SyncError::ResourceNotFound(_) => (StatusCode::NOT_FOUND, "ResourceNotFoundException"),
+            SyncError::ResourceConflict(_) => (StatusCode::CONFLICT, "ResourceConflictException"),
+            SyncError::LimitExceeded(_) => (StatusCode::BAD_REQUEST, "LimitExceededException"),
+            SyncError::TooManyRequests(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException")
+            }
+            SyncError::Internal(detail) => {
+                tracing::error!(error = %detail, "cognito sync failed inside the server");
+                return ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalErrorException",
+                    "An internal error occurred",
+                );
+            }
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, SyncError>;
