@@ -5,12 +5,21 @@ racing writers never both win."""
 
 import json
 import threading
+import time
+import urllib.parse
 
 import botocore.exceptions
 import pytest
+import requests
+import websockets.exceptions
+from botocore.auth import SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from websockets.sync.client import connect
 
 from test_identitypool import (as_session, credentials, identity_pool, provider_name, public, role, sign_in,
                                trust, user, user_pool)
+from conftest import Server
 from test_sts import error_of
 
 DATASET = "profile"
@@ -344,3 +353,121 @@ def test_datasets_follow_identities_that_merge(any_backend):
     assert developer.list_datasets(IdentityPoolId=pool_id, IdentityId=gone)["Datasets"] == []
     developer.delete_dataset(IdentityPoolId=pool_id, IdentityId=merged, DatasetName=f"{DATASET}.{gone}")
     assert "MergedDatasetNames" not in Device(developer, pool_id, merged).list()
+
+
+def live_url(server, c, pool_id, identity_id, device, datasets=(), expires=300, scheme="ws"):
+    """The live channel's URL, presigned with SigV4 (botocore's own query signer)."""
+    query = urllib.parse.urlencode([("IdentityPoolId", pool_id), ("IdentityId", identity_id), ("DeviceId", device)]
+                                   + [("DatasetName", d) for d in datasets])
+    request = AWSRequest(method="GET", url=f"{server.url}/_cognate/sync/live?{query}")
+    creds = Credentials(c["AccessKeyId"], c["SecretKey"], c.get("SessionToken"))
+    SigV4QueryAuth(creds, "cognito-sync", "us-east-1", expires=expires).add_auth(request)
+    return request.url.replace("http://", f"{scheme}://", 1)
+
+
+def live_refused(url):
+    with pytest.raises(websockets.exceptions.InvalidStatus) as e:
+        connect(url, open_timeout=10)
+    return e.value.response.status_code, json.loads(e.value.response.body or b"{}").get("message", "")
+
+
+def push_of(channel):
+    return json.loads(channel.recv(timeout=10))
+
+
+def test_live_channel_tells_every_other_device_at_once(server):
+    pool_id = guest_pool(server)
+    identity = public(server).get_id(IdentityPoolId=pool_id)["IdentityId"]
+    phone_creds, laptop_creds = credentials(server, identity), credentials(server, identity)
+    phone_sync = as_session(server, "cognito-sync", phone_creds)
+    laptop_sync = as_session(server, "cognito-sync", laptop_creds)
+    phone = connect(live_url(server, phone_creds, pool_id, identity, "phone", [DATASET]), open_timeout=10)
+    laptop = connect(live_url(server, laptop_creds, pool_id, identity, "laptop"), open_timeout=10)
+    try:
+        Device(phone_sync, pool_id, identity).update(patch("a", 0, "1"), device="phone")
+        assert push_of(laptop) == {"source": "cognito-sync", "identityPoolId": pool_id, "identityId": identity,
+                                   "datasetName": DATASET, "syncCount": 1}
+        # The laptop's own writes reach the phone only for the dataset it watches, and never the
+        # laptop itself.
+        Device(laptop_sync, pool_id, identity, "other").update(patch("b", 0, "1"), device="laptop")
+        Device(laptop_sync, pool_id, identity).update(patch("a", 1, "2"), device="laptop")
+        assert push_of(phone) == {"source": "cognito-sync", "identityPoolId": pool_id, "identityId": identity,
+                                  "datasetName": DATASET, "syncCount": 2}
+        # A deletion is a change too; it names no device, so every watcher hears of it.
+        phone_sync.delete_dataset(IdentityPoolId=pool_id, IdentityId=identity, DatasetName="other")
+        assert push_of(laptop) == {"source": "cognito-sync", "identityPoolId": pool_id, "identityId": identity,
+                                   "datasetName": "other", "syncCount": 2}
+        # Another identity's changes reach neither.
+        other, other_client = guest_device(server, pool_id)
+        Device(other_client, pool_id, other).update(patch("z", 0, "1"), device="x")
+        Device(phone_sync, pool_id, identity).update(patch("a", 2, "3"))
+        assert push_of(laptop)["syncCount"] == 3 and push_of(phone)["syncCount"] == 3
+    finally:
+        phone.close()
+        laptop.close()
+
+
+def test_live_channel_refuses_what_the_api_refuses(server):
+    pool_id = guest_pool(server)
+    ann = public(server).get_id(IdentityPoolId=pool_id)["IdentityId"]
+    ann_creds = credentials(server, ann)
+    bob = public(server).get_id(IdentityPoolId=pool_id)["IdentityId"]
+    bob_creds = credentials(server, bob)
+    good = live_url(server, ann_creds, pool_id, ann, "d1")
+    with connect(good, open_timeout=10):
+        pass
+    # Unsigned, signed by another identity, by the account's root, tampered, expired.
+    unsigned = good.split("&X-Amz-Algorithm", 1)[0]
+    assert live_refused(unsigned)[0] == 403
+    assert live_refused(live_url(server, bob_creds, pool_id, ann, "d1")) == (
+        403, f"Access to Identity '{ann}' is forbidden.")
+    root_key, root_secret = server.root_credentials()
+    root = {"AccessKeyId": root_key, "SecretKey": root_secret}
+    assert live_refused(live_url(server, root, pool_id, ann, "d1"))[0] == 403
+    signature = good.rsplit("X-Amz-Signature=", 1)[1]
+    forged = good.replace(signature, ("0" if signature[0] != "0" else "1") + signature[1:])
+    assert live_refused(forged)[0] == 403
+    brief = live_url(server, ann_creds, pool_id, ann, "d1", expires=1)
+    time.sleep(2)
+    assert live_refused(brief)[0] == 403
+    # A bad dataset name, no device, and a plain GET that does not ask for a WebSocket.
+    assert live_refused(live_url(server, ann_creds, pool_id, ann, "d1", ["bad name!"]))[0] == 400
+    assert live_refused(live_url(server, ann_creds, pool_id, ann, ""))[0] == 400
+    plain = requests.get(live_url(server, ann_creds, pool_id, ann, "d1", scheme="http"), timeout=10)
+    assert (plain.status_code, plain.headers["x-amzn-ErrorType"]) == (400, "InvalidParameterException")
+
+    # A role without cognito-sync:SubscribeToDataset may not watch.
+    read_only = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "cognito-sync:ListRecords", "Resource": "*"}]}
+    ci, narrow = identity_pool(server, [])
+    ci.set_identity_pool_roles(IdentityPoolId=narrow, Roles={
+        "unauthenticated": role(server, "Narrow", trust(narrow, "unauthenticated"), read_only)})
+    guest = public(server).get_id(IdentityPoolId=narrow)["IdentityId"]
+    status, message = live_refused(live_url(server, credentials(server, guest), narrow, guest, "d"))
+    assert status == 403 and "cognito-sync:SubscribeToDataset" in message
+
+
+def test_a_change_on_one_node_reaches_devices_on_another(postgres_url, tmp_path):
+    key = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVpBQkNERUY="
+    env = {"COGNATE_MASTER_KEY": key, "COGNATE_DATABASE_URL": postgres_url}
+    a = Server(tmp_path / "a", env=env)
+    try:
+        b = Server(tmp_path / "b", env=env)
+        try:
+            pool_id = guest_pool(a)
+            identity = public(a).get_id(IdentityPoolId=pool_id)["IdentityId"]
+            on_b = credentials(a, identity)
+            writer = as_session(a, "cognito-sync", credentials(a, identity))
+            with connect(live_url(b, on_b, pool_id, identity, "tablet"), open_timeout=10) as tablet:
+                with connect(live_url(a, on_b, pool_id, identity, "phone"), open_timeout=10) as phone:
+                    Device(writer, pool_id, identity).update(patch("k", 0, "v"), device="phone")
+                    assert push_of(tablet)["syncCount"] == 1
+                    Device(writer, pool_id, identity).update(patch("k", 1, "w"), device="tablet")
+                    # The phone, on the writing node, hears of the tablet's write once.
+                    assert push_of(phone)["syncCount"] == 2
+                    Device(writer, pool_id, identity).update(patch("k", 2, "x"))
+                    assert push_of(phone)["syncCount"] == 3 and push_of(tablet)["syncCount"] == 3
+        finally:
+            b.stop()
+    finally:
+        a.stop()

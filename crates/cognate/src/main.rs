@@ -148,6 +148,9 @@ struct ServeArgs {
     /// Most connections from one client address at once [default: 256]
     #[arg(long, env = "COGNATE_MAX_CONNECTIONS_PER_IP")]
     max_connections_per_ip: Option<usize>,
+    /// Most Cognito Sync live channels (WebSockets) open at once [default: 10000]
+    #[arg(long, env = "COGNATE_MAX_LIVE_CONNECTIONS")]
+    max_live_connections: Option<usize>,
     /// Seconds allowed for a request's headers, and idle between requests [default: 30]
     #[arg(long, env = "COGNATE_HEADER_TIMEOUT_SECS")]
     header_timeout_secs: Option<u64>,
@@ -192,6 +195,7 @@ impl ServeArgs {
             region,
             max_connections,
             max_connections_per_ip,
+            max_live_connections,
             header_timeout_secs,
             body_timeout_secs
         );

@@ -71,6 +71,9 @@ pub struct Config {
     pub max_connections: usize,
     /// Most connections from one client address at once; further ones are closed.
     pub max_connections_per_ip: usize,
+    /// Most Cognito Sync live channels (WebSockets) open at once; further ones are refused.
+    /// They are counted apart from `max_connections`, which counts requests' connections.
+    pub max_live_connections: usize,
     /// Seconds a connection may take to send a request's headers, and may sit idle between
     /// requests, before it is closed.
     pub header_timeout_secs: u64,
@@ -112,6 +115,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             max_connections: 1024,
             max_connections_per_ip: 256,
+            max_live_connections: 10_000,
             header_timeout_secs: 30,
             body_timeout_secs: 60,
             tls_cert: None,
@@ -171,6 +175,7 @@ impl fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("max_connections", &self.max_connections)
             .field("max_connections_per_ip", &self.max_connections_per_ip)
+            .field("max_live_connections", &self.max_live_connections)
             .field("header_timeout_secs", &self.header_timeout_secs)
             .field("body_timeout_secs", &self.body_timeout_secs)
             .field("tls_cert", &self.tls_cert)

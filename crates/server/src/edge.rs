@@ -22,7 +22,7 @@ use crate::services::{
     organizations::OrganizationsService,
     s3,
     sts::StsService,
-    sync::SyncService,
+    sync::{self, SyncService},
     userpool::{self, UserPoolService},
 };
 use crate::state::AppState;
@@ -35,7 +35,7 @@ pub async fn handle(
 ) -> http::Response<Body> {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let body = Body::new(crate::listener::IdleTimeout::new(body, state.body_timeout));
     if parts.uri.path() == "/_cognate/health" && parts.method == Method::GET {
         return health(&request_id);
@@ -76,8 +76,19 @@ pub async fn handle(
         scope_service.as_deref(),
     );
     let apply = parts.uri.path() == APPLY_PATH && parts.method == Method::POST;
+    let live = parts.uri.path() == sync::live::LIVE_PATH && parts.method == Method::GET;
+    let upgrade = if live {
+        use axum::extract::FromRequestParts as _;
+        axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &state)
+            .await
+            .ok()
+    } else {
+        None
+    };
     let protocol = if apply {
         Protocol::Json
+    } else if live {
+        Protocol::RestJson
     } else {
         route.protocol()
     };
@@ -97,6 +108,8 @@ pub async fn handle(
             };
             if apply {
                 apply_file(&mut ctx, body).await
+            } else if live {
+                sync::live::open(&mut ctx, upgrade).await
             } else {
                 dispatch(&mut ctx, &route, body, &mut query_service).await
             }

@@ -14,6 +14,7 @@ mod federation;
 mod jwks;
 mod listener;
 mod pipeline;
+mod push;
 mod services;
 mod state;
 mod tls;
@@ -129,6 +130,27 @@ pub async fn serve(
             }
         });
     }
+    if let Some(mut listener) = store.listen_sync().await? {
+        // Other nodes' dataset changes reach the live channels open here.
+        let state = state.clone();
+        tokio::spawn(async move {
+            loop {
+                match listener.next().await {
+                    Ok(payload) => match serde_json::from_str::<push::Notice>(&payload) {
+                        Ok(notice) if notice.node != state.hub.node => {
+                            state.hub.publish(Arc::new(notice));
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "unreadable dataset change notice"),
+                    },
+                    Err(e) => {
+                        tracing::warn!(error = %e, "sync listener lost its connection; reconnecting");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+    }
     {
         // Keys added by `cognate admin rotate-session-key` (or another node) start sealing
         // here within a minute; tokens naming a new key reload the ring at once.
@@ -200,6 +222,7 @@ mod tests {
         "bootstrap",
         "tls",
         "jwks",
+        "push",
         "state",
         "listener",
         "auth",

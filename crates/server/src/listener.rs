@@ -20,6 +20,22 @@ use crate::config::Config;
 /// How long shutdown waits for requests in flight before it closes their connections.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
+/// Drives a connection until it ends, or until shutdown, when it finishes the request in
+/// flight and closes.
+macro_rules! until_stopped {
+    ($conn:ident, $stopping:ident) => {{
+        let mut conn = std::pin::pin!($conn);
+        let mut stopping = $stopping;
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            () = async { drop(stopping.wait_for(|stop| *stop).await) } => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+        }
+    }};
+}
+
 /// Serves `app` on `listener` (over TLS when `tls` is given) until `shutdown` resolves.
 pub(crate) async fn serve(
     listener: TcpListener,
@@ -36,7 +52,8 @@ pub(crate) async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(config.header_timeout_secs.max(1)))
         .max_buf_size(64 * 1024);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Shutdown tells every connection to finish its request in flight and close.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     let per_ip = Arc::new(PerAddress {
         limit: config.max_connections_per_ip.max(1),
         open: std::sync::Mutex::new(std::collections::HashMap::new()),
@@ -72,25 +89,28 @@ pub(crate) async fn serve(
                 req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
                 app.clone().oneshot(req.map(axum::body::Body::new))
             });
-        let watcher = graceful.watcher();
+        let stopping = stopping.clone();
         let http = http.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
             // Clients that go away, fail their handshake, or time out sending headers end
-            // here; none of that is ours.
+            // here; none of that is ours. A connection upgraded to a WebSocket (the Cognito
+            // Sync live channel) leaves this slot when it upgrades.
             match tls {
                 None => {
-                    let _ = watcher
-                        .watch(http.serve_connection(TokioIo::new(stream), service))
-                        .await;
+                    let conn = http
+                        .serve_connection(TokioIo::new(stream), service)
+                        .with_upgrades();
+                    until_stopped!(conn, stopping);
                 }
                 Some(acceptor) => {
                     if let Ok(Ok(stream)) =
                         tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await
                     {
-                        let _ = watcher
-                            .watch(http.serve_connection(TokioIo::new(stream), service))
-                            .await;
+                        let conn = http
+                            .serve_connection(TokioIo::new(stream), service)
+                            .with_upgrades();
+                        until_stopped!(conn, stopping);
                     }
                 }
             }
@@ -99,7 +119,10 @@ pub(crate) async fn serve(
         });
     }
     drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+    let _ = stop.send(true);
+    // Every connection holds a slot until it ends: all slots back means all requests done.
+    let all = u32::try_from(config.max_connections.max(1)).unwrap_or(u32::MAX);
+    if tokio::time::timeout(SHUTDOWN_GRACE, slots.acquire_many(all))
         .await
         .is_err()
     {

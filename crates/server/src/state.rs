@@ -110,6 +110,8 @@ pub struct AppState {
     /// S3 object rows by (bucket, key), kept only when this node is the only writer
     /// (SQLite); every object write on this node forgets its key.
     pub objects: Option<Cache<(String, String), Arc<cognate_store::ObjectRow>>>,
+    /// Cognito Sync live channels open on this node.
+    pub hub: Arc<crate::push::Hub>,
 }
 
 /// A bucket as authorization needs it: its row and its parsed policy.
@@ -180,6 +182,10 @@ impl AppState {
         (blobs, delivery): (cognate_s3::Blobs, cognate_userpool::Delivery),
     ) -> Self {
         AppState {
+            hub: Arc::new(crate::push::Hub::new(
+                config.max_live_connections,
+                uuid::Uuid::new_v4().to_string(),
+            )),
             region: config.region.clone(),
             default_account,
             dev: config.dev,
@@ -367,6 +373,20 @@ impl AppState {
         self.identity_cache.clear();
         if let Some(objects) = &self.objects {
             objects.clear();
+        }
+    }
+
+    /// A dataset changed: tell the live channels here, and the other nodes.
+    pub async fn pushed(&self, notice: crate::push::Notice) {
+        let notice = Arc::new(notice);
+        self.hub.publish(notice.clone());
+        match serde_json::to_string(notice.as_ref()) {
+            Ok(payload) => {
+                if let Err(e) = self.store.notify_sync(&payload).await {
+                    tracing::error!(error = %e, "could not tell other nodes of a dataset change");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "could not encode a dataset change"),
         }
     }
 

@@ -106,6 +106,23 @@ impl std::fmt::Debug for ChangeListener {
     }
 }
 
+/// Other nodes' Cognito Sync change notices (PostgreSQL's LISTEN).
+pub struct SyncListener(sqlx::postgres::PgListener);
+
+impl std::fmt::Debug for SyncListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SyncListener")
+    }
+}
+
+impl SyncListener {
+    /// Waits for the next notice and returns its payload. After an error the listener
+    /// reconnects on the next call (notices sent meanwhile are lost).
+    pub async fn next(&mut self) -> Result<String> {
+        Ok(self.0.recv().await?.payload().to_owned())
+    }
+}
+
 impl ChangeListener {
     /// Waits for the next change. After an error the listener reconnects on the next call;
     /// callers should treat an error as "something may have changed".
@@ -166,6 +183,9 @@ pub struct Store {
 
 /// The notification channel that tells every node an IAM change happened.
 const CHANGES_CHANNEL: &str = "cognate_changes";
+
+/// The notification channel that tells every node a Cognito Sync dataset changed.
+const SYNC_CHANNEL: &str = "cognate_sync";
 
 impl Store {
     /// Opens (creating if needed) the SQLite database at `path`.
@@ -245,6 +265,29 @@ impl Store {
         let mut listener = sqlx::postgres::PgListener::connect(&self.url).await?;
         listener.listen(CHANGES_CHANNEL).await?;
         Ok(Some(ChangeListener(listener)))
+    }
+
+    /// Tells every node (PostgreSQL only; a no-op on SQLite) that a dataset changed; `payload`
+    /// is at most 8,000 bytes (PostgreSQL's limit on a notice).
+    pub async fn notify_sync(&self, payload: &str) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(SYNC_CHANNEL)
+                .bind(payload)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Subscribes to other nodes' dataset change notices (PostgreSQL only; `None` on SQLite).
+    pub async fn listen_sync(&self) -> Result<Option<SyncListener>> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let mut listener = sqlx::postgres::PgListener::connect(&self.url).await?;
+        listener.listen(SYNC_CHANNEL).await?;
+        Ok(Some(SyncListener(listener)))
     }
 
     /// Waits for in-flight queries and closes every connection.

@@ -182,12 +182,12 @@ impl CognitoSync<'_> {
     }
 
     /// Deletes a dataset and its records; devices learn of it from ListRecords. The answer
-    /// describes the dataset as it was.
+    /// describes the dataset as it was; the count is the one the deletion took.
     pub async fn delete_dataset(
         &self,
         input: shapes::DeleteDatasetRequest,
         by: &str,
-    ) -> Result<shapes::DeleteDatasetResponse> {
+    ) -> Result<(shapes::DeleteDatasetResponse, i64)> {
         self.require_identity(&input.identity_pool_id, &input.identity_id)
             .await?;
         for _ in 0..WRITE_ATTEMPTS {
@@ -212,9 +212,10 @@ impl CognitoSync<'_> {
                 .await?
             {
                 DatasetWrite::Written => {
-                    return Ok(shapes::DeleteDatasetResponse {
+                    let out = shapes::DeleteDatasetResponse {
                         dataset: Some(dataset_shape(&d)),
-                    });
+                    };
+                    return Ok((out, count));
                 }
                 DatasetWrite::Lost => continue,
                 DatasetWrite::NoIdentity | DatasetWrite::TooManyDatasets => {
@@ -330,12 +331,13 @@ impl CognitoSync<'_> {
         })
     }
 
-    /// Applies a device's patches as one change: all or nothing, one sync count more.
+    /// Applies a device's patches as one change: all or nothing, one sync count more (returned
+    /// beside the answer).
     pub async fn update_records(
         &self,
         input: shapes::UpdateRecordsRequest,
         by: &str,
-    ) -> Result<shapes::UpdateRecordsResponse> {
+    ) -> Result<(shapes::UpdateRecordsResponse, i64)> {
         if !token::session_valid(
             self.master,
             &input.sync_session_token,
@@ -448,9 +450,10 @@ impl CognitoSync<'_> {
                 .await?
             {
                 DatasetWrite::Written => {
-                    return Ok(shapes::UpdateRecordsResponse {
+                    let out = shapes::UpdateRecordsResponse {
                         records: Some(changed.iter().map(record_shape).collect()),
-                    });
+                    };
+                    return Ok((out, count));
                 }
                 DatasetWrite::Lost => continue,
                 DatasetWrite::NoIdentity => {

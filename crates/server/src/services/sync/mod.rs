@@ -4,6 +4,7 @@
 //! that identity's data only, and none of the pool-wide operations, which take developer
 //! credentials.
 
+use cognate_protocol::shapes::cognito_sync as shapes;
 use cognate_protocol::{ApiError, Model, Protocol, services};
 use cognate_sync::{CognitoSync, SyncError};
 use serde::Serialize;
@@ -13,6 +14,9 @@ use serde_json::Value;
 use crate::auth::Caller;
 use crate::context::Ctx;
 use crate::pipeline::{Service, Wire, signed};
+use crate::push::{Notice, Push};
+
+pub(crate) mod live;
 
 pub(crate) use services::cognito_sync::Operation;
 
@@ -92,6 +96,32 @@ fn output<T: Serialize>(out: Result<T, SyncError>) -> Result<Value, ApiError> {
     serde_json::to_value(out?).map_err(|_| ApiError::internal())
 }
 
+/// Tells the identity's devices (on every node) that one of its datasets changed, except the
+/// device that changed it.
+async fn notify(
+    ctx: &Ctx<'_>,
+    identity_pool_id: String,
+    identity_id: String,
+    dataset_name: String,
+    sync_count: i64,
+    device_id: Option<String>,
+) {
+    let push = Push {
+        source: "cognito-sync".to_owned(),
+        identity_pool_id,
+        identity_id,
+        dataset_name,
+        sync_count,
+    };
+    ctx.state
+        .pushed(Notice {
+            push,
+            device_id,
+            node: ctx.state.hub.node.clone(),
+        })
+        .await;
+}
+
 impl Service for SyncService {
     type Operation = Operation;
     type Authorized = Authorized;
@@ -167,9 +197,30 @@ impl Service for SyncService {
         match op {
             ListDatasets => output(sync.list_datasets(typed(input)?).await),
             DescribeDataset => output(sync.describe_dataset(typed(input)?).await),
-            DeleteDataset => output(sync.delete_dataset(typed(input)?, by).await),
+            DeleteDataset => {
+                let input: shapes::DeleteDatasetRequest = typed(input)?;
+                let (pool, identity, dataset) = (
+                    input.identity_pool_id.clone(),
+                    input.identity_id.clone(),
+                    input.dataset_name.clone(),
+                );
+                let (out, count) = sync.delete_dataset(input, by).await?;
+                notify(ctx, pool, identity, dataset, count, None).await;
+                output(Ok(out))
+            }
             ListRecords => output(sync.list_records(typed(input)?).await),
-            UpdateRecords => output(sync.update_records(typed(input)?, by).await),
+            UpdateRecords => {
+                let input: shapes::UpdateRecordsRequest = typed(input)?;
+                let (pool, identity, dataset, device) = (
+                    input.identity_pool_id.clone(),
+                    input.identity_id.clone(),
+                    input.dataset_name.clone(),
+                    input.device_id.clone(),
+                );
+                let (out, count) = sync.update_records(input, by).await?;
+                notify(ctx, pool, identity, dataset, count, device).await;
+                output(Ok(out))
+            }
             DescribeIdentityUsage => output(sync.describe_identity_usage(typed(input)?).await),
             DescribeIdentityPoolUsage => {
                 output(sync.describe_identity_pool_usage(typed(input)?).await)
@@ -187,7 +238,6 @@ impl Service for SyncService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cognate_protocol::shapes::cognito_sync as shapes;
     use serde_json::json;
 
     #[test]
