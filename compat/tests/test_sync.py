@@ -471,3 +471,132 @@ def test_a_change_on_one_node_reaches_devices_on_another(postgres_url, tmp_path)
             b.stop()
     finally:
         a.stop()
+
+
+class InvokeStandIn:
+    """A Lambda Invoke API stand-in: records each call, answers as the function it names."""
+
+    def __init__(self):
+        import http.server
+
+        outer = self
+        self.calls = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                event = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                name = self.path.split("/")[3]
+                outer.calls.append((name, {k.lower(): v for k, v in self.headers.items()}, json.loads(json.dumps(event))))
+                status, headers, answer = outer.answer(name, event)
+                body = json.dumps(answer).encode()
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @staticmethod
+    def answer(name, event):
+        records = event["datasetRecords"]
+        if name == "award":
+            if records.get("level", {}).get("newValue") == "10":
+                records["award"] = {"newValue": "gold", "op": "replace"}
+            if "banned" in records:
+                records["banned"]["op"] = "remove"
+            if "secret" in records:
+                records["secret"]["newValue"] = None
+            return 200, {}, event
+        if name == "broken":
+            return 200, {"X-Amz-Function-Error": "Unhandled"}, {"errorMessage": "boom", "errorType": "Error"}
+        if name == "busy":
+            return 429, {}, {"message": "Rate exceeded"}
+        if name == "tamper":
+            event["identityId"] = "us-east-1:00000000-0000-0000-0000-000000000000"
+            return 200, {}, event
+        if name == "slow":
+            time.sleep(6)
+        return 200, {}, event
+
+    def stop(self):
+        self.httpd.shutdown()
+
+
+def test_sync_trigger_decides_what_identity_writes_store(tmp_path):
+    functions = InvokeStandIn()
+    server = Server(tmp_path / "data", extra_args=["--lambda-endpoint", functions.url])
+    try:
+        pool_id = guest_pool(server)
+        identity, client = guest_device(server, pool_id)
+        developer = server.client("cognito-sync")
+        arn = lambda name: f"arn:aws:lambda:us-east-1:{server.account_id}:function:{name}"
+        assert developer.get_cognito_events(IdentityPoolId=pool_id)["Events"] == {}
+        developer.set_cognito_events(IdentityPoolId=pool_id, Events={"SyncTrigger": arn("award")})
+        assert developer.get_cognito_events(IdentityPoolId=pool_id)["Events"] == {"SyncTrigger": arn("award")}
+
+        device = Device(client, pool_id, identity)
+        written = device.update(patch("level", 0, "10"), patch("banned", 0, "x"), patch("note", 0, "hi"))
+        assert values(written) == {"level": ("10", 1), "award": ("gold", 1), "banned": (None, 1), "note": ("hi", 1)}
+        name, headers, event = functions.calls[-1]
+        assert name == "award"
+        assert headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=cognate/")
+        assert "/us-east-1/lambda/aws4_request" in headers["authorization"]
+        assert headers["x-amz-invocation-type"] == "RequestResponse"
+        assert event == {"version": 2, "eventType": "SyncTrigger", "region": "us-east-1", "identityPoolId": pool_id,
+                         "identityId": identity, "datasetName": DATASET, "datasetRecords": {
+                             "level": {"oldValue": None, "newValue": "10", "op": "replace"},
+                             "banned": {"oldValue": None, "newValue": "x", "op": "replace"},
+                             "note": {"oldValue": None, "newValue": "hi", "op": "replace"}}}
+        # The function sees every record; what it leaves alone is not written again.
+        written = device.update(patch("secret", 0, "s"), patch("note", 1, "hello"))
+        assert values(written) == {"secret": (None, 2), "note": ("hello", 2)}
+        seen = functions.calls[-1][2]["datasetRecords"]
+        assert seen["award"] == {"oldValue": "gold", "newValue": "gold", "op": "replace"}
+        assert seen["note"] == {"oldValue": "hi", "newValue": "hello", "op": "replace"}
+        assert values(device.list()["Records"])["award"] == ("gold", 1)
+
+        # Developer credentials do not run the trigger, as on AWS.
+        calls = len(functions.calls)
+        assert values(Device(developer, pool_id, identity).update(patch("banned", 1, "y"))) == {"banned": ("y", 3)}
+        assert len(functions.calls) == calls
+
+        # A function that fails, is throttled, changes what it may not, or is too slow: the
+        # call is refused and nothing is written.
+        for function, error in (("broken", ("InvalidLambdaFunctionOutputException", 400)),
+                                ("busy", ("LambdaThrottledException", 429)),
+                                ("tamper", ("InvalidLambdaFunctionOutputException", 400)),
+                                ("slow", ("LambdaSocketTimeoutException", 400))):
+            developer.set_cognito_events(IdentityPoolId=pool_id, Events={"SyncTrigger": arn(function)})
+            (code, message) = refused(lambda: device.update(patch("note", 2, "lost")))
+            assert code == error, (function, message)
+            if function == "broken":
+                assert "boom" in message
+            assert device.list()["DatasetSyncCount"] == 3
+        # An empty ARN removes the trigger.
+        developer.set_cognito_events(IdentityPoolId=pool_id, Events={"SyncTrigger": ""})
+        assert developer.get_cognito_events(IdentityPoolId=pool_id)["Events"] == {}
+        assert values(device.update(patch("note", 2, "kept"))) == {"note": ("kept", 4)}
+
+        # Only developer credentials configure events; only SyncTrigger and Lambda ARNs exist.
+        assert refused(lambda: client.get_cognito_events(IdentityPoolId=pool_id))[0] == ("NotAuthorizedException", 403)
+        for events in ({"Other": arn("award")}, {"SyncTrigger": "arn:aws:sns:us-east-1:1:topic"}):
+            assert refused(lambda: developer.set_cognito_events(IdentityPoolId=pool_id, Events=events))[0] == (
+                "InvalidParameterException", 400)
+    finally:
+        server.stop()
+        functions.stop()
+
+
+def test_events_need_somewhere_to_invoke_functions(server):
+    pool_id = guest_pool(server)
+    developer = server.client("cognito-sync")
+    (code, message) = refused(lambda: developer.set_cognito_events(
+        IdentityPoolId=pool_id, Events={"SyncTrigger": f"arn:aws:lambda:us-east-1:{server.account_id}:function:f"}))
+    assert code == ("InvalidParameterException", 400) and "--lambda-endpoint" in message

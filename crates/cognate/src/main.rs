@@ -115,6 +115,15 @@ struct ServeArgs {
     /// Identity pools: Facebook's Graph API [default: https://graph.facebook.com]
     #[arg(long, env = "COGNATE_FACEBOOK_GRAPH_URL")]
     facebook_graph_url: Option<String>,
+    /// A Lambda Invoke API endpoint where Cognito Sync's Sync Trigger functions are invoked
+    #[arg(long, env = "COGNATE_LAMBDA_ENDPOINT")]
+    lambda_endpoint: Option<String>,
+    /// The access key id Invoke calls are signed with [default: cognate]
+    #[arg(long, env = "COGNATE_LAMBDA_ACCESS_KEY_ID")]
+    lambda_access_key_id: Option<String>,
+    /// The secret access key Invoke calls are signed with [default: cognate]
+    #[arg(long, env = "COGNATE_LAMBDA_SECRET_ACCESS_KEY", hide_env_values = true)]
+    lambda_secret_access_key: Option<String>,
     /// Identity pools: Login with Amazon's API [default: https://api.amazon.com]
     #[arg(long, env = "COGNATE_AMAZON_API_URL")]
     amazon_api_url: Option<String>,
@@ -220,6 +229,11 @@ impl ServeArgs {
             };
         }
         set_opt!(message_webhook_url, smtp_url, smtp_from);
+        set_opt!(
+            lambda_endpoint,
+            lambda_access_key_id,
+            lambda_secret_access_key
+        );
         set_opt!(
             google_jwks_url,
             apple_jwks_url,

@@ -55,6 +55,13 @@ pub struct Config {
     pub google_jwks_url: Option<String>,
     pub apple_jwks_url: Option<String>,
     pub facebook_graph_url: Option<String>,
+    /// Where functions (Cognito Sync's Sync Trigger) are invoked: a Lambda Invoke API
+    /// (`POST /2015-03-31/functions/<name>/invocations`, SigV4-signed), such as LocalStack's
+    /// or the Lambda Runtime Interface Emulator's. None: no function is invoked.
+    pub lambda_endpoint: Option<String>,
+    /// The keys Cognate signs its Invoke calls with (the endpoint's, if it checks them).
+    pub lambda_access_key_id: Option<String>,
+    pub lambda_secret_access_key: Option<String>,
     pub amazon_api_url: Option<String>,
     pub region: String,
     /// The default (management) account's id, used when it is first created.
@@ -105,6 +112,9 @@ impl Default for Config {
             google_jwks_url: None,
             apple_jwks_url: None,
             facebook_graph_url: None,
+            lambda_endpoint: None,
+            lambda_access_key_id: None,
+            lambda_secret_access_key: None,
             amazon_api_url: None,
             region: "us-east-1".to_owned(),
             account_id: None,
@@ -162,6 +172,12 @@ impl fmt::Debug for Config {
             .field("google_jwks_url", &self.google_jwks_url)
             .field("apple_jwks_url", &self.apple_jwks_url)
             .field("facebook_graph_url", &self.facebook_graph_url)
+            .field("lambda_endpoint", &self.lambda_endpoint)
+            .field("lambda_access_key_id", &self.lambda_access_key_id)
+            .field(
+                "lambda_secret_access_key",
+                &redact(&self.lambda_secret_access_key),
+            )
             .field("amazon_api_url", &self.amazon_api_url)
             .field("region", &self.region)
             .field("account_id", &self.account_id)

@@ -12,6 +12,7 @@ mod context;
 mod edge;
 mod federation;
 mod jwks;
+mod lambda;
 mod listener;
 mod pipeline;
 mod push;
@@ -222,6 +223,7 @@ mod tests {
         "bootstrap",
         "tls",
         "jwks",
+        "lambda",
         "push",
         "state",
         "listener",

@@ -112,6 +112,8 @@ pub struct AppState {
     pub objects: Option<Cache<(String, String), Arc<cognate_store::ObjectRow>>>,
     /// Cognito Sync live channels open on this node.
     pub hub: Arc<crate::push::Hub>,
+    /// Where functions (Sync Triggers) are invoked.
+    pub functions: crate::lambda::Functions,
 }
 
 /// A bucket as authorization needs it: its row and its parsed policy.
@@ -182,6 +184,7 @@ impl AppState {
         (blobs, delivery): (cognate_s3::Blobs, cognate_userpool::Delivery),
     ) -> Self {
         AppState {
+            functions: crate::lambda::Functions::new(config),
             hub: Arc::new(crate::push::Hub::new(
                 config.max_live_connections,
                 uuid::Uuid::new_v4().to_string(),

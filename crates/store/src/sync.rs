@@ -363,6 +363,52 @@ impl Store {
         })
     }
 
+    /// A pool's Cognito Events (JSON), if they were ever set.
+    pub async fn sync_events(&self, pool_id: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query("SELECT events FROM sync_pools WHERE pool_id = $1")
+                .bind(pool_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| r.try_get("events"))
+                .transpose()?,
+        )
+    }
+
+    /// Sets a pool's Cognito Events if they are still `expected` (`None`: never set); false
+    /// when another writer changed them first.
+    pub async fn write_sync_events(
+        &self,
+        pool_id: &str,
+        expected: Option<&str>,
+        events: &str,
+    ) -> Result<bool> {
+        let done = match expected {
+            Some(old) => {
+                sqlx::query("UPDATE sync_pools SET events = $2 WHERE pool_id = $1 AND events = $3")
+                    .bind(pool_id)
+                    .bind(events)
+                    .bind(old)
+                    .execute(&self.pool)
+                    .await
+            }
+            None => {
+                sqlx::query("INSERT INTO sync_pools (pool_id, events) VALUES ($1, $2)")
+                    .bind(pool_id)
+                    .bind(events)
+                    .execute(&self.pool)
+                    .await
+            }
+        };
+        match done {
+            Ok(done) => Ok(done.rows_affected() == 1),
+            Err(e) => match StoreError::from(e) {
+                StoreError::Conflict => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
     /// One pool's totals.
     pub async fn sync_usage_of_pool(&self, pool_id: &str) -> Result<PoolUsageRow> {
         let r = sqlx::query(

@@ -1745,6 +1745,36 @@ async fn sync_rows(store: &Store) {
             .iter()
             .any(|p| p.pool_id == pool.pool_id && p.data_storage == 2)
     );
+    // A pool's events are written only over what the writer read.
+    assert_eq!(store.sync_events(&pool.pool_id).await.unwrap(), None);
+    assert!(
+        store
+            .write_sync_events(&pool.pool_id, None, "{\"a\":1}")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .write_sync_events(&pool.pool_id, None, "{}")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .write_sync_events(&pool.pool_id, Some("{}"), "{}")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .write_sync_events(&pool.pool_id, Some("{\"a\":1}"), "{}")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.sync_events(&pool.pool_id).await.unwrap().as_deref(),
+        Some("{}")
+    );
     // Deleting the identity deletes its datasets and records.
     assert!(store.delete_identity(a).await.unwrap());
     assert_eq!(store.sync_dataset(a, &name).await.unwrap(), None);

@@ -19,6 +19,15 @@ pub enum SyncError {
     LimitExceeded(String),
     #[error("{0}")]
     TooManyRequests(String),
+    /// The Sync Trigger function answered something other than the event it was given,
+    /// changed in its records only (or failed).
+    #[error("{0}")]
+    InvalidLambdaFunctionOutput(String),
+    #[error("{0}")]
+    LambdaThrottled(String),
+    /// The Sync Trigger function did not answer within 5 seconds.
+    #[error("{0}")]
+    LambdaSocketTimeout(String),
     /// A failure inside the server; the detail is logged, never shown.
     #[error("internal error")]
     Internal(String),
@@ -48,6 +57,18 @@ impl From<SyncError> for ApiError {
             SyncError::LimitExceeded(_) => (StatusCode::BAD_REQUEST, "LimitExceededException"),
             SyncError::TooManyRequests(_) => {
                 (StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException")
+            }
+            SyncError::InvalidLambdaFunctionOutput(_) => (
+                StatusCode::BAD_REQUEST,
+                "InvalidLambdaFunctionOutputException",
+            ),
+            SyncError::LambdaThrottled(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, "LambdaThrottledException")
+            }
+            // The developer guide names this exception; the model does not list it, so its
+            // status is not documented: a client error, as the function is the customer's.
+            SyncError::LambdaSocketTimeout(_) => {
+                (StatusCode::BAD_REQUEST, "LambdaSocketTimeoutException")
             }
             SyncError::Internal(detail) => {
                 tracing::error!(error = %detail, "cognito sync failed inside the server");

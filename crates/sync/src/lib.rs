@@ -13,9 +13,11 @@
 //! checks that the pool belongs to the caller's account and the identity to the pool.
 
 mod error;
+mod events;
 mod token;
 
 pub use error::{Result, SyncError};
+pub use events::{Invoke, InvokeError, SYNC_TRIGGER};
 
 use std::collections::HashMap;
 
@@ -30,6 +32,10 @@ pub const MAX_DATASETS_PER_IDENTITY: i64 = 20;
 pub const MAX_RECORDS_PER_DATASET: i64 = 1024;
 /// Bytes of keys and values in one dataset (1 MB).
 pub const MAX_DATASET_BYTES: i64 = 1024 * 1024;
+/// Characters of a record key, and of a value (the model's limits, which a Sync Trigger's
+/// answer must keep too).
+pub const MAX_KEY_CHARS: usize = 1024;
+pub const MAX_VALUE_CHARS: usize = 1_048_575;
 /// How long a sync session token from ListRecords stays good for UpdateRecords.
 const SESSION_SECONDS: i64 = 3600;
 /// ListRecords' and ListDatasets' page size when the caller names none, and the largest.
@@ -37,7 +43,7 @@ const DEFAULT_PAGE: i64 = 1024;
 /// ListIdentityPoolUsage's page size when the caller names none, and the largest.
 const MAX_POOL_PAGE: i64 = 60;
 /// How often a write that lost a race with another writer of its dataset starts again.
-const WRITE_ATTEMPTS: usize = 8;
+pub(crate) const WRITE_ATTEMPTS: usize = 8;
 
 /// One request's view of Cognito Sync.
 pub struct CognitoSync<'a> {
@@ -45,6 +51,7 @@ pub struct CognitoSync<'a> {
     pub master: &'a MasterKey,
     pub rng: &'a (dyn SecureRandom + Sync),
     pub now: time::OffsetDateTime,
+    pub region: &'a str,
     /// The signed caller's account: pools of other accounts do not exist for it.
     pub account: &'a str,
 }
@@ -332,11 +339,13 @@ impl CognitoSync<'_> {
     }
 
     /// Applies a device's patches as one change: all or nothing, one sync count more (returned
-    /// beside the answer).
-    pub async fn update_records(
+    /// beside the answer). With `trigger` (a call with an identity's credentials), the pool's
+    /// Sync Trigger function, if it has one, decides what is written.
+    pub async fn update_records<I: Invoke>(
         &self,
         input: shapes::UpdateRecordsRequest,
         by: &str,
+        trigger: Option<&I>,
     ) -> Result<(shapes::UpdateRecordsResponse, i64)> {
         if !token::session_valid(
             self.master,
@@ -368,6 +377,13 @@ impl CognitoSync<'_> {
         }
         self.require_identity(&input.identity_pool_id, &input.identity_id)
             .await?;
+        let function = match trigger {
+            Some(invoker) => self
+                .sync_trigger_of(&input.identity_pool_id)
+                .await?
+                .map(|f| (invoker, f)),
+            None => None,
+        };
         let now = self.now_ms();
         for _ in 0..WRITE_ATTEMPTS {
             let current = self
@@ -385,34 +401,74 @@ impl CognitoSync<'_> {
             } else {
                 HashMap::new()
             };
-            let count = current.as_ref().map_or(0, |d| d.sync_count) + 1;
-            let mut bytes = live.map_or(0, |d| d.data_storage);
-            let mut records = live.map_or(0, |d| d.num_records);
-            let mut changed = Vec::with_capacity(patches.len());
             for p in &patches {
-                let old = existing.get(&p.key);
-                let seen = old.map_or(0, |r| r.sync_count);
+                let seen = existing.get(&p.key).map_or(0, |r| r.sync_count);
                 if p.sync_count != seen {
                     return Err(SyncError::ResourceConflict(format!(
                         "Current SyncCount for: {} is: {seen} not: {}",
                         p.key, p.sync_count
                     )));
                 }
-                let old_value = old.and_then(|r| r.value.as_deref());
-                let value = if p.op == "replace" {
-                    p.value.clone()
-                } else {
-                    None
-                };
-                bytes += size(&p.key, value.as_deref()) - size(&p.key, old_value);
-                records += i64::from(value.is_some()) - i64::from(old_value.is_some());
-                changed.push(SyncRecordRow {
+            }
+            let mut changes: Vec<events::Change> = patches
+                .iter()
+                .map(|p| events::Change {
                     key: p.key.clone(),
-                    value,
+                    value: if p.op == "replace" {
+                        p.value.clone()
+                    } else {
+                        None
+                    },
+                    device_ms: p.device_last_modified_date.map(|s| (s * 1000.0) as i64),
+                })
+                .collect();
+            // The live values the changes replace: the patched records', or with a trigger
+            // every record's (the function sees, and may change, them all).
+            let mut stored: HashMap<String, String> = existing
+                .values()
+                .filter_map(|r| Some((r.key.clone(), r.value.clone()?)))
+                .collect();
+            if let Some((invoker, function)) = &function {
+                if live.is_some() {
+                    let all = self
+                        .store
+                        .sync_records_since(
+                            &input.identity_id,
+                            &input.dataset_name,
+                            0,
+                            (0, ""),
+                            MAX_RECORDS_PER_DATASET + keys.len() as i64 + 1,
+                        )
+                        .await?;
+                    stored = all
+                        .into_iter()
+                        .filter_map(|r| Some((r.key, r.value?)))
+                        .collect();
+                }
+                let dataset = events::Dataset {
+                    region: self.region,
+                    identity_pool_id: &input.identity_pool_id,
+                    identity_id: &input.identity_id,
+                    dataset_name: &input.dataset_name,
+                };
+                changes =
+                    events::sync_trigger(*invoker, function, &dataset, &stored, changes).await?;
+            }
+            let count = current.as_ref().map_or(0, |d| d.sync_count) + 1;
+            let mut bytes = live.map_or(0, |d| d.data_storage);
+            let mut records = live.map_or(0, |d| d.num_records);
+            let mut changed = Vec::with_capacity(changes.len());
+            for c in changes {
+                let old_value = stored.get(&c.key).map(String::as_str);
+                bytes += size(&c.key, c.value.as_deref()) - size(&c.key, old_value);
+                records += i64::from(c.value.is_some()) - i64::from(old_value.is_some());
+                changed.push(SyncRecordRow {
+                    key: c.key,
+                    value: c.value,
                     sync_count: count,
                     modified_ms: now,
                     modified_by: by.to_owned(),
-                    device_modified_ms: p.device_last_modified_date.map(|s| (s * 1000.0) as i64),
+                    device_modified_ms: c.device_ms,
                 });
             }
             if records > MAX_RECORDS_PER_DATASET {
@@ -540,6 +596,6 @@ fn pool_usage_shape(p: &cognate_store::PoolUsageRow) -> shapes::IdentityPoolUsag
 }
 
 /// Writers of one dataset kept winning the race: the caller may try again.
-fn busy() -> SyncError {
+pub(crate) fn busy() -> SyncError {
     SyncError::TooManyRequests("The dataset is changing too fast; try again".to_owned())
 }

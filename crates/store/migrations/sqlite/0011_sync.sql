@@ -36,3 +36,9 @@ CREATE TABLE sync_records (
         REFERENCES sync_datasets (identity_id, dataset_name) ON DELETE CASCADE ON UPDATE CASCADE
 );
 CREATE INDEX sync_records_since ON sync_records (identity_id, dataset_name, sync_count, record_key);
+
+-- A pool's Cognito Sync settings: its Cognito Events (event type → function ARN) as JSON.
+CREATE TABLE sync_pools (
+    pool_id TEXT PRIMARY KEY REFERENCES identity_pools (pool_id) ON DELETE CASCADE,
+    events  TEXT NOT NULL
+);

@@ -31,6 +31,8 @@ pub(crate) struct SyncService;
 pub(crate) struct Authorized {
     /// The caller's account.
     account: String,
+    /// Whether an identity's own credentials signed (Sync Triggers run only then).
+    identity: bool,
 }
 
 /// Operations on one identity's data, which that identity's own credentials may call.
@@ -136,7 +138,14 @@ impl Service for SyncService {
 
     fn implements(op: Operation) -> bool {
         use Operation::*;
-        identity_data(op) || matches!(op, DescribeIdentityPoolUsage | ListIdentityPoolUsage)
+        identity_data(op)
+            || matches!(
+                op,
+                DescribeIdentityPoolUsage
+                    | ListIdentityPoolUsage
+                    | GetCognitoEvents
+                    | SetCognitoEvents
+            )
     }
 
     async fn authorize(
@@ -147,7 +156,8 @@ impl Service for SyncService {
     ) -> Result<Authorized, ApiError> {
         let caller = signed(caller)?;
         let account = caller.principal.account().to_string();
-        if let Some(own) = session_value(caller, IDENTITY_KEY) {
+        let identity = session_value(caller, IDENTITY_KEY);
+        if let Some(own) = identity {
             if !identity_data(op) {
                 return Err(not_authorized(format!(
                     "{} can only be called with developer credentials",
@@ -173,7 +183,10 @@ impl Service for SyncService {
             None,
         )
         .await?;
-        Ok(Authorized { account })
+        Ok(Authorized {
+            account,
+            identity: identity.is_some(),
+        })
     }
 
     async fn call(
@@ -188,6 +201,7 @@ impl Service for SyncService {
             master: &ctx.state.master,
             rng: &ctx.state.rng,
             now: ctx.now,
+            region: &ctx.state.region,
             account: &authorized.account,
         };
         // AWS records the account as the writer (`LastModifiedBy`), whoever's credentials
@@ -217,7 +231,8 @@ impl Service for SyncService {
                     input.dataset_name.clone(),
                     input.device_id.clone(),
                 );
-                let (out, count) = sync.update_records(input, by).await?;
+                let trigger = authorized.identity.then_some(&ctx.state.functions);
+                let (out, count) = sync.update_records(input, by, trigger).await?;
                 notify(ctx, pool, identity, dataset, count, device).await;
                 output(Ok(out))
             }
@@ -226,6 +241,12 @@ impl Service for SyncService {
                 output(sync.describe_identity_pool_usage(typed(input)?).await)
             }
             ListIdentityPoolUsage => output(sync.list_identity_pool_usage(typed(input)?).await),
+            GetCognitoEvents => output(sync.get_cognito_events(typed(input)?).await),
+            SetCognitoEvents => {
+                let reachable = ctx.state.functions.configured();
+                sync.set_cognito_events(typed(input)?, reachable).await?;
+                Ok(Value::Object(serde_json::Map::new()))
+            }
             _ => Err(crate::pipeline::unknown_operation(&Self::WIRE, op.name())),
         }
     }
