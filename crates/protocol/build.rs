@@ -16,14 +16,16 @@ const SERVICES: &[(&str, &str)] = &[
     ("cognito_sync", "cognito-sync"),
     ("s3", "s3"),
     ("organizations", "organizations"),
+    ("sns", "sns"),
 ];
 
 /// Services whose structures are generated as serde types (`protocol::shapes::<service>`).
-const SHAPES: &[&str] = &["cognito_identity", "cognito_idp", "cognito_sync"];
+const SHAPES: &[&str] = &["cognito_identity", "cognito_idp", "cognito_sync", "sns"];
 
 /// Services whose (documentation-free) models are embedded for run-time use.
 const EMBEDDED: &[&str] = &[
     "sts",
+    "sns",
     "iam",
     "organizations",
     "cognito-idp",

@@ -115,6 +115,9 @@ struct ServeArgs {
     /// Identity pools: Facebook's Graph API [default: https://graph.facebook.com]
     #[arg(long, env = "COGNATE_FACEBOOK_GRAPH_URL")]
     facebook_graph_url: Option<String>,
+    /// Firebase Cloud Messaging's base URL, for SNS GCM applications [default: https://fcm.googleapis.com]
+    #[arg(long, env = "COGNATE_FCM_URL")]
+    fcm_url: Option<String>,
     /// A Lambda Invoke API endpoint where Cognito Sync's Sync Trigger functions are invoked
     #[arg(long, env = "COGNATE_LAMBDA_ENDPOINT")]
     lambda_endpoint: Option<String>,
@@ -230,6 +233,7 @@ impl ServeArgs {
         }
         set_opt!(message_webhook_url, smtp_url, smtp_from);
         set_opt!(
+            fcm_url,
             lambda_endpoint,
             lambda_access_key_id,
             lambda_secret_access_key

@@ -47,6 +47,14 @@ enum Shape {
         min: Option<i64>,
         max: Option<i64>,
     },
+    /// A map (SNS's attributes): in Query, `<name>.entry.N.key` / `.value`; in XML,
+    /// `<entry><key>…</key><value>…</value></entry>`.
+    Map {
+        value: String,
+        key_name: String,
+        value_name: String,
+        flattened: bool,
+    },
     Boolean,
     Timestamp,
     Other,
@@ -204,6 +212,16 @@ impl Model {
                 min: int(s, "min"),
                 max: int(s, "max"),
             },
+            "map" => {
+                let key = s.get("key").unwrap_or(&Value::Null);
+                let value = s.get("value").unwrap_or(&Value::Null);
+                Shape::Map {
+                    value: text(value, "shape").unwrap_or_default(),
+                    key_name: text(key, "locationName").unwrap_or_else(|| "key".to_owned()),
+                    value_name: text(value, "locationName").unwrap_or_else(|| "value".to_owned()),
+                    flattened: s.get("flattened").and_then(Value::as_bool) == Some(true),
+                }
+            }
             "boolean" => Shape::Boolean,
             "timestamp" => Shape::Timestamp,
             _ => Shape::Other,
@@ -214,7 +232,11 @@ impl Model {
     pub fn query(service: QueryService) -> &'static Model {
         static STS: OnceLock<Model> = OnceLock::new();
         static IAM: OnceLock<Model> = OnceLock::new();
+        static SNS: OnceLock<Model> = OnceLock::new();
         match service {
+            QueryService::Sns => {
+                SNS.get_or_init(|| Model::load(include_str!(concat!(env!("OUT_DIR"), "/sns.json"))))
+            }
             QueryService::Sts => {
                 STS.get_or_init(|| Model::load(include_str!(concat!(env!("OUT_DIR"), "/sts.json"))))
             }
@@ -586,6 +608,40 @@ impl Model {
                 }
                 Some(Value::from(n))
             }
+            Shape::Map {
+                value,
+                key_name,
+                value_name,
+                flattened,
+            } => {
+                let base = if *flattened {
+                    prefix.to_owned()
+                } else {
+                    format!("{prefix}.entry")
+                };
+                let mut map = Map::new();
+                for i in 1.. {
+                    let entry = format!("{base}.{i}");
+                    let Some(key) = params.get(&format!("{entry}.{key_name}")) else {
+                        if params.has_prefix(&entry) {
+                            errors.push(format!(
+                                "Value null at '{path}.{i}.key' failed to satisfy constraint: Member must not be null"
+                            ));
+                            continue;
+                        }
+                        break;
+                    };
+                    let item = self.decode(
+                        value,
+                        &format!("{entry}.{value_name}"),
+                        &format!("{path}.{key}"),
+                        params,
+                        errors,
+                    );
+                    map.insert(key.to_owned(), item.unwrap_or(Value::Null));
+                }
+                (!map.is_empty()).then_some(Value::Object(map))
+            }
             Shape::Boolean => params
                 .get(prefix)
                 .map(|v| Value::Bool(v.eq_ignore_ascii_case("true"))),
@@ -641,6 +697,31 @@ impl Model {
                     });
                 }
             }
+            Some(Shape::Map {
+                value: value_shape,
+                key_name,
+                value_name,
+                flattened,
+            }) => {
+                let Some(entries) = value.as_object() else {
+                    return;
+                };
+                let entry = |w: &mut XmlWriter, k: &str, v: &Value| {
+                    w.element(key_name, k);
+                    self.encode(value_shape, value_name, v, w);
+                };
+                if *flattened {
+                    for (k, v) in entries {
+                        w.nest(name, |w| entry(w, k, v));
+                    }
+                } else {
+                    w.nest(name, |w| {
+                        for (k, v) in entries {
+                            w.nest("entry", |w| entry(w, k, v));
+                        }
+                    });
+                }
+            }
             _ => {
                 let text = match value {
                     Value::String(s) => s.clone(),
@@ -680,6 +761,26 @@ mod tests {
     }
 
     #[test]
+    fn maps_decode_from_entries_and_encode_as_entries() {
+        let m = Model::query(QueryService::Sns);
+        let v = m
+            .decode_query("CreatePlatformApplication", &params("Name=app&Platform=GCM&Attributes.entry.1.key=PlatformCredential&Attributes.entry.1.value=secret&Attributes.entry.2.key=Enabled&Attributes.entry.2.value=true"))
+            .unwrap();
+        assert_eq!(v["Attributes"]["PlatformCredential"], "secret");
+        assert_eq!(v["Attributes"]["Enabled"], "true");
+        let xml = m
+            .encode_query(
+                "GetEndpointAttributes",
+                &serde_json::json!({"Attributes": {"Enabled": "true"}}),
+            )
+            .unwrap();
+        assert_eq!(
+            xml,
+            "<Attributes><entry><key>Enabled</key><value>true</value></entry></Attributes>"
+        );
+    }
+
+    #[test]
     fn decodes_nested_lists_of_structures() {
         let m = Model::query(QueryService::Iam);
         let v = m
@@ -709,6 +810,11 @@ mod tests {
                 "cognito-identity",
                 include_str!(concat!(env!("OUT_DIR"), "/cognito_identity.json")),
             ),
+            (
+                "cognito-sync",
+                include_str!(concat!(env!("OUT_DIR"), "/cognito_sync.json")),
+            ),
+            ("sns", include_str!(concat!(env!("OUT_DIR"), "/sns.json"))),
         ] {
             let model: Value = serde_json::from_str(json).unwrap();
             let mut patterns = 0;

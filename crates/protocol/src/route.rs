@@ -39,6 +39,7 @@ impl JsonService {
 pub enum QueryService {
     Sts,
     Iam,
+    Sns,
 }
 
 impl QueryService {
@@ -47,6 +48,7 @@ impl QueryService {
         match name {
             services::sts::SIGNING_NAME => Some(QueryService::Sts),
             services::iam::SIGNING_NAME => Some(QueryService::Iam),
+            services::sns::SIGNING_NAME => Some(QueryService::Sns),
             _ => None,
         }
     }
@@ -56,6 +58,7 @@ impl QueryService {
         match version {
             services::sts::API_VERSION => Some(QueryService::Sts),
             services::iam::API_VERSION => Some(QueryService::Iam),
+            services::sns::API_VERSION => Some(QueryService::Sns),
             _ => None,
         }
     }
@@ -64,6 +67,7 @@ impl QueryService {
         match self {
             QueryService::Sts => services::sts::SIGNING_NAME,
             QueryService::Iam => services::iam::SIGNING_NAME,
+            QueryService::Sns => services::sns::SIGNING_NAME,
         }
     }
 
@@ -71,6 +75,7 @@ impl QueryService {
         match self {
             QueryService::Sts => services::sts::API_VERSION,
             QueryService::Iam => services::iam::API_VERSION,
+            QueryService::Sns => services::sns::API_VERSION,
         }
     }
 
@@ -78,6 +83,7 @@ impl QueryService {
         match self {
             QueryService::Sts => services::sts::XML_NAMESPACE,
             QueryService::Iam => services::iam::XML_NAMESPACE,
+            QueryService::Sns => services::sns::XML_NAMESPACE,
         }
     }
 }

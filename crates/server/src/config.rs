@@ -59,6 +59,9 @@ pub struct Config {
     /// (`POST /2015-03-31/functions/<name>/invocations`, SigV4-signed), such as LocalStack's
     /// or the Lambda Runtime Interface Emulator's. None: no function is invoked.
     pub lambda_endpoint: Option<String>,
+    /// Firebase Cloud Messaging's base URL, for SNS `GCM` applications (default
+    /// `https://fcm.googleapis.com`; a stand-in in tests).
+    pub fcm_url: Option<String>,
     /// The keys Cognate signs its Invoke calls with (the endpoint's, if it checks them).
     pub lambda_access_key_id: Option<String>,
     pub lambda_secret_access_key: Option<String>,
@@ -113,6 +116,7 @@ impl Default for Config {
             apple_jwks_url: None,
             facebook_graph_url: None,
             lambda_endpoint: None,
+            fcm_url: None,
             lambda_access_key_id: None,
             lambda_secret_access_key: None,
             amazon_api_url: None,
@@ -173,6 +177,7 @@ impl fmt::Debug for Config {
             .field("apple_jwks_url", &self.apple_jwks_url)
             .field("facebook_graph_url", &self.facebook_graph_url)
             .field("lambda_endpoint", &self.lambda_endpoint)
+            .field("fcm_url", &self.fcm_url)
             .field("lambda_access_key_id", &self.lambda_access_key_id)
             .field(
                 "lambda_secret_access_key",

@@ -21,6 +21,7 @@ use crate::services::{
     identitypool::{self, IdentityPoolService},
     organizations::OrganizationsService,
     s3,
+    sns::SnsService,
     sts::StsService,
     sync::{self, SyncService},
     userpool::{self, UserPoolService},
@@ -278,6 +279,7 @@ async fn dispatch(
             match service {
                 QueryService::Sts => pipeline::run::<StsService>(ctx, action, payload).await,
                 QueryService::Iam => pipeline::run::<IamService>(ctx, action, payload).await,
+                QueryService::Sns => pipeline::run::<SnsService>(ctx, action, payload).await,
             }
         }
     };

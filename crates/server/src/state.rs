@@ -114,6 +114,8 @@ pub struct AppState {
     pub hub: Arc<crate::push::Hub>,
     /// Where functions (Sync Triggers) are invoked.
     pub functions: crate::lambda::Functions,
+    /// Mobile push delivery (SNS platform endpoints).
+    pub push: Arc<cognate_sns::Push>,
 }
 
 /// A bucket as authorization needs it: its row and its parsed policy.
@@ -185,6 +187,12 @@ impl AppState {
     ) -> Self {
         AppState {
             functions: crate::lambda::Functions::new(config),
+            push: Arc::new(cognate_sns::Push::new(
+                config
+                    .fcm_url
+                    .as_deref()
+                    .unwrap_or("https://fcm.googleapis.com"),
+            )),
             hub: Arc::new(crate::push::Hub::new(
                 config.max_live_connections,
                 uuid::Uuid::new_v4().to_string(),

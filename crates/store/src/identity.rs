@@ -447,6 +447,30 @@ impl Store {
         .bind(from)
         .execute(&mut *tx)
         .await?;
+        // Its push devices follow it too, with their subscriptions (an endpoint both had is
+        // kept once, as the identity that stays registered it).
+        sqlx::query(
+            "DELETE FROM sync_devices WHERE identity_id = $1 AND endpoint_arn IN \
+             (SELECT endpoint_arn FROM sync_devices WHERE identity_id = $2)",
+        )
+        .bind(from)
+        .bind(to)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE sync_devices SET identity_id = $1 WHERE identity_id = $2")
+            .bind(to)
+            .bind(from)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sync_subscriptions (identity_id, dataset_name, device_id) \
+             SELECT CAST($1 AS TEXT), dataset_name, device_id FROM sync_subscriptions WHERE identity_id = $2 \
+             ON CONFLICT (identity_id, dataset_name, device_id) DO NOTHING",
+        )
+        .bind(to)
+        .bind(from)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM identity_ids WHERE identity_id = $1")
             .bind(from)
             .execute(&mut *tx)

@@ -9,6 +9,7 @@ mod identity;
 mod migrations;
 mod organizations;
 mod s3;
+mod sns;
 mod sync;
 mod userpool;
 
@@ -16,6 +17,7 @@ pub use iam::{EntityRow, InlinePolicyRow, PolicyVersionRow};
 pub use identity::{IdentityKeyRow, IdentityPoolRow, IdentityRow, Login};
 pub use organizations::{CreateAccountRequestRow, MemberRow, OrganizationRow};
 pub use s3::{BucketDeletion, BucketRow, ObjectRow, PartRow, UploadRow};
+pub use sns::{ApplicationRow, EndpointRow};
 pub use sync::{DatasetRow, DatasetWrite, IdentityUsageRow, PoolUsageRow, SyncRecordRow};
 pub use userpool::{
     ClientRow, GroupRow, PoolRow, RefreshTokenRow, SigningKeyRow, UserConflict, UserRow,

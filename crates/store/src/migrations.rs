@@ -29,7 +29,8 @@ migrations!(
     (8, "0008_user_versions"),
     (9, "0009_refresh_token_rotation"),
     (10, "0010_bucket_cors"),
-    (11, "0011_sync")
+    (11, "0011_sync"),
+    (12, "0012_sns")
 );
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {

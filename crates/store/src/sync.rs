@@ -363,39 +363,43 @@ impl Store {
         })
     }
 
-    /// A pool's Cognito Events (JSON), if they were ever set.
-    pub async fn sync_events(&self, pool_id: &str) -> Result<Option<String>> {
+    /// A pool's setting of `kind` (`events`, `configuration`) as JSON, if it was ever set.
+    pub async fn sync_pool_setting(&self, pool_id: &str, kind: &str) -> Result<Option<String>> {
         Ok(
-            sqlx::query("SELECT events FROM sync_pools WHERE pool_id = $1")
+            sqlx::query("SELECT value FROM sync_pools WHERE pool_id = $1 AND kind = $2")
                 .bind(pool_id)
+                .bind(kind)
                 .fetch_optional(&self.pool)
                 .await?
-                .map(|r| r.try_get("events"))
+                .map(|r| r.try_get("value"))
                 .transpose()?,
         )
     }
 
-    /// Sets a pool's Cognito Events if they are still `expected` (`None`: never set); false
-    /// when another writer changed them first.
-    pub async fn write_sync_events(
+    /// Sets a pool's setting if it is still `expected` (`None`: never set); false when another
+    /// writer changed it first.
+    pub async fn write_sync_pool_setting(
         &self,
         pool_id: &str,
+        kind: &str,
         expected: Option<&str>,
-        events: &str,
+        value: &str,
     ) -> Result<bool> {
         let done = match expected {
-            Some(old) => {
-                sqlx::query("UPDATE sync_pools SET events = $2 WHERE pool_id = $1 AND events = $3")
-                    .bind(pool_id)
-                    .bind(events)
-                    .bind(old)
-                    .execute(&self.pool)
-                    .await
-            }
+            Some(old) => sqlx::query(
+                "UPDATE sync_pools SET value = $3 WHERE pool_id = $1 AND kind = $2 AND value = $4",
+            )
+            .bind(pool_id)
+            .bind(kind)
+            .bind(value)
+            .bind(old)
+            .execute(&self.pool)
+            .await,
             None => {
-                sqlx::query("INSERT INTO sync_pools (pool_id, events) VALUES ($1, $2)")
+                sqlx::query("INSERT INTO sync_pools (pool_id, kind, value) VALUES ($1, $2, $3)")
                     .bind(pool_id)
-                    .bind(events)
+                    .bind(kind)
+                    .bind(value)
                     .execute(&self.pool)
                     .await
             }
@@ -407,6 +411,92 @@ impl Store {
                 other => Err(other),
             },
         }
+    }
+
+    /// Registers a device of an identity for push sync, or finds the one it already has for
+    /// that endpoint; returns its id.
+    pub async fn register_sync_device(
+        &self,
+        device_id: &str,
+        identity_id: &str,
+        platform: &str,
+        endpoint_arn: &str,
+    ) -> Result<String> {
+        let inserted = sqlx::query(
+            "INSERT INTO sync_devices (device_id, identity_id, platform, endpoint_arn) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (identity_id, endpoint_arn) DO NOTHING",
+        )
+        .bind(device_id)
+        .bind(identity_id)
+        .bind(platform)
+        .bind(endpoint_arn)
+        .execute(&self.pool)
+        .await?;
+        if inserted.rows_affected() == 1 {
+            return Ok(device_id.to_owned());
+        }
+        Ok(sqlx::query(
+            "SELECT device_id FROM sync_devices WHERE identity_id = $1 AND endpoint_arn = $2",
+        )
+        .bind(identity_id)
+        .bind(endpoint_arn)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("device_id")?)
+    }
+
+    /// A device's identity and SNS endpoint.
+    pub async fn sync_device(&self, device_id: &str) -> Result<Option<(String, String)>> {
+        sqlx::query("SELECT identity_id, endpoint_arn FROM sync_devices WHERE device_id = $1")
+            .bind(device_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| Ok((r.try_get("identity_id")?, r.try_get("endpoint_arn")?)))
+            .transpose()
+    }
+
+    /// Subscribes (or unsubscribes) a device to a dataset of its identity.
+    pub async fn set_sync_subscription(
+        &self,
+        identity_id: &str,
+        dataset_name: &str,
+        device_id: &str,
+        subscribed: bool,
+    ) -> Result<()> {
+        let sql = if subscribed {
+            "INSERT INTO sync_subscriptions (identity_id, dataset_name, device_id) \
+             VALUES ($1, $2, $3) ON CONFLICT (identity_id, dataset_name, device_id) DO NOTHING"
+        } else {
+            "DELETE FROM sync_subscriptions WHERE identity_id = $1 AND dataset_name = $2 \
+             AND device_id = $3"
+        };
+        sqlx::query(sql)
+            .bind(identity_id)
+            .bind(dataset_name)
+            .bind(device_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The devices subscribed to a dataset: (device id, SNS endpoint ARN).
+    pub async fn sync_subscribers(
+        &self,
+        identity_id: &str,
+        dataset_name: &str,
+    ) -> Result<Vec<(String, String)>> {
+        sqlx::query(
+            "SELECT d.device_id AS device_id, d.endpoint_arn AS endpoint_arn \
+             FROM sync_subscriptions s JOIN sync_devices d ON d.device_id = s.device_id \
+             WHERE s.identity_id = $1 AND s.dataset_name = $2 ORDER BY d.device_id",
+        )
+        .bind(identity_id)
+        .bind(dataset_name)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("device_id")?, r.try_get("endpoint_arn")?)))
+        .collect()
     }
 
     /// One pool's totals.

@@ -1745,35 +1745,85 @@ async fn sync_rows(store: &Store) {
             .iter()
             .any(|p| p.pool_id == pool.pool_id && p.data_storage == 2)
     );
-    // A pool's events are written only over what the writer read.
-    assert_eq!(store.sync_events(&pool.pool_id).await.unwrap(), None);
+    // A pool's settings are written only over what the writer read.
+    let p = pool.pool_id.as_str();
+    assert_eq!(store.sync_pool_setting(p, "events").await.unwrap(), None);
     assert!(
         store
-            .write_sync_events(&pool.pool_id, None, "{\"a\":1}")
+            .write_sync_pool_setting(p, "events", None, "{\"a\":1}")
             .await
             .unwrap()
     );
     assert!(
         !store
-            .write_sync_events(&pool.pool_id, None, "{}")
+            .write_sync_pool_setting(p, "events", None, "{}")
             .await
             .unwrap()
     );
     assert!(
         !store
-            .write_sync_events(&pool.pool_id, Some("{}"), "{}")
+            .write_sync_pool_setting(p, "events", Some("{}"), "{}")
             .await
             .unwrap()
     );
     assert!(
         store
-            .write_sync_events(&pool.pool_id, Some("{\"a\":1}"), "{}")
+            .write_sync_pool_setting(p, "events", Some("{\"a\":1}"), "{}")
             .await
             .unwrap()
     );
     assert_eq!(
-        store.sync_events(&pool.pool_id).await.unwrap().as_deref(),
+        store
+            .sync_pool_setting(p, "events")
+            .await
+            .unwrap()
+            .as_deref(),
         Some("{}")
+    );
+    assert_eq!(
+        store.sync_pool_setting(p, "configuration").await.unwrap(),
+        None
+    );
+    // Devices: registering one endpoint twice gives the first id; subscriptions per dataset.
+    let device = store
+        .register_sync_device("dev-1", a, "GCM", "arn:e1")
+        .await
+        .unwrap();
+    assert_eq!(device, "dev-1");
+    assert_eq!(
+        store
+            .register_sync_device("dev-2", a, "GCM", "arn:e1")
+            .await
+            .unwrap(),
+        "dev-1"
+    );
+    store
+        .register_sync_device("dev-3", a, "GCM", "arn:e3")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.sync_device("dev-3").await.unwrap(),
+        Some((a.to_owned(), "arn:e3".to_owned()))
+    );
+    store
+        .set_sync_subscription(a, "profile", "dev-1", true)
+        .await
+        .unwrap();
+    store
+        .set_sync_subscription(a, "profile", "dev-1", true)
+        .await
+        .unwrap();
+    store
+        .set_sync_subscription(a, "profile", "dev-3", true)
+        .await
+        .unwrap();
+    store
+        .set_sync_subscription(a, "profile", "dev-3", false)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.sync_subscribers(a, "profile").await.unwrap(),
+        vec![("dev-1".to_owned(), "arn:e1".to_owned())]
     );
     // Deleting the identity deletes its datasets and records.
     assert!(store.delete_identity(a).await.unwrap());

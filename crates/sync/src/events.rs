@@ -14,6 +14,9 @@ use serde_json::{Map, Value, json};
 use crate::error::{Result, SyncError};
 use crate::{CognitoSync, MAX_KEY_CHARS, MAX_VALUE_CHARS};
 
+/// The kind of pool setting the events are stored as.
+const EVENTS: &str = "events";
+
 /// The one event type Cognito Sync raises.
 pub const SYNC_TRIGGER: &str = "SyncTrigger";
 
@@ -164,7 +167,7 @@ pub(crate) async fn sync_trigger<I: Invoke>(
 impl CognitoSync<'_> {
     /// The pool's events as stored (JSON), and parsed.
     async fn events(&self, pool_id: &str) -> Result<(Option<String>, BTreeMap<String, String>)> {
-        let stored = self.store.sync_events(pool_id).await?;
+        let stored = self.store.sync_pool_setting(pool_id, EVENTS).await?;
         let parsed = match &stored {
             Some(text) => serde_json::from_str(text).map_err(SyncError::internal)?,
             None => BTreeMap::new(),
@@ -230,7 +233,7 @@ impl CognitoSync<'_> {
             let text = serde_json::to_string(&events).map_err(SyncError::internal)?;
             if self
                 .store
-                .write_sync_events(&input.identity_pool_id, stored.as_deref(), &text)
+                .write_sync_pool_setting(&input.identity_pool_id, EVENTS, stored.as_deref(), &text)
                 .await?
             {
                 return Ok(());

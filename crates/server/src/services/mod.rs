@@ -6,6 +6,7 @@ pub(crate) mod iam;
 pub(crate) mod identitypool;
 pub(crate) mod organizations;
 pub(crate) mod s3;
+pub(crate) mod sns;
 pub(crate) mod sts;
 pub(crate) mod sync;
 pub(crate) mod userpool;

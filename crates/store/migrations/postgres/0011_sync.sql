@@ -37,8 +37,27 @@ CREATE TABLE sync_records (
 );
 CREATE INDEX sync_records_since ON sync_records (identity_id, dataset_name, sync_count, record_key);
 
--- A pool's Cognito Sync settings: its Cognito Events (event type → function ARN) as JSON.
+-- A pool's Cognito Sync settings as JSON, by kind: `events` (Cognito Events: event type →
+-- function ARN) and `configuration` (push sync).
 CREATE TABLE sync_pools (
-    pool_id TEXT PRIMARY KEY REFERENCES identity_pools (pool_id) ON DELETE CASCADE,
-    events  TEXT NOT NULL
+    pool_id TEXT NOT NULL REFERENCES identity_pools (pool_id) ON DELETE CASCADE,
+    kind    TEXT NOT NULL,
+    value   TEXT NOT NULL,
+    PRIMARY KEY (pool_id, kind)
+);
+
+-- Devices registered for push sync (each an SNS endpoint), and the datasets they watch.
+CREATE TABLE sync_devices (
+    device_id    TEXT PRIMARY KEY,
+    identity_id  TEXT NOT NULL REFERENCES identity_ids (identity_id) ON DELETE CASCADE,
+    platform     TEXT NOT NULL,
+    endpoint_arn TEXT NOT NULL,
+    UNIQUE (identity_id, endpoint_arn)
+);
+
+CREATE TABLE sync_subscriptions (
+    identity_id  TEXT NOT NULL REFERENCES identity_ids (identity_id) ON DELETE CASCADE,
+    dataset_name TEXT NOT NULL,
+    device_id    TEXT NOT NULL REFERENCES sync_devices (device_id) ON DELETE CASCADE,
+    PRIMARY KEY (identity_id, dataset_name, device_id)
 );
