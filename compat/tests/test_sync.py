@@ -600,3 +600,91 @@ def test_events_need_somewhere_to_invoke_functions(server):
     (code, message) = refused(lambda: developer.set_cognito_events(
         IdentityPoolId=pool_id, Events={"SyncTrigger": f"arn:aws:lambda:us-east-1:{server.account_id}:function:f"}))
     assert code == ("InvalidParameterException", 400) and "--lambda-endpoint" in message
+
+
+def test_push_sync_tells_subscribed_devices_through_fcm(tmp_path):
+    from test_sns import Firebase
+
+    firebase = Firebase()
+    server = Server(tmp_path / "data", extra_args=["--fcm-url", firebase.url])
+    try:
+        # RegisterDevice is authorized on the identity, the rest on its datasets.
+        own = (f"arn:aws:cognito-sync:us-east-1:{server.account_id}:identitypool/"
+               "${cognito-identity.amazonaws.com:aud}/identity/${cognito-identity.amazonaws.com:sub}")
+        pool_id = guest_pool(server, {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "cognito-sync:*", "Resource": [own, own + "/*"]}]})
+        developer = server.client("cognito-sync")
+        sns = server.client("sns")
+        app = sns.create_platform_application(Name="sync", Platform="GCM",
+                                              Attributes={"PlatformCredential": firebase.service_account})[
+            "PlatformApplicationArn"]
+        push_role = role(server, "SyncPush", json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "cognito-sync.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+        identity, phone_client = guest_device(server, pool_id)
+        _, tablet_client = guest_device(server, pool_id, identity)
+        # Not configured yet: devices cannot register.
+        assert refused(lambda: phone_client.register_device(IdentityPoolId=pool_id, IdentityId=identity,
+                                                            Platform="GCM", Token="phone-token"))[0] == (
+            "InvalidConfigurationException", 400)
+        unset = developer.get_identity_pool_configuration(IdentityPoolId=pool_id)
+        unset.pop("ResponseMetadata")
+        assert unset == {"IdentityPoolId": pool_id}
+        configured = developer.set_identity_pool_configuration(
+            IdentityPoolId=pool_id, PushSync={"ApplicationArns": [app], "RoleArn": push_role})
+        assert configured["PushSync"] == {"ApplicationArns": [app], "RoleArn": push_role}
+        assert developer.get_identity_pool_configuration(IdentityPoolId=pool_id)["PushSync"] == configured["PushSync"]
+        assert refused(lambda: developer.set_identity_pool_configuration(
+            IdentityPoolId=pool_id, PushSync={"ApplicationArns": [app + "-gone"]}))[0] == (
+            "InvalidParameterException", 400)
+        assert refused(lambda: phone_client.set_identity_pool_configuration(
+            IdentityPoolId=pool_id, PushSync={"ApplicationArns": [app]}))[0] == ("NotAuthorizedException", 403)
+
+        phone = phone_client.register_device(IdentityPoolId=pool_id, IdentityId=identity, Platform="GCM",
+                                             Token="phone-token")["DeviceId"]
+        tablet = tablet_client.register_device(IdentityPoolId=pool_id, IdentityId=identity, Platform="GCM",
+                                               Token="tablet-token")["DeviceId"]
+        assert phone != tablet
+        assert phone_client.register_device(IdentityPoolId=pool_id, IdentityId=identity, Platform="GCM",
+                                            Token="phone-token")["DeviceId"] == phone
+        assert refused(lambda: phone_client.register_device(IdentityPoolId=pool_id, IdentityId=identity,
+                                                            Platform="APNS", Token="ios"))[0] == (
+            "InvalidConfigurationException", 400)
+        assert refused(lambda: developer.register_device(IdentityPoolId=pool_id, IdentityId=identity, Platform="GCM",
+                                                         Token="x"))[0] == ("NotAuthorizedException", 403)
+
+        device = Device(phone_client, pool_id, identity)
+        # A dataset is subscribed to once it exists.
+        where = {"IdentityPoolId": pool_id, "IdentityId": identity, "DatasetName": DATASET}
+        assert refused(lambda: phone_client.subscribe_to_dataset(**where, DeviceId=phone))[0] == (
+            "ResourceNotFoundException", 404)
+        device.update(patch("theme", 0, "dark"), device=phone)
+        phone_client.subscribe_to_dataset(**where, DeviceId=phone)
+        tablet_client.subscribe_to_dataset(**where, DeviceId=tablet)
+        # Another identity's device is no device of this identity.
+        stranger, stranger_client = guest_device(server, pool_id)
+        stranger_device = stranger_client.register_device(IdentityPoolId=pool_id, IdentityId=stranger,
+                                                          Platform="GCM", Token="stranger-token")["DeviceId"]
+        assert refused(lambda: phone_client.subscribe_to_dataset(**where, DeviceId=stranger_device))[0] == (
+            "ResourceNotFoundException", 404)
+
+        # The phone writes: the tablet hears of it, the phone does not.
+        device.update(patch("theme", 1, "light"), device=phone)
+        (message,) = firebase.wait_for(1)
+        assert message == {"token": "tablet-token", "data": {
+            "source": "cognito-sync", "identityPoolId": pool_id, "identityId": identity,
+            "datasetName": DATASET, "syncCount": "2"}}
+        # The tablet writes: the phone hears of it.
+        Device(tablet_client, pool_id, identity).update(patch("theme", 2, "blue"), device=tablet)
+        assert firebase.wait_for(2)[1] == {"token": "phone-token", "data": {
+            "source": "cognito-sync", "identityPoolId": pool_id, "identityId": identity,
+            "datasetName": DATASET, "syncCount": "3"}}
+        # Unsubscribed, the tablet hears nothing more; the phone still does.
+        tablet_client.unsubscribe_from_dataset(**where, DeviceId=tablet)
+        device.update(patch("theme", 3, "red"), device=phone)
+        Device(tablet_client, pool_id, identity).update(patch("theme", 4, "green"), device=tablet)
+        messages = firebase.wait_for(3)
+        assert [m["token"] for m in messages] == ["tablet-token", "phone-token", "phone-token"]
+        assert messages[2]["data"]["syncCount"] == "5"
+    finally:
+        server.stop()
+        firebase.stop()

@@ -105,9 +105,14 @@ pub(crate) enum Sent {
 /// A service account: its email and token endpoint.
 type AccountKey = (String, String);
 
-/// Access tokens by service account, until a minute before they expire (Unix seconds).
+/// Access tokens by service account, until a minute before they expire (Unix seconds). One
+/// fetch at a time: deliveries that find no token wait for the one being fetched instead of
+/// each asking the token endpoint.
 #[derive(Default)]
-pub(crate) struct Tokens(Mutex<HashMap<AccountKey, (Zeroizing<String>, i64)>>);
+pub(crate) struct Tokens {
+    cache: Mutex<HashMap<AccountKey, (Zeroizing<String>, i64)>>,
+    fetching: tokio::sync::Mutex<()>,
+}
 
 impl Tokens {
     async fn get(
@@ -118,11 +123,19 @@ impl Tokens {
         rng: &(dyn SecureRandom + Sync),
     ) -> Result<Zeroizing<String>, String> {
         let key = (account.client_email.clone(), account.token_uri.clone());
-        if let Ok(cache) = self.0.lock()
-            && let Some((token, until)) = cache.get(&key)
-            && *until > now
-        {
-            return Ok(token.clone());
+        let cached = || {
+            self.cache
+                .lock()
+                .ok()
+                .and_then(|cache| cache.get(&key).filter(|(_, until)| *until > now).cloned())
+                .map(|(token, _)| token)
+        };
+        if let Some(token) = cached() {
+            return Ok(token);
+        }
+        let _fetching = self.fetching.lock().await;
+        if let Some(token) = cached() {
+            return Ok(token);
         }
         let assertion = account
             .assertion(now, rng)
@@ -154,8 +167,8 @@ impl Tokens {
             .map_err(|_| "the token endpoint's answer is not a token".to_owned())?;
         let until = now + answer.expires_in.unwrap_or(3600) - 60;
         let token = Zeroizing::new(answer.access_token);
-        if let Ok(mut cache) = self.0.lock() {
-            cache.insert(key, (token.clone(), until));
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(key.clone(), (token.clone(), until));
         }
         Ok(token)
     }

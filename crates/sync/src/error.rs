@@ -17,6 +17,9 @@ pub enum SyncError {
     ResourceConflict(String),
     #[error("{0}")]
     LimitExceeded(String),
+    /// Push sync is not set up for what the request needs.
+    #[error("{0}")]
+    InvalidConfiguration(String),
     #[error("{0}")]
     TooManyRequests(String),
     /// The Sync Trigger function answered something other than the event it was given,
@@ -55,6 +58,9 @@ impl From<SyncError> for ApiError {
             SyncError::ResourceNotFound(_) => (StatusCode::NOT_FOUND, "ResourceNotFoundException"),
             SyncError::ResourceConflict(_) => (StatusCode::CONFLICT, "ResourceConflictException"),
             SyncError::LimitExceeded(_) => (StatusCode::BAD_REQUEST, "LimitExceededException"),
+            SyncError::InvalidConfiguration(_) => {
+                (StatusCode::BAD_REQUEST, "InvalidConfigurationException")
+            }
             SyncError::TooManyRequests(_) => {
                 (StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException")
             }

@@ -12,6 +12,7 @@
 //! The server has authenticated the caller and authorized the operation with IAM; this crate
 //! checks that the pool belongs to the caller's account and the identity to the pool.
 
+mod devices;
 mod error;
 mod events;
 mod token;

@@ -46,6 +46,18 @@ fn identity_data(op: Operation) -> bool {
             | ListRecords
             | UpdateRecords
             | DescribeIdentityUsage
+            | RegisterDevice
+            | SubscribeToDataset
+            | UnsubscribeFromDataset
+    )
+}
+
+/// Operations only an identity's own credentials may call (a device's).
+fn device_only(op: Operation) -> bool {
+    use Operation::*;
+    matches!(
+        op,
+        RegisterDevice | SubscribeToDataset | UnsubscribeFromDataset
     )
 }
 
@@ -102,6 +114,7 @@ fn output<T: Serialize>(out: Result<T, SyncError>) -> Result<Value, ApiError> {
 /// device that changed it.
 async fn notify(
     ctx: &Ctx<'_>,
+    sync: &CognitoSync<'_>,
     identity_pool_id: String,
     identity_id: String,
     dataset_name: String,
@@ -115,6 +128,33 @@ async fn notify(
         dataset_name,
         sync_count,
     };
+    // Mobile devices subscribed to the dataset, through their SNS endpoints: each payload key
+    // its own string data value, as the Android client reads them.
+    let subscribers = sync
+        .subscribers(&push.identity_id, &push.dataset_name, device_id.as_deref())
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "could not read a dataset's subscribers");
+            Vec::new()
+        });
+    if !subscribers.is_empty() {
+        let data: std::collections::BTreeMap<String, String> = [
+            ("source", push.source.clone()),
+            ("identityPoolId", push.identity_pool_id.clone()),
+            ("identityId", push.identity_id.clone()),
+            ("datasetName", push.dataset_name.clone()),
+            ("syncCount", push.sync_count.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let sns = crate::services::sns::sns(ctx, sync.account);
+        for (device, endpoint) in subscribers {
+            if let Err(e) = sns.publish_data(&endpoint, &data).await {
+                tracing::info!(device = %device, reason = %e, "no push for a subscribed device");
+            }
+        }
+    }
     ctx.state
         .pushed(Notice {
             push,
@@ -145,6 +185,8 @@ impl Service for SyncService {
                     | ListIdentityPoolUsage
                     | GetCognitoEvents
                     | SetCognitoEvents
+                    | GetIdentityPoolConfiguration
+                    | SetIdentityPoolConfiguration
             )
     }
 
@@ -157,6 +199,12 @@ impl Service for SyncService {
         let caller = signed(caller)?;
         let account = caller.principal.account().to_string();
         let identity = session_value(caller, IDENTITY_KEY);
+        if identity.is_none() && device_only(op) {
+            return Err(not_authorized(format!(
+                "{} can only be called with temporary credentials provided by Cognito Identity",
+                op.name()
+            )));
+        }
         if let Some(own) = identity {
             if !identity_data(op) {
                 return Err(not_authorized(format!(
@@ -183,6 +231,26 @@ impl Service for SyncService {
             None,
         )
         .await?;
+        if op == Operation::SetIdentityPoolConfiguration
+            && let Some(role) = input.pointer("/PushSync/RoleArn").and_then(Value::as_str)
+        {
+            // The role lets Cognito Sync use SNS for the pool: the caller must be allowed to
+            // pass it, as IAM requires.
+            crate::authz::authorize(
+                ctx,
+                caller,
+                Protocol::RestJson,
+                "iam:PassRole",
+                role,
+                &[(
+                    "iam:PassedToService".to_owned(),
+                    vec!["cognito-sync.amazonaws.com".to_owned()],
+                )],
+                None,
+            )
+            .await
+            .map_err(|_| not_authorized(format!("Access to Role '{role}' is forbidden.")))?;
+        }
         Ok(Authorized {
             account,
             identity: identity.is_some(),
@@ -219,7 +287,7 @@ impl Service for SyncService {
                     input.dataset_name.clone(),
                 );
                 let (out, count) = sync.delete_dataset(input, by).await?;
-                notify(ctx, pool, identity, dataset, count, None).await;
+                notify(ctx, &sync, pool, identity, dataset, count, None).await;
                 output(Ok(out))
             }
             ListRecords => output(sync.list_records(typed(input)?).await),
@@ -233,7 +301,7 @@ impl Service for SyncService {
                 );
                 let trigger = authorized.identity.then_some(&ctx.state.functions);
                 let (out, count) = sync.update_records(input, by, trigger).await?;
-                notify(ctx, pool, identity, dataset, count, device).await;
+                notify(ctx, &sync, pool, identity, dataset, count, device).await;
                 output(Ok(out))
             }
             DescribeIdentityUsage => output(sync.describe_identity_usage(typed(input)?).await),
@@ -242,6 +310,75 @@ impl Service for SyncService {
             }
             ListIdentityPoolUsage => output(sync.list_identity_pool_usage(typed(input)?).await),
             GetCognitoEvents => output(sync.get_cognito_events(typed(input)?).await),
+            GetIdentityPoolConfiguration => {
+                output(sync.get_identity_pool_configuration(typed(input)?).await)
+            }
+            SetIdentityPoolConfiguration => {
+                let input: shapes::SetIdentityPoolConfigurationRequest = typed(input)?;
+                let sns = crate::services::sns::sns(ctx, &authorized.account);
+                let arns = input
+                    .push_sync
+                    .as_ref()
+                    .and_then(|p| p.application_arns.as_deref())
+                    .unwrap_or_default();
+                for arn in arns {
+                    if sns.platform_of(arn).await.is_err() {
+                        return Err(SyncError::InvalidParameter(format!(
+                            "ApplicationArn {arn} names no platform application of this account"
+                        ))
+                        .into());
+                    }
+                }
+                output(sync.set_identity_pool_configuration(input).await)
+            }
+            RegisterDevice => {
+                let input: shapes::RegisterDeviceRequest = typed(input)?;
+                let sns = crate::services::sns::sns(ctx, &authorized.account);
+                let applications = sync.push_applications(&input.identity_pool_id).await?;
+                if applications.is_empty() {
+                    return Err(SyncError::InvalidConfiguration(
+                        "Push sync is not configured for this identity pool".to_owned(),
+                    )
+                    .into());
+                }
+                let mut application = None;
+                for arn in &applications {
+                    if sns.platform_of(arn).await.ok().as_deref() == Some(input.platform.as_str()) {
+                        application = Some(arn);
+                        break;
+                    }
+                }
+                let Some(application) = application else {
+                    return Err(SyncError::InvalidConfiguration(format!(
+                        "The identity pool's push sync has no {} platform application",
+                        input.platform
+                    ))
+                    .into());
+                };
+                let endpoint =
+                    sns.register(application, &input.token)
+                        .await
+                        .map_err(|e| match e {
+                            cognate_sns::SnsError::InvalidParameter(m) => {
+                                SyncError::InvalidParameter(m).into()
+                            }
+                            other => ApiError::from(other),
+                        })?;
+                let device = uuid::Uuid::new_v4().to_string();
+                output(sync.register_device(&input, &endpoint, &device).await)
+            }
+            SubscribeToDataset | UnsubscribeFromDataset => {
+                let text = |m: &str| input.get(m).and_then(Value::as_str).unwrap_or_default();
+                sync.subscribe(
+                    text("IdentityPoolId"),
+                    text("IdentityId"),
+                    text("DatasetName"),
+                    text("DeviceId"),
+                    op == SubscribeToDataset,
+                )
+                .await?;
+                Ok(Value::Object(serde_json::Map::new()))
+            }
             SetCognitoEvents => {
                 let reachable = ctx.state.functions.configured();
                 sync.set_cognito_events(typed(input)?, reachable).await?;
