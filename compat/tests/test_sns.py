@@ -213,3 +213,125 @@ def test_iam_decides_and_topics_are_not_here(pushing, firebase):
     assert stranger.list_platform_applications()["PlatformApplications"] == []
     # Topics are not part of this subset.
     assert refused(lambda: server.client("sns").create_topic(Name="t"))[0] == ("InvalidAction", 400)
+
+
+class Apple:
+    """APNs' HTTP/2 provider API (cleartext HTTP/2, prior knowledge): checks the provider
+    token, records each notification, and answers 410 Unregistered for the token `dead-ios`."""
+
+    def __init__(self):
+        import socket
+
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        self.public_key = key.public_key()
+        self.p8 = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()).decode()
+        self.notifications = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.connection, args=(conn,), daemon=True).start()
+
+    def connection(self, sock):
+        import h2.config
+        import h2.connection
+        import h2.events
+
+        conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=False))
+        conn.initiate_connection()
+        sock.sendall(conn.data_to_send())
+        streams = {}
+        while True:
+            data = sock.recv(65535)
+            if not data:
+                return
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.RequestReceived):
+                    streams[event.stream_id] = [{k.decode() if isinstance(k, bytes) else k:
+                                                 v.decode() if isinstance(v, bytes) else v
+                                                 for k, v in event.headers}, b""]
+                elif isinstance(event, h2.events.DataReceived):
+                    streams[event.stream_id][1] += event.data
+                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                elif isinstance(event, h2.events.StreamEnded):
+                    headers, body = streams.pop(event.stream_id)
+                    status, answer = self.answer(headers, json.loads(body))
+                    payload = json.dumps(answer).encode() if answer else b""
+                    conn.send_headers(event.stream_id, [(":status", str(status))], end_stream=not payload)
+                    if payload:
+                        conn.send_data(event.stream_id, payload, end_stream=True)
+            sock.sendall(conn.data_to_send())
+
+    def answer(self, headers, body):
+        token = headers["authorization"].removeprefix("bearer ")
+        claims = jwt.decode(token, self.public_key, algorithms=["ES256"])
+        device = headers[":path"].removeprefix("/3/device/")
+        if device == "dead-ios":
+            return 410, {"reason": "Unregistered"}
+        self.notifications.append({"device": device, "topic": headers["apns-topic"],
+                                   "push_type": headers["apns-push-type"], "kid": jwt.get_unverified_header(token)["kid"],
+                                   "iss": claims["iss"], "body": body})
+        return 200, None
+
+    def wait_for(self, count):
+        for _ in range(200):
+            if len(self.notifications) >= count:
+                return self.notifications
+            time.sleep(0.05)
+        raise AssertionError(f"APNs got {len(self.notifications)} notifications, not {count}")
+
+    def stop(self):
+        self.sock.close()
+
+
+def test_apns_applications_deliver_over_http2_with_provider_tokens(tmp_path):
+    apple = Apple()
+    server = Server(tmp_path / "data", extra_args=["--apns-sandbox-url", apple.url])
+    try:
+        sns = server.client("sns")
+        attributes = {"PlatformCredential": apple.p8, "PlatformPrincipal": "KEY123", "ApplePlatformTeamID": "TEAM42",
+                      "ApplePlatformBundleID": "com.example.app"}
+        assert refused(lambda: sns.create_platform_application(
+            Name="ios", Platform="APNS_SANDBOX",
+            Attributes={k: v for k, v in attributes.items() if k != "ApplePlatformTeamID"}))[0] == ("InvalidParameter", 400)
+        assert refused(lambda: sns.create_platform_application(
+            Name="ios", Platform="APNS_SANDBOX", Attributes={**attributes, "PlatformCredential": "not a key"})) == (
+            ("InvalidParameter", 400), "Invalid parameter: Attributes Reason: Platform credentials are invalid")
+        app = sns.create_platform_application(Name="ios", Platform="APNS_SANDBOX",
+                                              Attributes=attributes)["PlatformApplicationArn"]
+        assert app.endswith(":app/APNS_SANDBOX/ios")
+        shown = sns.get_platform_application_attributes(PlatformApplicationArn=app)["Attributes"]
+        assert shown == {"Enabled": "true", "AuthenticationMethod": "Token", "ApplePlatformTeamID": "TEAM42",
+                         "ApplePlatformBundleID": "com.example.app"}
+        phone = sns.create_platform_endpoint(PlatformApplicationArn=app, Token="ab12cd")["EndpointArn"]
+        sns.publish(TargetArn=phone, Message="hello")
+        sns.publish(TargetArn=phone, MessageStructure="json", Message=json.dumps(
+            {"APNS_SANDBOX": json.dumps({"aps": {"content-available": 1}, "k": "v"})}))
+        first, second = apple.wait_for(2)
+        assert first == {"device": "ab12cd", "topic": "com.example.app", "push_type": "alert", "kid": "KEY123",
+                         "iss": "TEAM42", "body": {"aps": {"alert": "hello"}}}
+        assert second["push_type"] == "background" and second["body"] == {"aps": {"content-available": 1}, "k": "v"}
+        assert refused(lambda: sns.publish(TargetArn=phone, MessageStructure="json",
+                                           Message=json.dumps({"GCM": "{}"}))) == (
+            ("InvalidParameter", 400), "Invalid parameter: JSON must contain an entry for 'default' or 'APNS_SANDBOX'.")
+        dead = sns.create_platform_endpoint(PlatformApplicationArn=app, Token="dead-ios")["EndpointArn"]
+        sns.publish(TargetArn=dead, Message="x")
+        for _ in range(200):
+            if sns.get_endpoint_attributes(EndpointArn=dead)["Attributes"]["Enabled"] == "false":
+                break
+            time.sleep(0.05)
+        assert refused(lambda: sns.publish(TargetArn=dead, Message="x"))[0] == ("EndpointDisabled", 400)
+    finally:
+        server.stop()
+        apple.stop()

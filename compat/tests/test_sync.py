@@ -603,10 +603,10 @@ def test_events_need_somewhere_to_invoke_functions(server):
 
 
 def test_push_sync_tells_subscribed_devices_through_fcm(tmp_path):
-    from test_sns import Firebase
+    from test_sns import Apple, Firebase
 
-    firebase = Firebase()
-    server = Server(tmp_path / "data", extra_args=["--fcm-url", firebase.url])
+    firebase, apple = Firebase(), Apple()
+    server = Server(tmp_path / "data", extra_args=["--fcm-url", firebase.url, "--apns-sandbox-url", apple.url])
     try:
         # RegisterDevice is authorized on the identity, the rest on its datasets.
         own = (f"arn:aws:cognito-sync:us-east-1:{server.account_id}:identitypool/"
@@ -629,9 +629,12 @@ def test_push_sync_tells_subscribed_devices_through_fcm(tmp_path):
         unset = developer.get_identity_pool_configuration(IdentityPoolId=pool_id)
         unset.pop("ResponseMetadata")
         assert unset == {"IdentityPoolId": pool_id}
+        ios_app = sns.create_platform_application(Name="sync-ios", Platform="APNS_SANDBOX", Attributes={
+            "PlatformCredential": apple.p8, "PlatformPrincipal": "KEY123", "ApplePlatformTeamID": "TEAM42",
+            "ApplePlatformBundleID": "com.example.app"})["PlatformApplicationArn"]
         configured = developer.set_identity_pool_configuration(
-            IdentityPoolId=pool_id, PushSync={"ApplicationArns": [app], "RoleArn": push_role})
-        assert configured["PushSync"] == {"ApplicationArns": [app], "RoleArn": push_role}
+            IdentityPoolId=pool_id, PushSync={"ApplicationArns": [app, ios_app], "RoleArn": push_role})
+        assert configured["PushSync"] == {"ApplicationArns": [app, ios_app], "RoleArn": push_role}
         assert developer.get_identity_pool_configuration(IdentityPoolId=pool_id)["PushSync"] == configured["PushSync"]
         assert refused(lambda: developer.set_identity_pool_configuration(
             IdentityPoolId=pool_id, PushSync={"ApplicationArns": [app + "-gone"]}))[0] == (
@@ -660,6 +663,10 @@ def test_push_sync_tells_subscribed_devices_through_fcm(tmp_path):
         device.update(patch("theme", 0, "dark"), device=phone)
         phone_client.subscribe_to_dataset(**where, DeviceId=phone)
         tablet_client.subscribe_to_dataset(**where, DeviceId=tablet)
+        _, ipad_client = guest_device(server, pool_id, identity)
+        ipad = ipad_client.register_device(IdentityPoolId=pool_id, IdentityId=identity, Platform="APNS_SANDBOX",
+                                           Token="ipad-token")["DeviceId"]
+        ipad_client.subscribe_to_dataset(**where, DeviceId=ipad)
         # Another identity's device is no device of this identity.
         stranger, stranger_client = guest_device(server, pool_id)
         stranger_device = stranger_client.register_device(IdentityPoolId=pool_id, IdentityId=stranger,
@@ -673,6 +680,11 @@ def test_push_sync_tells_subscribed_devices_through_fcm(tmp_path):
         assert message == {"token": "tablet-token", "data": {
             "source": "cognito-sync", "identityPoolId": pool_id, "identityId": identity,
             "datasetName": DATASET, "syncCount": "2"}}
+        # An iOS device gets a silent notification with the same keys under `data`.
+        (notification,) = apple.wait_for(1)
+        assert notification["device"] == "ipad-token" and notification["push_type"] == "background"
+        assert notification["body"] == {"aps": {"content-available": 1}, "data": message["data"]}
+        ipad_client.unsubscribe_from_dataset(**where, DeviceId=ipad)
         # The tablet writes: the phone hears of it.
         Device(tablet_client, pool_id, identity).update(patch("theme", 2, "blue"), device=tablet)
         assert firebase.wait_for(2)[1] == {"token": "phone-token", "data": {
@@ -685,6 +697,8 @@ def test_push_sync_tells_subscribed_devices_through_fcm(tmp_path):
         messages = firebase.wait_for(3)
         assert [m["token"] for m in messages] == ["tablet-token", "phone-token", "phone-token"]
         assert messages[2]["data"]["syncCount"] == "5"
+        assert len(apple.notifications) == 1
     finally:
         server.stop()
         firebase.stop()
+        apple.stop()

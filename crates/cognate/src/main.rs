@@ -118,6 +118,12 @@ struct ServeArgs {
     /// Firebase Cloud Messaging's base URL, for SNS GCM applications [default: https://fcm.googleapis.com]
     #[arg(long, env = "COGNATE_FCM_URL")]
     fcm_url: Option<String>,
+    /// Apple's push provider API, for SNS APNS applications [default: https://api.push.apple.com]
+    #[arg(long, env = "COGNATE_APNS_URL")]
+    apns_url: Option<String>,
+    /// Apple's sandbox push provider API, for APNS_SANDBOX applications [default: https://api.sandbox.push.apple.com]
+    #[arg(long, env = "COGNATE_APNS_SANDBOX_URL")]
+    apns_sandbox_url: Option<String>,
     /// A Lambda Invoke API endpoint where Cognito Sync's Sync Trigger functions are invoked
     #[arg(long, env = "COGNATE_LAMBDA_ENDPOINT")]
     lambda_endpoint: Option<String>,
@@ -234,6 +240,8 @@ impl ServeArgs {
         set_opt!(message_webhook_url, smtp_url, smtp_from);
         set_opt!(
             fcm_url,
+            apns_url,
+            apns_sandbox_url,
             lambda_endpoint,
             lambda_access_key_id,
             lambda_secret_access_key

@@ -62,6 +62,12 @@ pub struct Config {
     /// Firebase Cloud Messaging's base URL, for SNS `GCM` applications (default
     /// `https://fcm.googleapis.com`; a stand-in in tests).
     pub fcm_url: Option<String>,
+    /// Apple's push provider API for `APNS` applications (default
+    /// `https://api.push.apple.com`), and for `APNS_SANDBOX` ones (default
+    /// `https://api.sandbox.push.apple.com`). A plain `http://` URL (a local stand-in) is
+    /// spoken to in HTTP/2 with prior knowledge.
+    pub apns_url: Option<String>,
+    pub apns_sandbox_url: Option<String>,
     /// The keys Cognate signs its Invoke calls with (the endpoint's, if it checks them).
     pub lambda_access_key_id: Option<String>,
     pub lambda_secret_access_key: Option<String>,
@@ -117,6 +123,8 @@ impl Default for Config {
             facebook_graph_url: None,
             lambda_endpoint: None,
             fcm_url: None,
+            apns_url: None,
+            apns_sandbox_url: None,
             lambda_access_key_id: None,
             lambda_secret_access_key: None,
             amazon_api_url: None,
@@ -178,6 +186,8 @@ impl fmt::Debug for Config {
             .field("facebook_graph_url", &self.facebook_graph_url)
             .field("lambda_endpoint", &self.lambda_endpoint)
             .field("fcm_url", &self.fcm_url)
+            .field("apns_url", &self.apns_url)
+            .field("apns_sandbox_url", &self.apns_sandbox_url)
             .field("lambda_access_key_id", &self.lambda_access_key_id)
             .field(
                 "lambda_secret_access_key",

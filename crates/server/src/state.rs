@@ -187,12 +187,19 @@ impl AppState {
     ) -> Self {
         AppState {
             functions: crate::lambda::Functions::new(config),
-            push: Arc::new(cognate_sns::Push::new(
-                config
-                    .fcm_url
-                    .as_deref()
-                    .unwrap_or("https://fcm.googleapis.com"),
-            )),
+            push: Arc::new(cognate_sns::Push::new(&{
+                let mut providers = cognate_sns::Providers::default();
+                if let Some(url) = &config.fcm_url {
+                    providers.fcm_url = url.clone();
+                }
+                if let Some(url) = &config.apns_url {
+                    providers.apns_url = url.clone();
+                }
+                if let Some(url) = &config.apns_sandbox_url {
+                    providers.apns_sandbox_url = url.clone();
+                }
+                providers
+            })),
             hub: Arc::new(crate::push::Hub::new(
                 config.max_live_connections,
                 uuid::Uuid::new_v4().to_string(),

@@ -1,17 +1,21 @@
 //! The SNS mobile-push subset Cognito Sync uses "under the hood": platform applications,
 //! their device endpoints, and Publish to an endpoint, with AWS's errors. `GCM` applications
 //! deliver through Firebase Cloud Messaging's HTTP v1 API with a service account key (the
-//! `PlatformCredential`, sealed at rest and never returned).
+//! `PlatformCredential`, sealed at rest and never returned); `APNS` and `APNS_SANDBOX`
+//! applications through Apple's HTTP/2 provider API with token authentication (the `.p8`
+//! signing key as `PlatformCredential`, its key id as `PlatformPrincipal`,
+//! `ApplePlatformTeamID`, `ApplePlatformBundleID`).
 //!
 //! The server has authenticated the caller and authorized the operation with IAM; this crate
 //! keeps each account to its own applications.
 
+mod apns;
 mod error;
 mod fcm;
 mod push;
 
 pub use error::{Result, SnsError};
-pub use push::Push;
+pub use push::{Providers, Push};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -30,7 +34,7 @@ pub use services::sns::Operation;
 /// Items per page of the list operations.
 const PAGE: i64 = 100;
 /// The platforms this server delivers to.
-const PLATFORMS: &[&str] = &["GCM"];
+const PLATFORMS: &[&str] = &["GCM", "APNS", "APNS_SANDBOX"];
 /// Attributes stored sealed, never returned.
 const SECRET_ATTRIBUTES: &[&str] = &["PlatformCredential", "PlatformPrincipal"];
 
@@ -275,8 +279,33 @@ impl Sns<'_> {
             .ok_or_else(|| {
                 SnsError::invalid("Attributes", "PlatformCredential attribute is required")
             })?;
-        if platform == "GCM" && fcm::ServiceAccount::parse(credential).is_none() {
+        let readable = match platform {
             // FCM's legacy server keys no longer work anywhere; a service account key does.
+            "GCM" => fcm::ServiceAccount::parse(credential).is_some(),
+            _ => {
+                let attribute = |name: &str| given.get(name).map(String::as_str).unwrap_or("");
+                for name in [
+                    "PlatformPrincipal",
+                    "ApplePlatformTeamID",
+                    "ApplePlatformBundleID",
+                ] {
+                    if attribute(name).is_empty() {
+                        return Err(SnsError::invalid(
+                            "Attributes",
+                            format!("{name} attribute is required for token authentication"),
+                        ));
+                    }
+                }
+                apns::SigningKey::parse(
+                    credential,
+                    attribute("PlatformPrincipal"),
+                    attribute("ApplePlatformTeamID"),
+                    attribute("ApplePlatformBundleID"),
+                )
+                .is_some()
+            }
+        };
+        if !readable {
             return Err(SnsError::invalid(
                 "Attributes",
                 "Platform credentials are invalid",
@@ -584,28 +613,36 @@ impl Sns<'_> {
                 "No endpoint found for the target arn specified",
             )
         })?;
-        let message = if input.message_structure.as_deref() == Some("json") {
+        let structure = if input.message_structure.as_deref() == Some("json") {
             let structure: Value = serde_json::from_str(&input.message).map_err(|_| {
                 SnsError::InvalidParameter(
                     "Invalid parameter: Message Structure - JSON message body failed to parse"
                         .to_owned(),
                 )
             })?;
+            Some(structure)
+        } else {
+            None
+        };
+        let text = input.message;
+        let message = move |platform: &str| -> Result<Value> {
+            let Some(structure) = &structure else {
+                return Ok(default_message(platform, &text));
+            };
             match (
-                structure.get("GCM").and_then(Value::as_str),
+                structure.get(platform).and_then(Value::as_str),
                 structure.get("default").and_then(Value::as_str),
             ) {
-                (Some(gcm), _) => gcm_message(gcm),
-                (None, Some(default)) => json!({"data": {"default": default}}),
-                (None, None) => {
-                    return Err(SnsError::InvalidParameter(
-                        "Invalid parameter: JSON must contain an entry for 'default' or 'GCM'."
-                            .to_owned(),
-                    ));
-                }
+                (Some(entry), _) if platform == "GCM" => Ok(gcm_message(entry)),
+                (Some(entry), _) => Ok(serde_json::from_str::<Value>(entry)
+                    .ok()
+                    .filter(Value::is_object)
+                    .unwrap_or_else(|| default_message(platform, entry))),
+                (None, Some(default)) => Ok(default_message(platform, default)),
+                (None, None) => Err(SnsError::InvalidParameter(format!(
+                    "Invalid parameter: JSON must contain an entry for 'default' or '{platform}'."
+                ))),
             }
-        } else {
-            json!({"data": {"default": input.message}})
         };
         self.deliver(endpoint, message).await?;
         Ok(shapes::PublishResponse {
@@ -614,9 +651,14 @@ impl Sns<'_> {
         })
     }
 
-    /// Sends an FCM v1 message to the caller's endpoint (its `token` added), after checking
-    /// that the endpoint and its application are enabled.
-    async fn deliver(&self, endpoint: EndpointRow, message: Value) -> Result<()> {
+    /// Sends the message `message` makes for the endpoint's platform (FCM: a v1 message, its
+    /// `token` added; APNs: the payload) after checking that the endpoint and its application
+    /// are enabled.
+    async fn deliver(
+        &self,
+        endpoint: EndpointRow,
+        message: impl FnOnce(&str) -> Result<Value>,
+    ) -> Result<()> {
         let app = self.application(&endpoint.application_arn).await?;
         if attributes(&endpoint.attributes)?
             .get("Enabled")
@@ -642,16 +684,33 @@ impl Sns<'_> {
             .map_err(SnsError::internal)?;
         let secret: BTreeMap<String, String> =
             serde_json::from_slice(&plain).map_err(SnsError::internal)?;
-        let account = secret
-            .get("PlatformCredential")
-            .and_then(|c| fcm::ServiceAccount::parse(c))
-            .ok_or_else(|| SnsError::internal("an application's credential no longer reads"))?;
+        let public = attributes(&app.attributes)?;
+        let field =
+            |map: &BTreeMap<String, String>, name: &str| map.get(name).cloned().unwrap_or_default();
+        let credential = match app.platform.as_str() {
+            "GCM" => secret
+                .get("PlatformCredential")
+                .and_then(|c| fcm::ServiceAccount::parse(c))
+                .map(push::Credential::Fcm),
+            platform => apns::SigningKey::parse(
+                &field(&secret, "PlatformCredential"),
+                &field(&secret, "PlatformPrincipal"),
+                &field(&public, "ApplePlatformTeamID"),
+                &field(&public, "ApplePlatformBundleID"),
+            )
+            .map(|key| push::Credential::Apns {
+                key,
+                sandbox: platform == "APNS_SANDBOX",
+            }),
+        }
+        .ok_or_else(|| SnsError::internal("an application's credential no longer reads"))?;
+        let message = message(&app.platform)?;
         self.push.send(
             self.store.clone(),
             push::Delivery {
                 endpoint_arn: endpoint.arn,
                 device_token: endpoint.token,
-                account,
+                credential,
                 message,
             },
         );
@@ -666,7 +725,15 @@ impl Sns<'_> {
         data: &BTreeMap<String, String>,
     ) -> Result<()> {
         let endpoint = self.endpoint(endpoint_arn).await?;
-        self.deliver(endpoint, json!({ "data": data })).await
+        self.deliver(endpoint, |platform| {
+            Ok(if platform == "GCM" {
+                json!({ "data": data })
+            } else {
+                // A silent notification the app wakes for, the keys under `data`.
+                json!({"aps": {"content-available": 1}, "data": data})
+            })
+        })
+        .await
     }
 
     /// Creates (or finds, for a token it already has) an endpoint of one of the caller's
@@ -686,6 +753,16 @@ impl Sns<'_> {
     /// The platform of one of the caller's applications.
     pub async fn platform_of(&self, application_arn: &str) -> Result<String> {
         Ok(self.application(application_arn).await?.platform)
+    }
+}
+
+/// The message a plain text (or a structure's `default`) stands for on a platform: FCM data
+/// with the one key `default`, or an APNs alert.
+fn default_message(platform: &str, text: &str) -> Value {
+    if platform == "GCM" {
+        json!({"data": {"default": text}})
+    } else {
+        json!({"aps": {"alert": text}})
     }
 }
 

@@ -8,6 +8,7 @@ use cognate_store::Store;
 use ring::rand::SystemRandom;
 use serde_json::Value;
 
+use crate::apns::{self, SigningKey};
 use crate::fcm::{self, Sent, ServiceAccount};
 
 /// Where the providers are, and what delivery keeps between messages.
@@ -15,7 +16,44 @@ pub struct Push {
     client: reqwest::Client,
     fcm_url: String,
     tokens: fcm::Tokens,
+    apns: reqwest::Client,
+    apns_url: String,
+    apns_sandbox: reqwest::Client,
+    apns_sandbox_url: String,
+    apns_tokens: apns::Tokens,
     rng: SystemRandom,
+}
+
+/// The provider's URLs: FCM, APNs, APNs' sandbox.
+#[derive(Debug, Clone)]
+pub struct Providers {
+    pub fcm_url: String,
+    pub apns_url: String,
+    pub apns_sandbox_url: String,
+}
+
+impl Default for Providers {
+    fn default() -> Self {
+        Providers {
+            fcm_url: "https://fcm.googleapis.com".to_owned(),
+            apns_url: "https://api.push.apple.com".to_owned(),
+            apns_sandbox_url: "https://api.sandbox.push.apple.com".to_owned(),
+        }
+    }
+}
+
+/// An HTTP/2 client for APNs: over TLS it negotiates HTTP/2; a plain `http://` stand-in is
+/// spoken to in HTTP/2 from the first byte.
+fn http2_client(url: &str) -> reqwest::Client {
+    let builder = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none());
+    let builder = if url.starts_with("http://") {
+        builder.http2_prior_knowledge()
+    } else {
+        builder
+    };
+    builder.build().unwrap_or_default()
 }
 
 impl std::fmt::Debug for Push {
@@ -26,26 +64,37 @@ impl std::fmt::Debug for Push {
     }
 }
 
+/// How an application reaches its devices.
+pub(crate) enum Credential {
+    Fcm(ServiceAccount),
+    Apns { key: SigningKey, sandbox: bool },
+}
+
 /// One message on its way to one endpoint.
 pub(crate) struct Delivery {
     pub endpoint_arn: String,
     pub device_token: String,
-    pub account: ServiceAccount,
-    /// The FCM v1 `message`, without its `token`.
+    pub credential: Credential,
+    /// FCM: the v1 `message` without its `token`; APNs: the payload.
     pub message: Value,
 }
 
 impl Push {
-    /// `fcm_url`: FCM's base URL (`https://fcm.googleapis.com`, or a stand-in).
-    pub fn new(fcm_url: &str) -> Self {
+    pub fn new(providers: &Providers) -> Self {
+        let trim = |u: &str| u.trim_end_matches('/').to_owned();
         Push {
             client: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(10))
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
-            fcm_url: fcm_url.trim_end_matches('/').to_owned(),
+            fcm_url: trim(&providers.fcm_url),
             tokens: fcm::Tokens::default(),
+            apns: http2_client(&providers.apns_url),
+            apns_url: trim(&providers.apns_url),
+            apns_sandbox: http2_client(&providers.apns_sandbox_url),
+            apns_sandbox_url: trim(&providers.apns_sandbox_url),
+            apns_tokens: apns::Tokens::default(),
             rng: SystemRandom::new(),
         }
     }
@@ -55,20 +104,31 @@ impl Push {
         let push = self.clone();
         tokio::spawn(async move {
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            let fcm = fcm::Fcm {
-                client: &push.client,
-                tokens: &push.tokens,
-                base_url: &push.fcm_url,
-                rng: &push.rng,
+            let sent = match &delivery.credential {
+                Credential::Fcm(account) => {
+                    let fcm = fcm::Fcm {
+                        client: &push.client,
+                        tokens: &push.tokens,
+                        base_url: &push.fcm_url,
+                        rng: &push.rng,
+                    };
+                    fcm::send(&fcm, account, &delivery.device_token, delivery.message, now).await
+                }
+                Credential::Apns { key, sandbox } => {
+                    let (client, base_url) = if *sandbox {
+                        (&push.apns_sandbox, &push.apns_sandbox_url)
+                    } else {
+                        (&push.apns, &push.apns_url)
+                    };
+                    let apns = apns::Apns {
+                        client,
+                        tokens: &push.apns_tokens,
+                        base_url,
+                        rng: &push.rng,
+                    };
+                    apns::send(&apns, key, &delivery.device_token, &delivery.message, now).await
+                }
             };
-            let sent = fcm::send(
-                &fcm,
-                &delivery.account,
-                &delivery.device_token,
-                delivery.message,
-                now,
-            )
-            .await;
             match sent {
                 Sent::Delivered => {}
                 Sent::Unregistered => {
