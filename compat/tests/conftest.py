@@ -108,6 +108,17 @@ def postgres_url():
 
 
 @pytest.fixture
+def nats_url():
+    """A NATS server with JetStream, when COGNATE_TEST_NATS_URL is set (in CI it must be)."""
+    url = os.environ.get("COGNATE_TEST_NATS_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("COGNATE_TEST_NATS_URL must be set in CI")
+        pytest.skip("COGNATE_TEST_NATS_URL is not set")
+    return url
+
+
+@pytest.fixture
 def server():
     with tempfile.TemporaryDirectory() as tmp:
         s = Server(pathlib.Path(tmp) / "data")

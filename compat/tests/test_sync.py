@@ -251,9 +251,6 @@ def test_bad_input_and_limits_get_aws_errors(server):
     assert refused(lambda: device.update(patch("b", 0, "x"), patch("b", 0, "y")))[0] == ("InvalidParameterException", 400)
     assert refused(lambda: device.update({"Op": "replace", "Key": "b", "SyncCount": 0}))[0] == (
         "InvalidParameterException", 400)
-    # An operation Cognate does not implement is named as such.
-    (code, message) = refused(lambda: developer.get_bulk_publish_details(IdentityPoolId=pool_id))
-    assert code[0] == "UnknownOperationException" and "GetBulkPublishDetails" in message
 
     # 1,024 records per dataset.
     device.update(*[patch(f"r{i}", 0, "v") for i in range(1023)])
@@ -702,3 +699,107 @@ def test_push_sync_tells_subscribed_devices_through_fcm(tmp_path):
         server.stop()
         firebase.stop()
         apple.stop()
+
+
+def jetstream(nats_url, work):
+    """Runs `work(js)` against NATS JetStream (nats-py), and returns what it returns."""
+    import asyncio
+
+    import nats
+
+    async def run():
+        nc = await nats.connect(nats_url)
+        try:
+            return await work(nc.jetstream())
+        finally:
+            await nc.close()
+
+    return asyncio.run(run())
+
+
+def stream_records(nats_url, stream, count):
+    """The first `count` records on a stream (waiting for them to arrive)."""
+    async def read(js):
+        for _ in range(200):
+            info = await js.stream_info(stream)
+            if info.state.messages >= count:
+                break
+            import asyncio
+            await asyncio.sleep(0.05)
+        return [json.loads((await js.get_msg(stream, seq)).data) for seq in range(1, count + 1)]
+
+    return jetstream(nats_url, read)
+
+
+def test_cognito_streams_publish_every_sync_to_jetstream(tmp_path, nats_url):
+    import uuid
+
+    name = "SYNC_" + uuid.uuid4().hex
+    subject = "cognito-sync." + name
+
+    async def create(js):
+        await js.add_stream(name=name, subjects=[subject])
+
+    jetstream(nats_url, create)
+    server = Server(tmp_path / "data", extra_args=["--nats-url", nats_url])
+    try:
+        pool_id = guest_pool(server)
+        developer = server.client("cognito-sync")
+        publisher = role(server, "StreamsPublisher", json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "cognito-sync.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+        (code, message) = refused(lambda: developer.set_identity_pool_configuration(
+            IdentityPoolId=pool_id, CognitoStreams={"StreamName": "NO_SUCH_" + name, "RoleArn": publisher,
+                                                    "StreamingStatus": "ENABLED"}))
+        assert code == ("InvalidParameterException", 400) and "NO_SUCH_" in message
+        assert refused(lambda: developer.bulk_publish(IdentityPoolId=pool_id))[0] == ("InvalidParameterException", 400)
+        streams = {"StreamName": name, "RoleArn": publisher, "StreamingStatus": "ENABLED"}
+        assert developer.set_identity_pool_configuration(IdentityPoolId=pool_id,
+                                                         CognitoStreams=streams)["CognitoStreams"] == streams
+
+        identity, client = guest_device(server, pool_id)
+        device = Device(client, pool_id, identity)
+        device.update(patch("level", 0, "1"), patch("name", 0, "ann"))
+        device.update(patch("name", 1))
+        client.delete_dataset(IdentityPoolId=pool_id, IdentityId=identity, DatasetName=DATASET)
+        Device(client, pool_id, identity, "scores").update(patch("best", 0, "9"))
+        first, second, deleted, scores = stream_records(nats_url, name, 4)
+        assert set(first) == {"identityPoolId", "identityId", "dataSetName", "operation", "kinesisSyncRecords",
+                              "lastModifiedDate", "payloadType", "syncCount"}
+        assert (first["identityPoolId"], first["identityId"], first["dataSetName"]) == (pool_id, identity, DATASET)
+        assert (first["operation"], first["payloadType"], first["syncCount"]) == ("replace", "Inline", 1)
+        assert sorted((r["key"], r["value"], r["syncCount"], r["op"]) for r in first["kinesisSyncRecords"]) == [
+            ("level", "1", 1, "replace"), ("name", "ann", 1, "replace")]
+        assert all(isinstance(r["lastModifiedDate"], int) for r in first["kinesisSyncRecords"])
+        assert [(r["key"], r["value"], r["op"]) for r in second["kinesisSyncRecords"]] == [("name", None, "remove")]
+        assert (deleted["operation"], deleted["syncCount"], deleted["kinesisSyncRecords"]) == ("remove", 3, [])
+        assert scores["dataSetName"] == "scores"
+
+        # Bulk publish: every live dataset once, then not again within 24 hours.
+        assert developer.get_bulk_publish_details(IdentityPoolId=pool_id)["BulkPublishStatus"] == "NOT_STARTED"
+        assert developer.bulk_publish(IdentityPoolId=pool_id)["IdentityPoolId"] == pool_id
+        for _ in range(200):
+            details = developer.get_bulk_publish_details(IdentityPoolId=pool_id)
+            if details["BulkPublishStatus"] != "IN_PROGRESS":
+                break
+            time.sleep(0.05)
+        assert details["BulkPublishStatus"] == "SUCCEEDED", details
+        assert details["BulkPublishCompleteTime"] >= details["BulkPublishStartTime"]
+        bulk = stream_records(nats_url, name, 5)[4]
+        assert (bulk["dataSetName"], bulk["operation"]) == ("scores", "replace")
+        assert [(r["key"], r["value"]) for r in bulk["kinesisSyncRecords"]] == [("best", "9")]
+        assert refused(lambda: developer.bulk_publish(IdentityPoolId=pool_id))[0] == ("AlreadyStreamedException", 400)
+        assert refused(lambda: client.bulk_publish(IdentityPoolId=pool_id))[0] == ("NotAuthorizedException", 403)
+    finally:
+        server.stop()
+
+        async def drop(js):
+            await js.delete_stream(name)
+
+        jetstream(nats_url, drop)
+
+
+def test_streams_need_a_nats_server(server):
+    pool_id = guest_pool(server)
+    (code, message) = refused(lambda: server.client("cognito-sync").set_identity_pool_configuration(
+        IdentityPoolId=pool_id, CognitoStreams={"StreamName": "S", "StreamingStatus": "ENABLED"}))
+    assert code == ("InvalidParameterException", 400) and "--nats-url" in message

@@ -124,6 +124,9 @@ struct ServeArgs {
     /// Apple's sandbox push provider API, for APNS_SANDBOX applications [default: https://api.sandbox.push.apple.com]
     #[arg(long, env = "COGNATE_APNS_SANDBOX_URL")]
     apns_sandbox_url: Option<String>,
+    /// The NATS server (with JetStream) Cognito Streams publish to, e.g. nats://127.0.0.1:4222
+    #[arg(long, env = "COGNATE_NATS_URL")]
+    nats_url: Option<String>,
     /// A Lambda Invoke API endpoint where Cognito Sync's Sync Trigger functions are invoked
     #[arg(long, env = "COGNATE_LAMBDA_ENDPOINT")]
     lambda_endpoint: Option<String>,
@@ -239,6 +242,7 @@ impl ServeArgs {
         }
         set_opt!(message_webhook_url, smtp_url, smtp_from);
         set_opt!(
+            nats_url,
             fcm_url,
             apns_url,
             apns_sandbox_url,

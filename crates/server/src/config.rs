@@ -59,6 +59,9 @@ pub struct Config {
     /// (`POST /2015-03-31/functions/<name>/invocations`, SigV4-signed), such as LocalStack's
     /// or the Lambda Runtime Interface Emulator's. None: no function is invoked.
     pub lambda_endpoint: Option<String>,
+    /// The NATS server (with JetStream) Cognito Streams publish to, e.g.
+    /// `nats://127.0.0.1:4222`. None: streams cannot be enabled.
+    pub nats_url: Option<String>,
     /// Firebase Cloud Messaging's base URL, for SNS `GCM` applications (default
     /// `https://fcm.googleapis.com`; a stand-in in tests).
     pub fcm_url: Option<String>,
@@ -122,6 +125,7 @@ impl Default for Config {
             apple_jwks_url: None,
             facebook_graph_url: None,
             lambda_endpoint: None,
+            nats_url: None,
             fcm_url: None,
             apns_url: None,
             apns_sandbox_url: None,
@@ -185,6 +189,7 @@ impl fmt::Debug for Config {
             .field("apple_jwks_url", &self.apple_jwks_url)
             .field("facebook_graph_url", &self.facebook_graph_url)
             .field("lambda_endpoint", &self.lambda_endpoint)
+            .field("nats_url", &self.nats_url)
             .field("fcm_url", &self.fcm_url)
             .field("apns_url", &self.apns_url)
             .field("apns_sandbox_url", &self.apns_sandbox_url)

@@ -18,6 +18,7 @@ mod pipeline;
 mod push;
 mod services;
 mod state;
+mod streams;
 mod tls;
 
 use std::future::Future;
@@ -225,6 +226,7 @@ mod tests {
         "jwks",
         "lambda",
         "push",
+        "streams",
         "state",
         "listener",
         "auth",

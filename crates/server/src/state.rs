@@ -114,6 +114,8 @@ pub struct AppState {
     pub hub: Arc<crate::push::Hub>,
     /// Where functions (Sync Triggers) are invoked.
     pub functions: crate::lambda::Functions,
+    /// Cognito Streams' NATS JetStream.
+    pub streams: Arc<crate::streams::Streams>,
     /// Mobile push delivery (SNS platform endpoints).
     pub push: Arc<cognate_sns::Push>,
 }
@@ -187,6 +189,7 @@ impl AppState {
     ) -> Self {
         AppState {
             functions: crate::lambda::Functions::new(config),
+            streams: Arc::new(crate::streams::Streams::new(config)),
             push: Arc::new(cognate_sns::Push::new(&{
                 let mut providers = cognate_sns::Providers::default();
                 if let Some(url) = &config.fcm_url {

@@ -548,3 +548,30 @@ impl Store {
         .collect()
     }
 }
+
+impl Store {
+    /// A pool's live datasets after (identity, name), in that order, at most `limit`.
+    pub async fn sync_pool_datasets(
+        &self,
+        pool_id: &str,
+        after: (&str, &str),
+        limit: i64,
+    ) -> Result<Vec<DatasetRow>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            dataset_columns!(),
+            " FROM sync_datasets WHERE pool_id = $1 AND live = 1 AND \
+             (identity_id > $2 OR (identity_id = $2 AND dataset_name > $3)) \
+             ORDER BY identity_id, dataset_name LIMIT $4"
+        ))
+        .bind(pool_id)
+        .bind(after.0)
+        .bind(after.1)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(dataset)
+        .collect()
+    }
+}

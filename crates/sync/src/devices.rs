@@ -50,9 +50,9 @@ impl CognitoSync<'_> {
         })
     }
 
-    /// Sets the pool's push sync (and Cognito Streams) configuration. `applications_exist`
-    /// has been checked by the caller: every ARN in `PushSync.ApplicationArns` names a platform
-    /// application of this account.
+    /// Sets the pool's push sync and Cognito Streams configuration. The caller has checked
+    /// what lies outside this crate: every ARN in `PushSync.ApplicationArns` names a platform
+    /// application of this account, and an enabled stream exists.
     pub async fn set_identity_pool_configuration(
         &self,
         input: shapes::SetIdentityPoolConfigurationRequest,
@@ -65,12 +65,15 @@ impl CognitoSync<'_> {
                 "{role} is not an IAM role ARN"
             )));
         }
-        if let Some(streams) = &input.cognito_streams
-            && streams.streaming_status.as_deref() == Some("ENABLED")
+        if let Some(role) = input
+            .cognito_streams
+            .as_ref()
+            .and_then(|s| s.role_arn.as_deref())
+            && !role_arn_valid(role)
         {
-            return Err(SyncError::InvalidParameter(
-                "Cognito Streams are not available on this server".to_owned(),
-            ));
+            return Err(SyncError::InvalidParameter(format!(
+                "{role} is not an IAM role ARN"
+            )));
         }
         for _ in 0..crate::WRITE_ATTEMPTS {
             let (old, mut stored) = self.configuration(&input.identity_pool_id).await?;
@@ -99,6 +102,15 @@ impl CognitoSync<'_> {
             }
         }
         Err(crate::busy())
+    }
+
+    /// The stream each sync of the pool is published to, when streaming is enabled.
+    pub async fn stream_of(&self, pool_id: &str) -> Result<Option<String>> {
+        let (_, stored) = self.configuration(pool_id).await?;
+        Ok(stored
+            .cognito_streams
+            .filter(|s| s.streaming_status.as_deref() == Some("ENABLED"))
+            .and_then(|s| s.stream_name))
     }
 
     /// The platform applications devices of the pool register with.

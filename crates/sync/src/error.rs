@@ -17,6 +17,12 @@ pub enum SyncError {
     ResourceConflict(String),
     #[error("{0}")]
     LimitExceeded(String),
+    /// A bulk publish is already in progress.
+    #[error("{0}")]
+    DuplicateRequest(String),
+    /// The pool was bulk published less than 24 hours ago.
+    #[error("{0}")]
+    AlreadyStreamed(String),
     /// Push sync is not set up for what the request needs.
     #[error("{0}")]
     InvalidConfiguration(String),
@@ -58,6 +64,10 @@ impl From<SyncError> for ApiError {
             SyncError::ResourceNotFound(_) => (StatusCode::NOT_FOUND, "ResourceNotFoundException"),
             SyncError::ResourceConflict(_) => (StatusCode::CONFLICT, "ResourceConflictException"),
             SyncError::LimitExceeded(_) => (StatusCode::BAD_REQUEST, "LimitExceededException"),
+            SyncError::DuplicateRequest(_) => {
+                (StatusCode::BAD_REQUEST, "DuplicateRequestException")
+            }
+            SyncError::AlreadyStreamed(_) => (StatusCode::BAD_REQUEST, "AlreadyStreamedException"),
             SyncError::InvalidConfiguration(_) => {
                 (StatusCode::BAD_REQUEST, "InvalidConfigurationException")
             }

@@ -15,10 +15,12 @@
 mod devices;
 mod error;
 mod events;
+mod streams;
 mod token;
 
 pub use error::{Result, SyncError};
 pub use events::{Invoke, InvokeError, SYNC_TRIGGER};
+pub use streams::{StreamRecord, bulk_records, finish_bulk_publish, stream_record};
 
 use std::collections::HashMap;
 

@@ -110,23 +110,63 @@ fn output<T: Serialize>(out: Result<T, SyncError>) -> Result<Value, ApiError> {
     serde_json::to_value(out?).map_err(|_| ApiError::internal())
 }
 
-/// Tells the identity's devices (on every node) that one of its datasets changed, except the
-/// device that changed it.
-async fn notify(
-    ctx: &Ctx<'_>,
-    sync: &CognitoSync<'_>,
+/// A dataset change, as it is told to devices and streams.
+struct Change {
     identity_pool_id: String,
     identity_id: String,
     dataset_name: String,
     sync_count: i64,
+    /// The device that made it (not told of it).
     device_id: Option<String>,
-) {
+    /// `replace` (a write) or `remove` (the dataset was deleted).
+    operation: &'static str,
+    /// The records it wrote.
+    records: Vec<shapes::Record>,
+}
+
+/// Tells the identity's devices (on every node) that one of its datasets changed, except the
+/// device that changed it, and the pool's stream, when it streams.
+async fn notify(ctx: &Ctx<'_>, sync: &CognitoSync<'_>, change: Change) {
+    match sync.stream_of(&change.identity_pool_id).await {
+        Ok(Some(stream)) => {
+            let ms = |s: f64| (s * 1000.0).round() as i64;
+            let records: Vec<cognate_sync::StreamRecord<'_>> = change
+                .records
+                .iter()
+                .map(|r| cognate_sync::StreamRecord {
+                    key: r.key.as_deref().unwrap_or_default(),
+                    value: r.value.as_deref(),
+                    sync_count: r.sync_count.unwrap_or(change.sync_count),
+                    modified_ms: r.last_modified_date.map(ms).unwrap_or_default(),
+                    device_modified_ms: r.device_last_modified_date.map(ms),
+                })
+                .collect();
+            let record = cognate_sync::stream_record(
+                &change.identity_pool_id,
+                &change.identity_id,
+                &change.dataset_name,
+                change.operation,
+                &records,
+                change.sync_count,
+                (ctx.now.unix_timestamp_nanos() / 1_000_000) as i64,
+            );
+            let streams = ctx.state.streams.clone();
+            tokio::spawn(async move {
+                if let Err(e) = streams.publish(&stream, &record).await {
+                    tracing::warn!(stream = %stream, reason = %e, "a sync could not be streamed");
+                }
+            });
+        }
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "could not read a pool's stream configuration"),
+    }
+    let device_id = change.device_id;
     let push = Push {
         source: "cognito-sync".to_owned(),
-        identity_pool_id,
-        identity_id,
-        dataset_name,
-        sync_count,
+        identity_pool_id: change.identity_pool_id,
+        identity_id: change.identity_id,
+        dataset_name: change.dataset_name,
+        sync_count: change.sync_count,
     };
     // Mobile devices subscribed to the dataset, through their SNS endpoints: each payload key
     // its own string data value, as the Android client reads them.
@@ -176,18 +216,9 @@ impl Service for SyncService {
         Model::cognito_sync()
     }
 
-    fn implements(op: Operation) -> bool {
-        use Operation::*;
-        identity_data(op)
-            || matches!(
-                op,
-                DescribeIdentityPoolUsage
-                    | ListIdentityPoolUsage
-                    | GetCognitoEvents
-                    | SetCognitoEvents
-                    | GetIdentityPoolConfiguration
-                    | SetIdentityPoolConfiguration
-            )
+    /// All 17 operations of the model.
+    fn implements(_: Operation) -> bool {
+        true
     }
 
     async fn authorize(
@@ -287,7 +318,16 @@ impl Service for SyncService {
                     input.dataset_name.clone(),
                 );
                 let (out, count) = sync.delete_dataset(input, by).await?;
-                notify(ctx, &sync, pool, identity, dataset, count, None).await;
+                let change = Change {
+                    identity_pool_id: pool,
+                    identity_id: identity,
+                    dataset_name: dataset,
+                    sync_count: count,
+                    device_id: None,
+                    operation: "remove",
+                    records: Vec::new(),
+                };
+                notify(ctx, &sync, change).await;
                 output(Ok(out))
             }
             ListRecords => output(sync.list_records(typed(input)?).await),
@@ -301,7 +341,16 @@ impl Service for SyncService {
                 );
                 let trigger = authorized.identity.then_some(&ctx.state.functions);
                 let (out, count) = sync.update_records(input, by, trigger).await?;
-                notify(ctx, &sync, pool, identity, dataset, count, device).await;
+                let change = Change {
+                    identity_pool_id: pool,
+                    identity_id: identity,
+                    dataset_name: dataset,
+                    sync_count: count,
+                    device_id: device,
+                    operation: "replace",
+                    records: out.records.clone().unwrap_or_default(),
+                };
+                notify(ctx, &sync, change).await;
                 output(Ok(out))
             }
             DescribeIdentityUsage => output(sync.describe_identity_usage(typed(input)?).await),
@@ -325,6 +374,22 @@ impl Service for SyncService {
                     if sns.platform_of(arn).await.is_err() {
                         return Err(SyncError::InvalidParameter(format!(
                             "ApplicationArn {arn} names no platform application of this account"
+                        ))
+                        .into());
+                    }
+                }
+                if let Some(streams) = &input.cognito_streams
+                    && streams.streaming_status.as_deref() == Some("ENABLED")
+                {
+                    let Some(name) = streams.stream_name.as_deref() else {
+                        return Err(SyncError::InvalidParameter(
+                            "An enabled stream needs a StreamName".to_owned(),
+                        )
+                        .into());
+                    };
+                    if let Err(why) = ctx.state.streams.subject_of(name).await {
+                        return Err(SyncError::InvalidParameter(format!(
+                            "Cognito Streams cannot publish to {name}: {why}"
                         ))
                         .into());
                     }
@@ -367,6 +432,35 @@ impl Service for SyncService {
                 let device = uuid::Uuid::new_v4().to_string();
                 output(sync.register_device(&input, &endpoint, &device).await)
             }
+            BulkPublish => {
+                let input: shapes::BulkPublishRequest = typed(input)?;
+                let pool = input.identity_pool_id.clone();
+                let stream = sync.start_bulk_publish(input).await?;
+                let (store, streams) = (ctx.state.store.clone(), ctx.state.streams.clone());
+                let task_pool = pool.clone();
+                tokio::spawn(async move {
+                    let sent = cognate_sync::bulk_records(&store, &task_pool, |record| {
+                        let (streams, stream) = (streams.clone(), stream.clone());
+                        async move { streams.publish(&stream, &record).await }
+                    })
+                    .await;
+                    let failure = sent.err().map(|e| match e {
+                        SyncError::Internal(why) => why,
+                        other => other.to_string(),
+                    });
+                    let now =
+                        (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+                    if let Err(e) =
+                        cognate_sync::finish_bulk_publish(&store, &task_pool, now, failure).await
+                    {
+                        tracing::error!(error = %e, "could not record a bulk publish's end");
+                    }
+                });
+                output(Ok(shapes::BulkPublishResponse {
+                    identity_pool_id: Some(pool),
+                }))
+            }
+            GetBulkPublishDetails => output(sync.get_bulk_publish_details(typed(input)?).await),
             SubscribeToDataset | UnsubscribeFromDataset => {
                 let text = |m: &str| input.get(m).and_then(Value::as_str).unwrap_or_default();
                 sync.subscribe(
@@ -384,7 +478,6 @@ impl Service for SyncService {
                 sync.set_cognito_events(typed(input)?, reachable).await?;
                 Ok(Value::Object(serde_json::Map::new()))
             }
-            _ => Err(crate::pipeline::unknown_operation(&Self::WIRE, op.name())),
         }
     }
 
