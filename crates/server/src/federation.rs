@@ -362,3 +362,17 @@ pub(crate) async fn verify_builtin_token(
         expires_at: claims.get("exp").and_then(Value::as_i64).unwrap_or(0),
     })
 }
+
+/// SNS for one request, as the signed caller's account sees it: the SNS adapter's, and
+/// Cognito Sync's for the endpoints its devices register and the pushes it sends.
+pub(crate) fn sns<'a>(ctx: &'a Ctx<'_>, account: &'a str) -> cognate_sns::Sns<'a> {
+    cognate_sns::Sns {
+        store: &ctx.state.store,
+        master: &ctx.state.master,
+        rng: &ctx.state.rng,
+        push: &ctx.state.push,
+        region: &ctx.state.region,
+        account,
+        now: ctx.now,
+    }
+}

@@ -3,28 +3,16 @@
 //! IAM refusal answered as SNS answers it (`AuthorizationError`), then `cognate_sns`.
 
 use cognate_protocol::{ApiError, Model, Protocol, QueryService, services};
-use cognate_sns::{Operation, Sns};
+use cognate_sns::Operation;
 use http::StatusCode;
 use serde_json::Value;
 
 use crate::auth::Caller;
 use crate::context::Ctx;
+use crate::federation::sns;
 use crate::pipeline::{Service, Wire, signed};
 
 pub(crate) struct SnsService;
-
-/// The service for one request, as the signed caller's account sees it.
-pub(crate) fn sns<'a>(ctx: &'a Ctx<'_>, account: &'a str) -> Sns<'a> {
-    Sns {
-        store: &ctx.state.store,
-        master: &ctx.state.master,
-        rng: &ctx.state.rng,
-        push: &ctx.state.push,
-        region: &ctx.state.region,
-        account,
-        now: ctx.now,
-    }
-}
 
 fn resource(op: Operation, input: &Value) -> String {
     let member = match op {

@@ -188,7 +188,7 @@ async fn notify(ctx: &Ctx<'_>, sync: &CognitoSync<'_>, change: Change) {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-        let sns = crate::services::sns::sns(ctx, sync.account);
+        let sns = crate::federation::sns(ctx, sync.account);
         for (device, endpoint) in subscribers {
             if let Err(e) = sns.publish_data(&endpoint, &data).await {
                 tracing::info!(device = %device, reason = %e, "no push for a subscribed device");
@@ -364,7 +364,7 @@ impl Service for SyncService {
             }
             SetIdentityPoolConfiguration => {
                 let input: shapes::SetIdentityPoolConfigurationRequest = typed(input)?;
-                let sns = crate::services::sns::sns(ctx, &authorized.account);
+                let sns = crate::federation::sns(ctx, &authorized.account);
                 let arns = input
                     .push_sync
                     .as_ref()
@@ -398,7 +398,7 @@ impl Service for SyncService {
             }
             RegisterDevice => {
                 let input: shapes::RegisterDeviceRequest = typed(input)?;
-                let sns = crate::services::sns::sns(ctx, &authorized.account);
+                let sns = crate::federation::sns(ctx, &authorized.account);
                 let applications = sync.push_applications(&input.identity_pool_id).await?;
                 if applications.is_empty() {
                     return Err(SyncError::InvalidConfiguration(
