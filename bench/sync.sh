@@ -13,6 +13,7 @@ ulimit -n 30000 2>/dev/null || true
 COGNATE_LOG=warn start_server 47
 creds="$work/data/root-credentials"
 export PYTHONPATH=bench
+echo "idle server: $("$venv/bin/python" bench/sync_live.py "$url" "$creds" latency 100 0.02)"
 for round in $(seq "$rounds"); do
   for conns in 1 64; do
     threads=$(( conns == 1 ? 1 : 2 ))

@@ -88,7 +88,7 @@ function init(args)
   local n = 0
   for line in io.lines(file) do
     if n % threads == index then
-      table.insert(requests, (line:gsub("\1", "\r\n")))
+      table.insert(requests, (line:gsub("\\1", "\\r\\n")))
     end
     n = n + 1
   end
@@ -99,7 +99,7 @@ function request()
   return requests[next_request]
 end
 done = function(summary, latency, requests)
-  io.write(string.format("p50_us=%d p99_us=%d rps=%.0f errors=%d\n",
+  io.write(string.format("p50_us=%d p99_us=%d rps=%.0f errors=%d\\n",
     latency:percentile(50), latency:percentile(99),
     summary.requests / (summary.duration / 1e6), summary.errors.status))
 end

@@ -168,7 +168,12 @@ pub(crate) async fn open(
         expires_at: caller.session.as_ref().map(|s| s.expires_at),
     };
     let now = ctx.now.unix_timestamp();
+    // Notices are small and a device sends next to nothing: small buffers keep thousands of
+    // idle channels cheap (the WebSocket layer's defaults are 128 KiB each way), and each
+    // notice is written at once.
     Ok(upgrade
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
         .max_message_size(4096)
         .max_frame_size(4096)
         .on_upgrade(move |socket| pump(socket, subscription, watch, now)))
