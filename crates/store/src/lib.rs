@@ -181,6 +181,8 @@ pub struct Store {
     backend: Backend,
     /// The PostgreSQL URL, for the LISTEN connection that carries change notifications.
     url: String,
+    /// The task that commits Cognito Sync dataset writes in groups (started on first use).
+    sync_writer: std::sync::Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<sync::Job>>>,
 }
 
 /// The notification channel that tells every node an IAM change happened.
@@ -240,6 +242,7 @@ impl Store {
             pool,
             backend,
             url: url.to_owned(),
+            sync_writer: std::sync::Arc::default(),
         })
     }
 

@@ -232,6 +232,10 @@ impl Store {
     /// count is still `expected` (`None`: the writer found no row, so the row must not exist
     /// yet). Writers of one identity run one at a time (its identity row is held first), so a
     /// write that would bring the identity's live datasets over `max_datasets` is refused.
+    ///
+    /// Writes arriving together are committed together (group commit): each in its own
+    /// savepoint of one transaction, so one fsync carries them all and one writer's lost race
+    /// or limit leaves the others' writes alone.
     pub async fn write_sync_dataset(
         &self,
         row: &DatasetRow,
@@ -239,112 +243,25 @@ impl Store {
         records: &[SyncRecordRow],
         max_datasets: i64,
     ) -> Result<DatasetWrite> {
-        let mut tx = self.pool.begin().await?;
-        let held =
-            sqlx::query("UPDATE identity_ids SET updated_at = updated_at WHERE identity_id = $1")
-                .bind(&row.identity_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        if held == 0 {
-            return Ok(DatasetWrite::NoIdentity);
-        }
-        let written = match expected {
-            Some(expected) => sqlx::query(
-                "UPDATE sync_datasets SET live = $3, sync_count = $4, deleted_at = $5, created_ms = $6, \
-                 modified_ms = $7, modified_by = $8, data_storage = $9, num_records = $10, \
-                 merged_from = $12 WHERE identity_id = $1 AND dataset_name = $2 AND sync_count = $11",
-            )
-            .bind(&row.identity_id)
-            .bind(&row.dataset_name)
-            .bind(i64::from(row.live))
-            .bind(row.sync_count)
-            .bind(row.deleted_at)
-            .bind(row.created_ms)
-            .bind(row.modified_ms)
-            .bind(&row.modified_by)
-            .bind(row.data_storage)
-            .bind(row.num_records)
-            .bind(expected)
-            .bind(row.merged_from.as_deref())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected(),
-            None => {
-                match sqlx::query(concat!(
-            "INSERT INTO sync_datasets (",
-            dataset_columns!(),
-            ") \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        ))
-                .bind(&row.identity_id)
-                .bind(&row.dataset_name)
-                .bind(&row.pool_id)
-                .bind(i64::from(row.live))
-                .bind(row.sync_count)
-                .bind(row.deleted_at)
-                .bind(row.created_ms)
-                .bind(row.modified_ms)
-                .bind(&row.modified_by)
-                .bind(row.data_storage)
-                .bind(row.num_records)
-                .bind(row.merged_from.as_deref())
-                .execute(&mut *tx)
-                .await
-                {
-                    Ok(done) => done.rows_affected(),
-                    Err(e) => match StoreError::from(e) {
-                        StoreError::Conflict => 0,
-                        other => return Err(other),
-                    },
-                }
-            }
+        let sender = self.sync_writer.get_or_init(|| {
+            let (sender, jobs) = tokio::sync::mpsc::channel(1024);
+            tokio::spawn(run_writer(self.pool.clone(), jobs));
+            sender
+        });
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = Job {
+            row: row.clone(),
+            expected,
+            records: records.to_vec(),
+            max_datasets,
+            reply,
         };
-        if written == 0 {
-            return Ok(DatasetWrite::Lost);
+        if sender.send(job).await.is_err() {
+            return Err(StoreError::Database(sqlx::Error::PoolClosed));
         }
-        if row.live {
-            let live: i64 = sqlx::query(
-                "SELECT COUNT(*) AS n FROM sync_datasets WHERE identity_id = $1 AND live = 1",
-            )
-            .bind(&row.identity_id)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("n")?;
-            if live > max_datasets {
-                return Ok(DatasetWrite::TooManyDatasets);
-            }
-        } else {
-            sqlx::query("DELETE FROM sync_records WHERE identity_id = $1 AND dataset_name = $2")
-                .bind(&row.identity_id)
-                .bind(&row.dataset_name)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for r in records {
-            sqlx::query(concat!(
-                "INSERT INTO sync_records (identity_id, dataset_name, ",
-                record_columns!(),
-                ") \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                 ON CONFLICT (identity_id, dataset_name, record_key) DO UPDATE SET \
-                 value = excluded.value, sync_count = excluded.sync_count, \
-                 modified_ms = excluded.modified_ms, modified_by = excluded.modified_by, \
-                 device_modified_ms = excluded.device_modified_ms"
-            ))
-            .bind(&row.identity_id)
-            .bind(&row.dataset_name)
-            .bind(&r.key)
-            .bind(r.value.as_deref())
-            .bind(r.sync_count)
-            .bind(r.modified_ms)
-            .bind(&r.modified_by)
-            .bind(r.device_modified_ms)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(DatasetWrite::Written)
+        answer
+            .await
+            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?
     }
 
     /// An identity's totals over its live datasets.
@@ -574,4 +491,180 @@ impl Store {
         .map(dataset)
         .collect()
     }
+}
+
+/// One dataset write waiting for the writer.
+pub(crate) struct Job {
+    row: DatasetRow,
+    expected: Option<i64>,
+    records: Vec<SyncRecordRow>,
+    max_datasets: i64,
+    reply: tokio::sync::oneshot::Sender<Result<DatasetWrite>>,
+}
+
+/// The most writes one transaction carries.
+const BATCH: usize = 64;
+
+/// Commits dataset writes: those waiting when the previous commit ends go together.
+async fn run_writer(pool: sqlx::AnyPool, mut jobs: tokio::sync::mpsc::Receiver<Job>) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        match write_batch(&pool, &batch).await {
+            Ok(outcomes) => {
+                for (job, outcome) in batch.into_iter().zip(outcomes) {
+                    let _ = job.reply.send(Ok(outcome));
+                }
+            }
+            // The batch wrote nothing: each write goes alone, and gets its own answer.
+            Err(_) => {
+                for job in batch {
+                    let outcome = write_one(&pool, &job).await;
+                    let _ = job.reply.send(outcome);
+                }
+            }
+        }
+    }
+}
+
+async fn write_batch(pool: &sqlx::AnyPool, batch: &[Job]) -> Result<Vec<DatasetWrite>> {
+    use sqlx::Acquire as _;
+    let mut tx = pool.begin().await?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for job in batch {
+        let mut savepoint = (&mut *tx).begin().await?;
+        let outcome = apply(&mut savepoint, job).await?;
+        if outcome == DatasetWrite::Written {
+            savepoint.commit().await?;
+        } else {
+            savepoint.rollback().await?;
+        }
+        outcomes.push(outcome);
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+async fn write_one(pool: &sqlx::AnyPool, job: &Job) -> Result<DatasetWrite> {
+    let mut tx = pool.begin().await?;
+    let outcome = apply(&mut tx, job).await?;
+    if outcome == DatasetWrite::Written {
+        tx.commit().await?;
+    }
+    Ok(outcome)
+}
+
+/// One write, inside the caller's transaction (which rolls back unless it was `Written`).
+async fn apply(conn: &mut sqlx::AnyConnection, job: &Job) -> Result<DatasetWrite> {
+    let (row, expected, records, max_datasets) =
+        (&job.row, job.expected, &job.records, job.max_datasets);
+    let held =
+        sqlx::query("UPDATE identity_ids SET updated_at = updated_at WHERE identity_id = $1")
+            .bind(&row.identity_id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    if held == 0 {
+        return Ok(DatasetWrite::NoIdentity);
+    }
+    let written = match expected {
+            Some(expected) => sqlx::query(
+                "UPDATE sync_datasets SET live = $3, sync_count = $4, deleted_at = $5, created_ms = $6, \
+                 modified_ms = $7, modified_by = $8, data_storage = $9, num_records = $10, \
+                 merged_from = $12 WHERE identity_id = $1 AND dataset_name = $2 AND sync_count = $11",
+            )
+            .bind(&row.identity_id)
+            .bind(&row.dataset_name)
+            .bind(i64::from(row.live))
+            .bind(row.sync_count)
+            .bind(row.deleted_at)
+            .bind(row.created_ms)
+            .bind(row.modified_ms)
+            .bind(&row.modified_by)
+            .bind(row.data_storage)
+            .bind(row.num_records)
+            .bind(expected)
+            .bind(row.merged_from.as_deref())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected(),
+            None => {
+                match sqlx::query(concat!(
+            "INSERT INTO sync_datasets (",
+            dataset_columns!(),
+            ") \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ))
+                .bind(&row.identity_id)
+                .bind(&row.dataset_name)
+                .bind(&row.pool_id)
+                .bind(i64::from(row.live))
+                .bind(row.sync_count)
+                .bind(row.deleted_at)
+                .bind(row.created_ms)
+                .bind(row.modified_ms)
+                .bind(&row.modified_by)
+                .bind(row.data_storage)
+                .bind(row.num_records)
+                .bind(row.merged_from.as_deref())
+                .execute(&mut *conn)
+                .await
+                {
+                    Ok(done) => done.rows_affected(),
+                    Err(e) => match StoreError::from(e) {
+                        StoreError::Conflict => 0,
+                        other => return Err(other),
+                    },
+                }
+            }
+        };
+    if written == 0 {
+        return Ok(DatasetWrite::Lost);
+    }
+    if row.live {
+        let live: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM sync_datasets WHERE identity_id = $1 AND live = 1",
+        )
+        .bind(&row.identity_id)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("n")?;
+        if live > max_datasets {
+            return Ok(DatasetWrite::TooManyDatasets);
+        }
+    } else {
+        sqlx::query("DELETE FROM sync_records WHERE identity_id = $1 AND dataset_name = $2")
+            .bind(&row.identity_id)
+            .bind(&row.dataset_name)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for r in records {
+        sqlx::query(concat!(
+            "INSERT INTO sync_records (identity_id, dataset_name, ",
+            record_columns!(),
+            ") \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (identity_id, dataset_name, record_key) DO UPDATE SET \
+                 value = excluded.value, sync_count = excluded.sync_count, \
+                 modified_ms = excluded.modified_ms, modified_by = excluded.modified_by, \
+                 device_modified_ms = excluded.device_modified_ms"
+        ))
+        .bind(&row.identity_id)
+        .bind(&row.dataset_name)
+        .bind(&r.key)
+        .bind(r.value.as_deref())
+        .bind(r.sync_count)
+        .bind(r.modified_ms)
+        .bind(&r.modified_by)
+        .bind(r.device_modified_ms)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(DatasetWrite::Written)
 }
