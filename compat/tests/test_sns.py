@@ -217,7 +217,7 @@ def test_iam_decides_and_topics_are_not_here(pushing, firebase):
 
 class Apple:
     """APNs' HTTP/2 provider API (cleartext HTTP/2, prior knowledge): checks the provider
-    token, records each notification, and answers 410 Unregistered for the token `dead-ios`."""
+    token, records each notification, and answers 410 Unregistered for the token `dead0dead`."""
 
     def __init__(self):
         import socket
@@ -277,7 +277,7 @@ class Apple:
         token = headers["authorization"].removeprefix("bearer ")
         claims = jwt.decode(token, self.public_key, algorithms=["ES256"])
         device = headers[":path"].removeprefix("/3/device/")
-        if device == "dead-ios":
+        if device == "dead0dead":
             return 410, {"reason": "Unregistered"}
         self.notifications.append({"device": device, "topic": headers["apns-topic"],
                                    "push_type": headers["apns-push-type"], "kid": jwt.get_unverified_header(token)["kid"],
@@ -325,7 +325,11 @@ def test_apns_applications_deliver_over_http2_with_provider_tokens(tmp_path):
         assert refused(lambda: sns.publish(TargetArn=phone, MessageStructure="json",
                                            Message=json.dumps({"GCM": "{}"}))) == (
             ("InvalidParameter", 400), "Invalid parameter: JSON must contain an entry for 'default' or 'APNS_SANDBOX'.")
-        dead = sns.create_platform_endpoint(PlatformApplicationArn=app, Token="dead-ios")["EndpointArn"]
+        # APNs tokens are hexadecimal: anything else never reaches the provider's URL.
+        assert refused(lambda: sns.create_platform_endpoint(PlatformApplicationArn=app, Token="../../x")) == (
+            ("InvalidParameter", 400),
+            "Invalid parameter: Token Reason: iOS device tokens must be no more than 400 hexadecimal characters")
+        dead = sns.create_platform_endpoint(PlatformApplicationArn=app, Token="dead0dead")["EndpointArn"]
         sns.publish(TargetArn=dead, Message="x")
         for _ in range(200):
             if sns.get_endpoint_attributes(EndpointArn=dead)["Attributes"]["Enabled"] == "false":

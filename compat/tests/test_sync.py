@@ -662,7 +662,7 @@ def test_push_sync_tells_subscribed_devices_through_fcm(tmp_path):
         tablet_client.subscribe_to_dataset(**where, DeviceId=tablet)
         _, ipad_client = guest_device(server, pool_id, identity)
         ipad = ipad_client.register_device(IdentityPoolId=pool_id, IdentityId=identity, Platform="APNS_SANDBOX",
-                                           Token="ipad-token")["DeviceId"]
+                                           Token="0a1b2c3d")["DeviceId"]
         ipad_client.subscribe_to_dataset(**where, DeviceId=ipad)
         # Another identity's device is no device of this identity.
         stranger, stranger_client = guest_device(server, pool_id)
@@ -679,7 +679,7 @@ def test_push_sync_tells_subscribed_devices_through_fcm(tmp_path):
             "datasetName": DATASET, "syncCount": "2"}}
         # An iOS device gets a silent notification with the same keys under `data`.
         (notification,) = apple.wait_for(1)
-        assert notification["device"] == "ipad-token" and notification["push_type"] == "background"
+        assert notification["device"] == "0a1b2c3d" and notification["push_type"] == "background"
         assert notification["body"] == {"aps": {"content-available": 1}, "data": message["data"]}
         ipad_client.unsubscribe_from_dataset(**where, DeviceId=ipad)
         # The tablet writes: the phone hears of it.

@@ -450,6 +450,9 @@ impl Sns<'_> {
                 "must be at most 8192 bytes long in UTF-8 encoding",
             ));
         }
+        if !token_fits(&app.platform, &input.token) {
+            return Err(SnsError::invalid("Token", APNS_TOKEN));
+        }
         let given = input.attributes.unwrap_or_default();
         let custom = input
             .custom_user_data
@@ -559,6 +562,15 @@ impl Sns<'_> {
         }
         for _ in 0..8 {
             let endpoint = self.endpoint(&input.endpoint_arn).await?;
+            if let Some(token) = input.attributes.get("Token") {
+                let app = self.application(&endpoint.application_arn).await?;
+                if !token_fits(&app.platform, token) {
+                    return Err(SnsError::invalid(
+                        "Attributes",
+                        format!("Invalid value for attribute: Token: {APNS_TOKEN}"),
+                    ));
+                }
+            }
             let mut attrs = attributes(&endpoint.attributes)?;
             let mut token = endpoint.token.clone();
             for (k, v) in &input.attributes {
@@ -756,6 +768,15 @@ impl Sns<'_> {
     }
 }
 
+/// What SNS says of a token APNs could not have issued.
+const APNS_TOKEN: &str = "iOS device tokens must be no more than 400 hexadecimal characters";
+
+/// Whether a device token can be one of the platform's: APNs tokens are hexadecimal (they go
+/// into the provider API's URL path).
+fn token_fits(platform: &str, token: &str) -> bool {
+    platform == "GCM" || (token.len() <= 400 && token.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
 /// The message a plain text (or a structure's `default`) stands for on a platform: FCM data
 /// with the one key `default`, or an APNs alert.
 fn default_message(platform: &str, text: &str) -> Value {
@@ -799,6 +820,14 @@ fn gcm_message(gcm: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn apns_tokens_are_hexadecimal_and_nothing_else() {
+        assert!(token_fits("APNS", "0a1B2c"));
+        assert!(!token_fits("APNS", "../../3/device/x"));
+        assert!(!token_fits("APNS_SANDBOX", &"a".repeat(401)));
+        assert!(token_fits("GCM", "fcm:token-with/anything"));
+    }
 
     #[test]
     fn gcm_entries_become_fcm_v1_messages() {
