@@ -803,3 +803,27 @@ def test_streams_need_a_nats_server(server):
     (code, message) = refused(lambda: server.client("cognito-sync").set_identity_pool_configuration(
         IdentityPoolId=pool_id, CognitoStreams={"StreamName": "S", "StreamingStatus": "ENABLED"}))
     assert code == ("InvalidParameterException", 400) and "--nats-url" in message
+
+
+def test_configuring_roles_needs_pass_role(server):
+    pool_id = guest_pool(server)
+    target = role(server, "SyncService", json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "cognito-sync.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+    iam = server.client("iam")
+    iam.create_user(UserName="syncadmin")
+    iam.put_user_policy(UserName="syncadmin", PolicyName="sync", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "cognito-sync:*", "Resource": "*"}]}))
+    key = iam.create_access_key(UserName="syncadmin")["AccessKey"]
+    admin = server.client("cognito-sync", key["AccessKeyId"], key["SecretAccessKey"])
+    # Without iam:PassRole neither role can be handed to Cognito Sync.
+    for config in ({"PushSync": {"ApplicationArns": [], "RoleArn": target}},
+                   {"CognitoStreams": {"StreamName": "S", "RoleArn": target, "StreamingStatus": "DISABLED"}}):
+        assert refused(lambda: admin.set_identity_pool_configuration(IdentityPoolId=pool_id, **config)) == (
+            ("NotAuthorizedException", 403), f"Access to Role '{target}' is forbidden.")
+    iam.put_user_policy(UserName="syncadmin", PolicyName="pass", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:PassRole", "Resource": target,
+                                                "Condition": {"StringEquals": {
+                                                    "iam:PassedToService": "cognito-sync.amazonaws.com"}}}]}))
+    out = admin.set_identity_pool_configuration(
+        IdentityPoolId=pool_id, CognitoStreams={"StreamName": "S", "RoleArn": target, "StreamingStatus": "DISABLED"})
+    assert out["CognitoStreams"]["RoleArn"] == target

@@ -214,6 +214,27 @@ pub fn authorize_anonymous(
 
 /// Decides whether `caller` may perform `action` on `resource`. Without a resource policy
 /// the resource is in the caller's own account.
+/// Whether the caller may hand `role` to `service` (`iam:PassRole` with
+/// `iam:PassedToService`), as IAM requires of anything that lets a service act as a role.
+pub async fn authorize_pass_role(
+    ctx: &Ctx<'_>,
+    caller: &Caller,
+    protocol: Protocol,
+    role: &str,
+    service: &str,
+) -> Result<(), ApiError> {
+    authorize(
+        ctx,
+        caller,
+        protocol,
+        "iam:PassRole",
+        role,
+        &[("iam:PassedToService".to_owned(), vec![service.to_owned()])],
+        None,
+    )
+    .await
+}
+
 pub async fn authorize(
     ctx: &Ctx<'_>,
     caller: &Caller,

@@ -133,17 +133,12 @@ impl Service for IdentityPoolService {
             // Handing a role to the pool lets its users act as the role: the caller must be
             // allowed to pass it, as IAM requires.
             for role in IdentityPools::roles_passed(input)? {
-                crate::authz::authorize(
+                crate::authz::authorize_pass_role(
                     ctx,
                     caller,
                     Protocol::Json,
-                    "iam:PassRole",
                     &role,
-                    &[(
-                        "iam:PassedToService".to_owned(),
-                        vec!["cognito-identity.amazonaws.com".to_owned()],
-                    )],
-                    None,
+                    "cognito-identity.amazonaws.com",
                 )
                 .await
                 .map_err(|_| {

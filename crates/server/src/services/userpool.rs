@@ -86,17 +86,12 @@ impl Service for UserPoolService {
         {
             // A group's role reaches every member's tokens (and through identity pools,
             // their credentials): giving it is passing the role, as IAM requires.
-            crate::authz::authorize(
+            crate::authz::authorize_pass_role(
                 ctx,
                 caller,
                 Protocol::Json,
-                "iam:PassRole",
                 role,
-                &[(
-                    "iam:PassedToService".to_owned(),
-                    vec!["cognito-idp.amazonaws.com".to_owned()],
-                )],
-                None,
+                "cognito-idp.amazonaws.com",
             )
             .await?;
         }

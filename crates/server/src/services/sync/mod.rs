@@ -262,25 +262,24 @@ impl Service for SyncService {
             None,
         )
         .await?;
-        if op == Operation::SetIdentityPoolConfiguration
-            && let Some(role) = input.pointer("/PushSync/RoleArn").and_then(Value::as_str)
-        {
-            // The role lets Cognito Sync use SNS for the pool: the caller must be allowed to
-            // pass it, as IAM requires.
-            crate::authz::authorize(
-                ctx,
-                caller,
-                Protocol::RestJson,
-                "iam:PassRole",
-                role,
-                &[(
-                    "iam:PassedToService".to_owned(),
-                    vec!["cognito-sync.amazonaws.com".to_owned()],
-                )],
-                None,
-            )
-            .await
-            .map_err(|_| not_authorized(format!("Access to Role '{role}' is forbidden.")))?;
+        if op == Operation::SetIdentityPoolConfiguration {
+            // The roles let Cognito Sync use SNS and the stream for the pool: the caller must be
+            // allowed to pass them, as IAM requires.
+            for pointer in ["/PushSync/RoleArn", "/CognitoStreams/RoleArn"] {
+                if let Some(role) = input.pointer(pointer).and_then(Value::as_str) {
+                    crate::authz::authorize_pass_role(
+                        ctx,
+                        caller,
+                        Protocol::RestJson,
+                        role,
+                        "cognito-sync.amazonaws.com",
+                    )
+                    .await
+                    .map_err(|_| {
+                        not_authorized(format!("Access to Role '{role}' is forbidden."))
+                    })?;
+                }
+            }
         }
         Ok(Authorized {
             account,
