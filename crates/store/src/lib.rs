@@ -4,6 +4,7 @@
 //! types); each has its own migration set. The store holds rows, not meaning: secrets arrive
 //! already sealed, and nothing here knows about HTTP or AWS semantics.
 
+mod group;
 mod iam;
 mod identity;
 mod migrations;
@@ -181,8 +182,17 @@ pub struct Store {
     backend: Backend,
     /// The PostgreSQL URL, for the LISTEN connection that carries change notifications.
     url: String,
-    /// The task that commits Cognito Sync dataset writes in groups (started on first use).
-    sync_writer: std::sync::Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<sync::Job>>>,
+    /// The writes committed in groups (each kind's committer starts on first use).
+    writers: std::sync::Arc<Writers>,
+}
+
+/// The group committers, one per kind of write that arrives often and together.
+#[derive(Default)]
+struct Writers {
+    /// Cognito Sync dataset writes (UpdateRecords).
+    datasets: group::GroupCommit<sync::DatasetJob>,
+    /// New sign-ins' refresh-token rows.
+    refresh_tokens: group::GroupCommit<userpool::RefreshInsert>,
 }
 
 /// The notification channel that tells every node an IAM change happened.
@@ -242,7 +252,7 @@ impl Store {
             pool,
             backend,
             url: url.to_owned(),
-            sync_writer: std::sync::Arc::default(),
+            writers: std::sync::Arc::default(),
         })
     }
 

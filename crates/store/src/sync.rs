@@ -3,6 +3,7 @@
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
+use crate::group::GroupWrite;
 use crate::{Result, Store, StoreError};
 
 /// One dataset of one identity. A deleted dataset keeps its row (`live` false) so its sync
@@ -243,25 +244,13 @@ impl Store {
         records: &[SyncRecordRow],
         max_datasets: i64,
     ) -> Result<DatasetWrite> {
-        let sender = self.sync_writer.get_or_init(|| {
-            let (sender, jobs) = tokio::sync::mpsc::channel(1024);
-            tokio::spawn(run_writer(self.pool.clone(), jobs));
-            sender
-        });
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let job = Job {
+        let write = DatasetJob {
             row: row.clone(),
             expected,
             records: records.to_vec(),
             max_datasets,
-            reply,
         };
-        if sender.send(job).await.is_err() {
-            return Err(StoreError::Database(sqlx::Error::PoolClosed));
-        }
-        answer
-            .await
-            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?
+        self.writers.datasets.write(&self.pool, write).await
     }
 
     /// An identity's totals over its live datasets.
@@ -493,74 +482,28 @@ impl Store {
     }
 }
 
-/// One dataset write waiting for the writer.
-pub(crate) struct Job {
+/// One dataset write, for the group committer.
+pub(crate) struct DatasetJob {
     row: DatasetRow,
     expected: Option<i64>,
     records: Vec<SyncRecordRow>,
     max_datasets: i64,
-    reply: tokio::sync::oneshot::Sender<Result<DatasetWrite>>,
 }
 
-/// The most writes one transaction carries.
-const BATCH: usize = 64;
+impl GroupWrite for DatasetJob {
+    type Outcome = DatasetWrite;
 
-/// Commits dataset writes: those waiting when the previous commit ends go together.
-async fn run_writer(pool: sqlx::AnyPool, mut jobs: tokio::sync::mpsc::Receiver<Job>) {
-    while let Some(first) = jobs.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        match write_batch(&pool, &batch).await {
-            Ok(outcomes) => {
-                for (job, outcome) in batch.into_iter().zip(outcomes) {
-                    let _ = job.reply.send(Ok(outcome));
-                }
-            }
-            // The batch wrote nothing: each write goes alone, and gets its own answer.
-            Err(_) => {
-                for job in batch {
-                    let outcome = write_one(&pool, &job).await;
-                    let _ = job.reply.send(outcome);
-                }
-            }
-        }
+    async fn apply(&self, conn: &mut sqlx::AnyConnection) -> Result<DatasetWrite> {
+        apply(conn, self).await
     }
-}
 
-async fn write_batch(pool: &sqlx::AnyPool, batch: &[Job]) -> Result<Vec<DatasetWrite>> {
-    use sqlx::Acquire as _;
-    let mut tx = pool.begin().await?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for job in batch {
-        let mut savepoint = (&mut *tx).begin().await?;
-        let outcome = apply(&mut savepoint, job).await?;
-        if outcome == DatasetWrite::Written {
-            savepoint.commit().await?;
-        } else {
-            savepoint.rollback().await?;
-        }
-        outcomes.push(outcome);
+    fn keeps(outcome: &DatasetWrite) -> bool {
+        *outcome == DatasetWrite::Written
     }
-    tx.commit().await?;
-    Ok(outcomes)
-}
-
-async fn write_one(pool: &sqlx::AnyPool, job: &Job) -> Result<DatasetWrite> {
-    let mut tx = pool.begin().await?;
-    let outcome = apply(&mut tx, job).await?;
-    if outcome == DatasetWrite::Written {
-        tx.commit().await?;
-    }
-    Ok(outcome)
 }
 
 /// One write, inside the caller's transaction (which rolls back unless it was `Written`).
-async fn apply(conn: &mut sqlx::AnyConnection, job: &Job) -> Result<DatasetWrite> {
+async fn apply(conn: &mut sqlx::AnyConnection, job: &DatasetJob) -> Result<DatasetWrite> {
     let (row, expected, records, max_datasets) =
         (&job.row, job.expected, &job.records, job.max_datasets);
     let held =

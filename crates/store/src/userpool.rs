@@ -4,6 +4,7 @@
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
+use crate::group::GroupWrite;
 use crate::{Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -536,21 +537,13 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Stores a new sign-in's refresh token. Sign-ins arriving together are committed together
+    /// (group commit), so one fsync carries them all.
     pub async fn insert_refresh_token(&self, row: &RefreshTokenRow) -> Result<()> {
-        sqlx::query("INSERT INTO userpool_refresh_tokens (token_hash, pool_id, username_key, client_id, origin_jti, issued_at, expires_at, previous_hash, rotated_at_ms, current_sealed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
-            .bind(&row.token_hash)
-            .bind(&row.pool_id)
-            .bind(&row.username_key)
-            .bind(&row.client_id)
-            .bind(&row.origin_jti)
-            .bind(row.issued_at)
-            .bind(row.expires_at)
-            .bind(&row.previous_hash)
-            .bind(row.rotated_at_ms)
-            .bind(&row.current_sealed)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.writers
+            .refresh_tokens
+            .write(&self.pool, RefreshInsert(row.clone()))
+            .await
     }
 
     /// The sign-in whose refresh token, or whose token before the last rotation, has this
@@ -805,5 +798,34 @@ impl Store {
             .iter()
             .map(user)
             .collect()
+    }
+}
+
+/// A new sign-in's refresh-token row, for the group committer.
+pub(crate) struct RefreshInsert(RefreshTokenRow);
+
+impl GroupWrite for RefreshInsert {
+    type Outcome = ();
+
+    async fn apply(&self, conn: &mut sqlx::AnyConnection) -> Result<()> {
+        let row = &self.0;
+        sqlx::query("INSERT INTO userpool_refresh_tokens (token_hash, pool_id, username_key, client_id, origin_jti, issued_at, expires_at, previous_hash, rotated_at_ms, current_sealed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+            .bind(&row.token_hash)
+            .bind(&row.pool_id)
+            .bind(&row.username_key)
+            .bind(&row.client_id)
+            .bind(&row.origin_jti)
+            .bind(row.issued_at)
+            .bind(row.expires_at)
+            .bind(&row.previous_hash)
+            .bind(row.rotated_at_ms)
+            .bind(&row.current_sealed)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    fn keeps(_: &()) -> bool {
+        true
     }
 }

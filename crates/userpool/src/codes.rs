@@ -110,8 +110,8 @@ impl UserPools<'_> {
         }))
     }
 
-    /// Stores what verifies `password`: an Argon2id hash (password sign-in) and an SRP salt
-    /// and verifier (SRP sign-in). The password itself is never kept.
+    /// Stores what verifies `password`: its SRP salt and verifier, which both password and SRP
+    /// sign-in check against (any hash from before goes). The password itself is never kept.
     pub(crate) async fn set_password(
         &self,
         secrets: &mut UserSecrets,
@@ -119,9 +119,9 @@ impl UserPools<'_> {
         username: &str,
         password: &str,
     ) -> Result<(), ApiError> {
-        let (hash, verifier) =
+        let verifier =
             password::derive_off_thread(password, pool_suffix(pool_id), username).await?;
-        secrets.password_hash = Some(hash);
+        secrets.password_hash = None;
         secrets.srp = Some(verifier);
         Ok(())
     }

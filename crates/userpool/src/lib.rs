@@ -47,15 +47,6 @@ use delivery::*;
 pub use keys::SigningKey;
 use records::*;
 
-/// Hashes a password as stored (for benchmarks and tools).
-pub fn hash_password(password: &str, rng: &dyn SecureRandom) -> Result<String, ApiError> {
-    password::hash(password, rng)
-}
-
-/// Verifies a password against a stored hash.
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    password::verify(password, hash)
-}
 pub use password::PasswordPolicy;
 pub use pools::pool_of_arn;
 

@@ -1,46 +1,61 @@
-//! Password policies and password hashing (Argon2id; the password itself is never stored).
+//! Password policies and password checks. What is kept per password is Cognito's SRP salt
+//! and verifier, which SRP sign-in needs anyway; a password sign-in computes the verifier
+//! again and compares. The password itself is never stored.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use cognate_protocol::ApiError;
 use http::StatusCode;
 use ring::rand::SecureRandom;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-/// Argon2id at 8 MiB, one pass, one lane. Below OWASP's 19 MiB × 2 on purpose: Cognito's
-/// SRP requires storing a verifier that costs an attacker one modular exponentiation per
-/// guess (~1 ms, see the `srp_verifier` bench), so a hash many times dearer than that buys
-/// nothing, while it caps sign-ins per core. Both sit sealed under the master key: an
-/// attacker needs the database and the key to try guesses at all.
-fn hasher() -> argon2::Argon2<'static> {
-    let params = argon2::Params::new(8 * 1024, 1, 1, None).unwrap_or_default();
-    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+use crate::records::UserSecrets;
+use crate::srp;
+
+/// Checks an Argon2id hash stored before verifiers were the one check (its parameters are in
+/// the PHC string).
+fn legacy_matches(password: &str, phc: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier as _};
+    PasswordHash::new(phc).is_ok_and(|h| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
 }
 
-/// Hashes a password as a PHC string.
-pub(crate) fn hash(password: &str, rng: &dyn SecureRandom) -> Result<String, ApiError> {
-    let mut salt = [0u8; 16];
-    rng.fill(&mut salt).map_err(|_| ApiError::internal())?;
-    let salt = SaltString::encode_b64(&salt).map_err(|_| ApiError::internal())?;
-    hasher()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|_| ApiError::internal())
+/// Whether `password` is the user's (`username` is its `USER_ID_FOR_SRP`). With no secrets
+/// (an unknown user) the same work is spent on a verifier no password matches, so timing does
+/// not tell users apart.
+///
+/// Why the verifier and no separate slow hash: Cognito's SRP requires storing a verifier that
+/// costs an attacker one modular exponentiation per offline guess (~1 ms, the `srp_verifier`
+/// bench), and any hash kept beside it is only as strong as it. The Argon2id hash Cognate kept
+/// too (2.3 ms at 8 MiB) bought no strength and cost two thirds of a sign-in's CPU. Both
+/// forms sit sealed under the master key: guessing needs the database and the key.
+pub(crate) fn matches(
+    password: &str,
+    pool_suffix: &str,
+    username: &str,
+    secrets: Option<&UserSecrets>,
+) -> bool {
+    match secrets {
+        Some(UserSecrets { srp: Some(v), .. }) => srp::matches(pool_suffix, username, password, v),
+        Some(UserSecrets {
+            srp: None,
+            password_hash: Some(phc),
+            ..
+        }) => legacy_matches(password, phc),
+        _ => {
+            let nobody = srp::Verifier {
+                salt_hex: "0".into(),
+                verifier_hex: "0".into(),
+            };
+            srp::matches(pool_suffix, username, password, &nobody)
+        }
+    }
 }
 
-pub(crate) fn verify(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc).is_ok_and(|h| hasher().verify_password(password.as_bytes(), &h).is_ok())
-}
-
-/// Spends the time of one verification, for unknown users.
-pub(crate) fn verify_dummy(password: &str) {
-    const DUMMY: &str = "$argon2id$v=19$m=8192,t=1,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-    let _ = verify(password, DUMMY);
-}
-
-/// At most one Argon2 computation per core at a time: each touches 8 MiB, and more of them
-/// at once only fight over the caches (measured at 19 MiB: 64 concurrent ran at a quarter of
-/// the rate).
+/// At most one password computation per core at a time, on blocking threads: each takes about
+/// a millisecond, and more of them at once would only take the cores from every other request.
 fn hashing_slots() -> &'static tokio::sync::Semaphore {
     static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
     SLOTS.get_or_init(|| {
@@ -48,32 +63,31 @@ fn hashing_slots() -> &'static tokio::sync::Semaphore {
     })
 }
 
-/// Checks a password (or, for an unknown user, spends the same time) on a blocking thread:
-/// Argon2 takes milliseconds, which must not stall the request loop.
-pub(crate) async fn verify_off_thread(password: &str, phc: Option<&str>) -> bool {
+/// [`matches`] on a blocking thread: it takes a millisecond, which must not stall the request
+/// loop.
+pub(crate) async fn verify_off_thread(
+    password: &str,
+    pool_suffix: &str,
+    username: &str,
+    secrets: Option<&UserSecrets>,
+) -> bool {
     let password = zeroize::Zeroizing::new(password.to_owned());
-    let phc = phc.map(str::to_owned);
+    let (suffix, username) = (pool_suffix.to_owned(), username.to_owned());
+    let secrets = secrets.cloned();
     let Ok(_slot) = hashing_slots().acquire().await else {
         return false;
     };
-    tokio::task::spawn_blocking(move || match phc {
-        Some(h) => verify(&password, &h),
-        None => {
-            verify_dummy(&password);
-            false
-        }
-    })
-    .await
-    .unwrap_or(false)
+    tokio::task::spawn_blocking(move || matches(&password, &suffix, &username, secrets.as_ref()))
+        .await
+        .unwrap_or(false)
 }
 
-/// Derives what is stored for a new password (the Argon2id hash and the SRP verifier) on a
-/// blocking thread.
+/// Derives what is stored for a new password (the SRP salt and verifier) on a blocking thread.
 pub(crate) async fn derive_off_thread(
     password: &str,
     pool_suffix: &str,
     username: &str,
-) -> Result<(String, crate::srp::Verifier), ApiError> {
+) -> Result<srp::Verifier, ApiError> {
     let password = zeroize::Zeroizing::new(password.to_owned());
     let (suffix, username) = (pool_suffix.to_owned(), username.to_owned());
     let _slot = hashing_slots()
@@ -82,10 +96,7 @@ pub(crate) async fn derive_off_thread(
         .map_err(|_| ApiError::internal())?;
     tokio::task::spawn_blocking(move || {
         let rng = ring::rand::SystemRandom::new();
-        let hashed = hash(&password, &rng)?;
-        let verifier = crate::srp::verifier(&suffix, &username, &password, &rng)
-            .ok_or_else(ApiError::internal)?;
-        Ok((hashed, verifier))
+        srp::verifier(&suffix, &username, &password, &rng).ok_or_else(ApiError::internal)
     })
     .await
     .map_err(|_| ApiError::internal())?
@@ -250,13 +261,28 @@ mod tests {
     }
 
     #[test]
-    fn hashes_verify_only_the_right_password() {
+    fn passwords_are_checked_against_the_verifier_or_a_legacy_hash() {
+        use argon2::password_hash::{PasswordHasher as _, SaltString};
         let rng = ring::rand::SystemRandom::new();
-        let h = hash("Correct-Horse-9", &rng).unwrap();
-        assert!(h.starts_with("$argon2id$"));
-        assert!(!h.contains("Correct-Horse-9"));
-        assert!(verify("Correct-Horse-9", &h));
-        assert!(!verify("correct-horse-9", &h));
-        verify_dummy("anything");
+        let v = srp::verifier("AbC", "alice", "Correct-Horse-9", &rng).unwrap();
+        let mut secrets = UserSecrets {
+            srp: Some(v),
+            ..UserSecrets::default()
+        };
+        assert!(matches("Correct-Horse-9", "AbC", "alice", Some(&secrets)));
+        assert!(!matches("correct-horse-9", "AbC", "alice", Some(&secrets)));
+        // Rows written before verifiers were the one check hold an Argon2id hash only.
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let phc = argon2::Argon2::default()
+            .hash_password(b"Correct-Horse-9", &salt)
+            .unwrap()
+            .to_string();
+        secrets.srp = None;
+        secrets.password_hash = Some(phc);
+        assert!(matches("Correct-Horse-9", "AbC", "alice", Some(&secrets)));
+        assert!(!matches("Correct-Horse-8", "AbC", "alice", Some(&secrets)));
+        // No secrets, or no password set: nothing matches.
+        assert!(!matches("Correct-Horse-9", "AbC", "alice", None));
+        assert!(!matches("", "AbC", "alice", Some(&UserSecrets::default())));
     }
 }

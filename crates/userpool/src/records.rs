@@ -143,11 +143,14 @@ pub(crate) struct PendingCode {
     pub(crate) sent_to: Option<String>,
 }
 
-/// What is sealed per user: the password hash and a pending code.
+/// What is sealed per user: what checks the password, and a pending code.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct UserSecrets {
+    /// An Argon2id hash, kept only in rows written before the verifier was the one check (and
+    /// dropped when the password next changes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) password_hash: Option<String>,
-    /// The SRP salt and verifier for the same password.
+    /// The SRP salt and verifier of the password: what password and SRP sign-in check.
     #[serde(default)]
     pub(crate) srp: Option<srp::Verifier>,
     pub(crate) code: Option<PendingCode>,

@@ -145,8 +145,13 @@ impl UserPools<'_> {
         let previous = required(input, "PreviousPassword")?;
         // A stolen access token buys no more password guesses than a sign-in does.
         let slot = self.attempt_slot(&row, &record)?;
-        if secrets.password_hash.is_none()
-            || !password::verify_off_thread(previous, secrets.password_hash.as_deref()).await
+        if !password::verify_off_thread(
+            previous,
+            pool_suffix(&row.pool_id),
+            &record.username,
+            Some(&secrets),
+        )
+        .await
         {
             self.attempt_failed(&config, &row, record, None).await?;
             return Err(not_authorized("Incorrect username or password."));

@@ -53,7 +53,13 @@ impl UserPools<'_> {
                 let wrong = || not_authorized("Incorrect username or password.");
                 let Some((row, record)) = user else {
                     // Same work as a wrong password, so timing does not reveal the user.
-                    password::verify_off_thread(password, None).await;
+                    password::verify_off_thread(
+                        password,
+                        pool_suffix(&pool.pool_id),
+                        username,
+                        None,
+                    )
+                    .await;
                     return Err(if client_config.prevent_user_existence_errors {
                         self.ghost_failed(&pool.pool_id, username, wrong()).await
                     } else {
@@ -62,9 +68,13 @@ impl UserPools<'_> {
                 };
                 let slot = self.attempt_slot(&row, &record)?;
                 let secrets = self.open_secrets(&row)?;
-                let ok = secrets.password_hash.is_some()
-                    && password::verify_off_thread(password, secrets.password_hash.as_deref())
-                        .await;
+                let ok = password::verify_off_thread(
+                    password,
+                    pool_suffix(&pool.pool_id),
+                    &record.username,
+                    Some(&secrets),
+                )
+                .await;
                 if !ok {
                     self.attempt_failed(&config, &row, record, None).await?;
                     return Err(wrong());

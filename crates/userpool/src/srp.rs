@@ -115,6 +115,21 @@ pub fn verifier(
     })
 }
 
+/// Whether `password` is the one `stored` was computed from: the verifier is computed again
+/// with the stored salt and compared in constant time. This is how a password sign-in
+/// (`USER_PASSWORD_AUTH`) is checked, so that a stored verifier is the only thing kept per
+/// password and costs an offline guess exactly what it costs here.
+pub fn matches(pool_suffix: &str, username: &str, password: &str, stored: &Verifier) -> bool {
+    use subtle::ConstantTimeEq as _;
+    let x = x_of(pool_suffix, username, password, &stored.salt_hex);
+    let g = group();
+    let v = g.g.modpow(&x, &g.n).to_bytes_be();
+    let Some(expected) = BigUint::parse_bytes(stored.verifier_hex.as_bytes(), 16) else {
+        return false;
+    };
+    bool::from(v.ct_eq(&expected.to_bytes_be()))
+}
+
 /// The server's ephemeral values: secret `b` and public `B = k·v + g^b mod N` (hex).
 pub fn server_ephemeral(verifier_hex: &str, rng: &dyn SecureRandom) -> Option<(String, String)> {
     let g = group();
@@ -277,6 +292,26 @@ mod tests {
         // A = 0 (mod N) would make the key independent of the password: refused.
         assert!(password_key("0", &b, &big_b, &v.verifier_hex).is_none());
         assert!(password_key(N_HEX, &b, &big_b, &v.verifier_hex).is_none());
+    }
+
+    #[test]
+    fn a_verifier_matches_only_its_own_password_user_and_pool() {
+        let rng = ring::rand::SystemRandom::new();
+        let v = verifier("AbC123xyz", "alice", "Correct-Horse-9", &rng).unwrap();
+        assert!(matches("AbC123xyz", "alice", "Correct-Horse-9", &v));
+        assert!(!matches("AbC123xyz", "alice", "Correct-Horse-8", &v));
+        assert!(!matches("AbC123xyz", "bob", "Correct-Horse-9", &v));
+        assert!(!matches("XbC123xyz", "alice", "Correct-Horse-9", &v));
+        let resalted = Verifier {
+            salt_hex: "1234".into(),
+            ..v.clone()
+        };
+        assert!(!matches("AbC123xyz", "alice", "Correct-Horse-9", &resalted));
+        let garbage = Verifier {
+            verifier_hex: "not hex".into(),
+            ..v
+        };
+        assert!(!matches("AbC123xyz", "alice", "Correct-Horse-9", &garbage));
     }
 
     #[test]
