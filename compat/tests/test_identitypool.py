@@ -7,7 +7,9 @@ import base64
 import json
 import pathlib
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import botocore.exceptions
 import jwt
@@ -574,6 +576,9 @@ class Introspection:
         import threading
         import urllib.parse
         tokens = self.TOKENS
+        self.asked = []  # the paths asked, in order
+        self.delay = 0.0
+        stand_in = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def log_message(self, *args):
@@ -581,6 +586,8 @@ class Introspection:
 
             def do_GET(self):
                 url = urllib.parse.urlparse(self.path)
+                stand_in.asked.append(url.path)
+                time.sleep(stand_in.delay)
                 token = urllib.parse.parse_qs(url.query).get("access_token", [""])[0]
                 known = tokens.get(token)
                 body, status = {"error": {"message": "Invalid OAuth access token."}}, 400
@@ -631,6 +638,32 @@ def test_facebook_and_amazon_logins_through_introspection():
             assert error_of(e) == ("ExternalServiceException", 400)
         finally:
             server.stop()
+
+
+def test_callers_presenting_one_facebook_token_at_once_ask_facebook_once():
+    stand_in = Introspection()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(pathlib.Path(tmp) / "data", extra_args=["--facebook-graph-url", stand_in.url + "/graph"])
+        try:
+            ci, pool_id = identity_pool(server, [], SupportedLoginProviders={"graph.facebook.com": "fb-app"})
+            ci.set_identity_pool_roles(IdentityPoolId=pool_id, Roles={"authenticated": role(server, AUTH_ROLE, trust(pool_id))})
+            identity = public(server).get_id(IdentityPoolId=pool_id, Logins={"graph.facebook.com": "fb-good"})["IdentityId"]
+            stand_in.asked.clear()
+            stand_in.delay = 0.5  # every caller arrives while the first question is out
+            clients = [public(server) for _ in range(16)]
+            barrier = threading.Barrier(len(clients))
+
+            def call(client):
+                barrier.wait()
+                return client.get_credentials_for_identity(IdentityId=identity, Logins={"graph.facebook.com": "fb-good"})
+
+            with ThreadPoolExecutor(len(clients)) as pool:
+                answers = list(pool.map(call, clients))
+            assert all(a["IdentityId"] == identity and a["Credentials"]["AccessKeyId"] for a in answers)
+            assert sorted(stand_in.asked) == ["/graph/app", "/graph/me"], stand_in.asked
+        finally:
+            server.stop()
+            stand_in.stop()
 
 
 def test_built_in_tokens_do_not_stand_in_for_logins(server):

@@ -6,10 +6,12 @@ import http.server
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import botocore.exceptions
 import jwt
 import pytest
+from botocore.config import Config
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from test_sts import error_of
@@ -24,6 +26,10 @@ class Issuer:
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/issuer"
         self.jwks_fetches = 0
+        self.discovery_fetches = 0
+        self.asked = 0  # every request, answered or not
+        self.delay = 0.0  # seconds each answer takes (a stalling issuer)
+        self.failing = False  # answer 503 to everything
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def _handler(self):
@@ -34,7 +40,15 @@ class Issuer:
                 pass
 
             def do_GET(self):
+                issuer.asked += 1
+                time.sleep(issuer.delay)
+                if issuer.failing:
+                    self.send_response(503)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                    return
                 if self.path == "/issuer/.well-known/openid-configuration":
+                    issuer.discovery_fetches += 1
                     body = {"issuer": issuer.url, "jwks_uri": issuer.url + "/jwks"}
                 elif self.path == "/issuer/jwks":
                     issuer.jwks_fetches += 1
@@ -99,8 +113,8 @@ def setup_role(server, issuer, sub_condition="user-123"):
     return role_arn, provider_arn
 
 
-def anonymous_sts(server):
-    client = server.client("sts", "unused", "unused")
+def anonymous_sts(server, **kwargs):
+    client = server.client("sts", "unused", "unused", **kwargs)
     client.meta.events.register("choose-signer.sts.*", lambda **kw: botocore.UNSIGNED)
     return client
 
@@ -148,6 +162,73 @@ def test_es256_tokens_and_key_rotation(server, issuer):
     issuer.add_ec("k2")  # the issuer rotates in a new (EC) key: an unknown kid triggers one refetch
     assume(server, role_arn, issuer.token(kid="k2"))
     assert issuer.jwks_fetches == fetches + 1
+
+
+# The test clients retry once, and botocore retries IDPCommunicationError: these callers ask once.
+ASK_ONCE = Config(retries={"total_max_attempts": 1})
+
+
+def at_once(server, role_arn, tokens):
+    """AssumeRoleWithWebIdentity with each token, all at once; the answers or error codes."""
+    clients = [anonymous_sts(server, config=ASK_ONCE) for _ in tokens]
+    for client in clients:
+        # A client's first call loads its model (slow, and serial under the GIL): warmed up
+        # with a token refused before any issuer is asked, the calls below leave together.
+        with pytest.raises(botocore.exceptions.ClientError):
+            client.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="web", WebIdentityToken="not-a-token")
+    barrier = threading.Barrier(len(tokens))
+
+    def call(pair):
+        client, token = pair
+        barrier.wait()
+        try:
+            return client.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="web", WebIdentityToken=token)
+        except botocore.exceptions.ClientError as e:
+            return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]
+
+    with ThreadPoolExecutor(len(tokens)) as pool:
+        return list(pool.map(call, zip(clients, tokens)))
+
+
+def test_a_cold_issuer_is_asked_once_by_callers_arriving_together(server, issuer):
+    role_arn, _ = setup_role(server, issuer)
+    issuer.delay = 1.0  # every caller arrives while the first fetch is still running
+    answers = at_once(server, role_arn, [issuer.token(jti=f"t{i}") for i in range(24)])
+    assert all(a["SubjectFromWebIdentityToken"] == "user-123" for a in answers), answers
+    assert (issuer.discovery_fetches, issuer.jwks_fetches) == (1, 1)
+
+
+def test_a_failing_issuer_is_asked_again_only_after_a_backoff(server, issuer):
+    role_arn, _ = setup_role(server, issuer)
+    issuer.failing = True
+    issuer.delay = 2.0  # long enough that every caller arrives while it is running
+    answers = at_once(server, role_arn, [issuer.token(jti=f"t{i}") for i in range(16)])
+    assert answers == [("IDPCommunicationError", 400)] * 16
+    assert issuer.asked == 1, f"{issuer.asked} requests reached the failing issuer"
+    # Callers keep coming, one every 50 ms for 2.5 s: only the few that come after a backoff
+    # (1 s, then 2 s) ask again; the rest are answered at once.
+    issuer.delay = 0.0
+    client = anonymous_sts(server, config=ASK_ONCE)
+    calls, start = 0, time.monotonic()
+    while time.monotonic() - start < 2.5:
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            client.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="web", WebIdentityToken=issuer.token(jti=f"c{calls}"))
+        assert error_of(e) == ("IDPCommunicationError", 400)
+        calls += 1
+        time.sleep(0.05)
+    assert calls >= 10 and issuer.asked <= 1 + 2, (calls, issuer.asked)
+    # Once the issuer answers again, a caller after the backoff gets its keys.
+    issuer.failing = False
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            out = client.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="web", WebIdentityToken=issuer.token(jti="later"))
+            break
+        except botocore.exceptions.ClientError as e:
+            assert e.response["Error"]["Code"] == "IDPCommunicationError"
+            assert time.monotonic() < deadline, "the issuer was never asked again"
+            time.sleep(0.1)
+    assert out["SubjectFromWebIdentityToken"] == "user-123"
 
 
 def hmac_token(claims, issuer):

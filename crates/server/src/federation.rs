@@ -246,7 +246,7 @@ impl LoginVerifier<'_> {
     }
 
     /// Facebook and Login with Amazon issue opaque access tokens: the provider is asked which
-    /// app the token belongs to and whose it is.
+    /// app the token belongs to and whose it is (once for callers presenting it at once).
     async fn introspect(
         &self,
         _pool: &Pool,
@@ -255,35 +255,20 @@ impl LoginVerifier<'_> {
         token: &str,
     ) -> Result<VerifiedLogin, ApiError> {
         let urls = &self.state.login_urls;
-        let encoded: String = form_urlencoded::byte_serialize(token.as_bytes()).collect();
-        let (app, user) = if name == "graph.facebook.com" {
-            let app = self
-                .get(&format!(
-                    "{}/app?access_token={encoded}",
-                    urls.facebook_graph
-                ))
-                .await?;
-            let me = self
-                .get(&format!(
-                    "{}/me?access_token={encoded}",
-                    urls.facebook_graph
-                ))
-                .await?;
-            (text(&app, "id"), text(&me, "id"))
+        let client = self.state.jwks.client().clone();
+        let base = if name == "graph.facebook.com" {
+            urls.facebook_graph.clone()
         } else {
-            let info = self
-                .get(&format!(
-                    "{}/auth/o2/tokeninfo?access_token={encoded}",
-                    urls.amazon_api
-                ))
-                .await?;
-            (text(&info, "aud"), text(&info, "user_id"))
+            urls.amazon_api.clone()
         };
-        let (Some(app), Some(user)) = (app, user) else {
-            return Err(identitypool::not_authorized(
-                "Invalid login token. The provider did not recognise the token.",
-            ));
-        };
+        let (provider, presented) = (name.to_owned(), token.to_owned());
+        let (app, user) = self
+            .state
+            .introspections
+            .run((name.to_owned(), token.to_owned()), move || async move {
+                ask_provider(&client, &provider, &base, &presented).await
+            })
+            .await?;
         if !app_ids.contains(&app) {
             return Err(identitypool::not_authorized(
                 "Invalid login token. The token was issued for a different app.",
@@ -296,35 +281,57 @@ impl LoginVerifier<'_> {
             subject: user,
         })
     }
+}
 
-    /// A provider's JSON answer; a refusal (4xx) means the token is bad.
-    async fn get(&self, url: &str) -> Result<Value, ApiError> {
-        let unreachable = || login_error(StsError::IdpCommunication(String::new()));
-        if !crate::jwks::allowed(url) {
-            return Err(unreachable());
-        }
-        let response = self
-            .state
-            .jwks
-            .client()
-            .get(url)
-            .send()
-            .await
-            .map_err(|_| unreachable())?;
-        if response.status().is_client_error() {
-            return Err(identitypool::not_authorized(
-                "Invalid login token. The provider did not recognise the token.",
-            ));
-        }
-        if !response.status().is_success() {
-            return Err(unreachable());
-        }
-        let body = response.bytes().await.map_err(|_| unreachable())?;
-        if body.len() > 64 * 1024 {
-            return Err(unreachable());
-        }
-        serde_json::from_slice(&body).map_err(|_| unreachable())
+/// Which app an opaque access token belongs to and whose it is, as the provider (Facebook's
+/// Graph API at `base`, or Login with Amazon's) answers.
+async fn ask_provider(
+    client: &reqwest::Client,
+    provider: &str,
+    base: &str,
+    token: &str,
+) -> Result<(String, String), ApiError> {
+    let encoded: String = form_urlencoded::byte_serialize(token.as_bytes()).collect();
+    let (app, user) = if provider == "graph.facebook.com" {
+        let app = provider_json(client, &format!("{base}/app?access_token={encoded}")).await?;
+        let me = provider_json(client, &format!("{base}/me?access_token={encoded}")).await?;
+        (text(&app, "id"), text(&me, "id"))
+    } else {
+        let info = provider_json(
+            client,
+            &format!("{base}/auth/o2/tokeninfo?access_token={encoded}"),
+        )
+        .await?;
+        (text(&info, "aud"), text(&info, "user_id"))
+    };
+    match (app, user) {
+        (Some(app), Some(user)) => Ok((app, user)),
+        _ => Err(identitypool::not_authorized(
+            "Invalid login token. The provider did not recognise the token.",
+        )),
     }
+}
+
+/// A provider's JSON answer; a refusal (4xx) means the token is bad.
+async fn provider_json(client: &reqwest::Client, url: &str) -> Result<Value, ApiError> {
+    let unreachable = || login_error(StsError::IdpCommunication(String::new()));
+    if !crate::jwks::allowed(url) {
+        return Err(unreachable());
+    }
+    let response = client.get(url).send().await.map_err(|_| unreachable())?;
+    if response.status().is_client_error() {
+        return Err(identitypool::not_authorized(
+            "Invalid login token. The provider did not recognise the token.",
+        ));
+    }
+    if !response.status().is_success() {
+        return Err(unreachable());
+    }
+    let body = response.bytes().await.map_err(|_| unreachable())?;
+    if body.len() > 64 * 1024 {
+        return Err(unreachable());
+    }
+    serde_json::from_slice(&body).map_err(|_| unreachable())
 }
 
 fn text(v: &Value, key: &str) -> Option<String> {

@@ -11,6 +11,7 @@ mod config;
 mod context;
 mod edge;
 mod federation;
+mod flight;
 mod jwks;
 mod lambda;
 mod listener;
@@ -223,6 +224,7 @@ mod tests {
         "config",
         "bootstrap",
         "tls",
+        "flight",
         "jwks",
         "lambda",
         "push",

@@ -76,6 +76,10 @@ pub struct AppState {
     pub rng: SystemRandom,
     /// Identity providers' signing keys.
     pub jwks: crate::jwks::Jwks,
+    /// Facebook and Login with Amazon introspections running now, by (provider, token):
+    /// callers presenting one token at once share one question to the provider.
+    pub introspections:
+        crate::flight::Flights<(String, String), Result<(String, String), ApiError>>,
     keys: RwLock<HashMap<String, Arc<CachedKey>>>,
     /// Parsed policies per principal ARN, so authorization costs evaluation only.
     policies: RwLock<HashMap<String, Arc<PrincipalPolicies>>>,
@@ -217,6 +221,7 @@ impl AppState {
             ring_reloaded: std::sync::Mutex::new(None),
             rng: SystemRandom::new(),
             jwks: crate::jwks::Jwks::new(),
+            introspections: crate::flight::Flights::default(),
             keys: RwLock::new(HashMap::new()),
             policies: RwLock::new(HashMap::new()),
             sessions: RwLock::new(HashMap::new()),
