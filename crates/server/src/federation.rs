@@ -36,6 +36,7 @@ pub(crate) async fn cached_role(
     if let Some(role) = state.roles.get(&arn.to_owned()) {
         return Ok(Some(role));
     }
+    let ticket = state.roles.ticket();
     let Some(role) = cognate_iam::role_by_arn(&state.store, arn)
         .await
         .map_err(ApiError::from)?
@@ -43,7 +44,7 @@ pub(crate) async fn cached_role(
         return Ok(None);
     };
     let role = Arc::new(role);
-    state.roles.insert(arn.to_owned(), role.clone());
+    state.roles.insert(ticket, arn.to_owned(), role.clone());
     Ok(Some(role))
 }
 
@@ -57,6 +58,7 @@ pub(crate) async fn cached_provider(
     if let Some(provider) = state.oidc_providers.get(&key) {
         return Ok(Some(provider));
     }
+    let ticket = state.oidc_providers.ticket();
     let Some(provider) = cognate_iam::oidc_provider(&state.store, account, name)
         .await
         .map_err(ApiError::from)?
@@ -64,7 +66,7 @@ pub(crate) async fn cached_provider(
         return Ok(None);
     };
     let provider = Arc::new(provider);
-    state.oidc_providers.insert(key, provider.clone());
+    state.oidc_providers.insert(ticket, key, provider.clone());
     Ok(Some(provider))
 }
 

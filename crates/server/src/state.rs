@@ -80,9 +80,9 @@ pub struct AppState {
     /// callers presenting one token at once share one question to the provider.
     pub introspections:
         crate::flight::Flights<(String, String), Result<(String, String), ApiError>>,
-    keys: RwLock<HashMap<String, Arc<CachedKey>>>,
+    keys: Cache<String, Arc<CachedKey>>,
     /// Parsed policies per principal ARN, so authorization costs evaluation only.
-    policies: RwLock<HashMap<String, Arc<PrincipalPolicies>>>,
+    policies: Cache<String, Arc<PrincipalPolicies>>,
     /// Parsed session policies per session (temporary access key id).
     sessions: RwLock<HashMap<String, Arc<Vec<cognate_policy::Policy>>>>,
     /// Access key uses not yet written to the store: key id → (unix seconds, service).
@@ -132,14 +132,26 @@ pub struct Bucket {
 }
 
 /// A bounded map that starts over when full and empties on every IAM change.
+///
+/// A reader that misses takes a [`Ticket`] before it reads the store, and its insert is
+/// dropped if the cache was cleared or had a key removed since: otherwise a read from before
+/// a change, finishing after the change emptied the cache, would put the old value back and
+/// keep it until the next change.
 pub struct Cache<K, V> {
     map: RwLock<HashMap<K, V>>,
+    /// Raised (under the write lock) by every clear and removal.
+    generation: std::sync::atomic::AtomicU64,
 }
+
+/// When a reader started reading what it will insert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket(u64);
 
 impl<K: std::hash::Hash + Eq, V: Clone> Cache<K, V> {
     fn new() -> Self {
         Cache {
             map: RwLock::new(HashMap::new()),
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -147,14 +159,25 @@ impl<K: std::hash::Hash + Eq, V: Clone> Cache<K, V> {
         self.map.read().ok()?.get(key).cloned()
     }
 
+    /// Taken before reading the store for a value to insert.
+    pub fn ticket(&self) -> Ticket {
+        Ticket(self.generation.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
     pub fn remove(&self, key: &K) {
         if let Ok(mut map) = self.map.write() {
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             map.remove(key);
         }
     }
 
-    pub fn insert(&self, key: K, value: V) {
+    /// Caches `value`, read after `ticket` was taken, unless the cache changed since.
+    pub fn insert(&self, ticket: Ticket, key: K, value: V) {
         if let Ok(mut map) = self.map.write() {
+            if self.ticket() != ticket {
+                return;
+            }
             if map.len() >= SESSION_CACHE_MAX {
                 map.clear();
             }
@@ -164,6 +187,8 @@ impl<K: std::hash::Hash + Eq, V: Clone> Cache<K, V> {
 
     fn clear(&self) {
         if let Ok(mut map) = self.map.write() {
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             map.clear();
         }
     }
@@ -222,8 +247,8 @@ impl AppState {
             rng: SystemRandom::new(),
             jwks: crate::jwks::Jwks::new(),
             introspections: crate::flight::Flights::default(),
-            keys: RwLock::new(HashMap::new()),
-            policies: RwLock::new(HashMap::new()),
+            keys: Cache::new(),
+            policies: Cache::new(),
             sessions: RwLock::new(HashMap::new()),
             key_use: Mutex::new(HashMap::new()),
             roles: Cache::new(),
@@ -384,12 +409,8 @@ impl AppState {
     /// Forgets every cached key and policy: called after any IAM write, so the change is
     /// visible to the next request.
     pub fn invalidate(&self) {
-        if let Ok(mut keys) = self.keys.write() {
-            keys.clear();
-        }
-        if let Ok(mut policies) = self.policies.write() {
-            policies.clear();
-        }
+        self.keys.clear();
+        self.policies.clear();
         self.roles.clear();
         self.oidc_providers.clear();
         self.verified_tokens.clear();
@@ -439,15 +460,12 @@ impl AppState {
             Principal::User { id, .. } => format!("{}#{id}", principal.arn()),
             Principal::Root { .. } => principal.arn(),
         };
-        if let Ok(cache) = self.policies.read()
-            && let Some(p) = cache.get(&arn)
-        {
-            return Ok(p.clone());
+        if let Some(p) = self.policies.get(&arn) {
+            return Ok(p);
         }
+        let ticket = self.policies.ticket();
         let loaded = Arc::new(cognate_iam::principal_policies(&self.store, principal).await?);
-        if let Ok(mut cache) = self.policies.write() {
-            cache.insert(arn, loaded.clone());
-        }
+        self.policies.insert(ticket, arn, loaded.clone());
         Ok(loaded)
     }
 
@@ -459,8 +477,10 @@ impl AppState {
         if let Some(org) = self.organizations.get(&account.to_owned()) {
             return Ok(org);
         }
+        let ticket = self.organizations.ticket();
         let org = self.store.organization_of(account).await?.map(|o| o.org_id);
-        self.organizations.insert(account.to_owned(), org.clone());
+        self.organizations
+            .insert(ticket, account.to_owned(), org.clone());
         Ok(org)
     }
 
@@ -469,11 +489,10 @@ impl AppState {
         &self,
         access_key_id: &str,
     ) -> Result<Option<Arc<CachedKey>>, LookupError> {
-        if let Ok(keys) = self.keys.read()
-            && let Some(key) = keys.get(access_key_id)
-        {
-            return Ok(Some(key.clone()));
+        if let Some(key) = self.keys.get(&access_key_id.to_owned()) {
+            return Ok(Some(key));
         }
+        let ticket = self.keys.ticket();
         let Some(row) = self.store.access_key(access_key_id).await? else {
             return Ok(None);
         };
@@ -503,9 +522,36 @@ impl AppState {
             .map_err(|_| LookupError::Sealed(access_key_id.to_owned()))?;
         let secret = Zeroizing::new(String::from_utf8_lossy(&secret).into_owned());
         let key = Arc::new(CachedKey::new(principal, row.status == "Active", secret));
-        if let Ok(mut keys) = self.keys.write() {
-            keys.insert(access_key_id.to_owned(), key.clone());
-        }
+        self.keys
+            .insert(ticket, access_key_id.to_owned(), key.clone());
         Ok(Some(key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_from_before_a_change_is_not_cached_after_it() {
+        let cache: Cache<&str, u32> = Cache::new();
+        // A reader misses and reads the store; a change empties the cache meanwhile.
+        let ticket = cache.ticket();
+        cache.clear();
+        cache.insert(ticket, "role", 1);
+        assert_eq!(
+            cache.get(&"role"),
+            None,
+            "the old value came back after the change"
+        );
+        // A removal of any key voids readers in flight the same way.
+        let ticket = cache.ticket();
+        cache.remove(&"other");
+        cache.insert(ticket, "role", 1);
+        assert_eq!(cache.get(&"role"), None);
+        // A reader that started after the change caches what it read.
+        let ticket = cache.ticket();
+        cache.insert(ticket, "role", 2);
+        assert_eq!(cache.get(&"role"), Some(2));
     }
 }

@@ -10,14 +10,18 @@ use crate::*;
 pub struct KeyCache {
     pub(crate) keys:
         std::sync::RwLock<std::collections::HashMap<(String, String), Arc<SigningKey>>>,
-    pub(crate) pools:
-        std::sync::RwLock<std::collections::HashMap<String, Arc<(PoolRow, PoolConfig)>>>,
+    /// With the generation they were read in, raised by every clear and removal: a read that
+    /// raced a change is not cached (it would put the old pool back until the next change).
+    pub(crate) pools: std::sync::RwLock<(u64, Pools)>,
     /// Password checks running now, per (pool, user): what bounds concurrent guesses.
     pub(crate) attempts: Arc<std::sync::Mutex<std::collections::HashMap<(String, String), u32>>>,
     /// Failure counts of names that are no user (PreventUserExistenceErrors), so that they
     /// lock out and run out of code attempts as real users do; bounded.
     pub(crate) ghosts: std::sync::Mutex<std::collections::HashMap<(String, String), Ghost>>,
 }
+
+/// Parsed pools by id.
+pub(crate) type Pools = std::collections::HashMap<String, Arc<(PoolRow, PoolConfig)>>;
 
 /// What is counted for a name that is no user.
 #[derive(Debug, Clone, Default)]
@@ -83,26 +87,34 @@ impl KeyCache {
     /// Forgets cached pools (after a change on another node).
     pub fn clear(&self) {
         if let Ok(mut pools) = self.pools.write() {
-            pools.clear();
+            pools.0 += 1;
+            pools.1.clear();
         }
     }
 
-    pub(crate) fn pool(&self, id: &str) -> Option<Arc<(PoolRow, PoolConfig)>> {
-        self.pools.read().ok()?.get(id).cloned()
+    /// The cached pool, or the generation to read it in.
+    pub(crate) fn pool(&self, id: &str) -> Result<Arc<(PoolRow, PoolConfig)>, u64> {
+        let pools = self.pools.read().map_err(|_| u64::MAX)?;
+        pools.1.get(id).cloned().ok_or(pools.0)
     }
 
-    pub(crate) fn insert_pool(&self, pool: Arc<(PoolRow, PoolConfig)>) {
+    /// Caches a pool read in `generation`, unless the cache changed since.
+    pub(crate) fn insert_pool(&self, generation: u64, pool: Arc<(PoolRow, PoolConfig)>) {
         if let Ok(mut pools) = self.pools.write() {
-            if pools.len() >= 10_000 {
-                pools.clear();
+            if pools.0 != generation {
+                return;
             }
-            pools.insert(pool.0.pool_id.clone(), pool);
+            if pools.1.len() >= 10_000 {
+                pools.1.clear();
+            }
+            pools.1.insert(pool.0.pool_id.clone(), pool);
         }
     }
 
     pub(crate) fn forget_pool(&self, id: &str) {
         if let Ok(mut pools) = self.pools.write() {
-            pools.remove(id);
+            pools.0 += 1;
+            pools.1.remove(id);
         }
     }
 

@@ -33,8 +33,8 @@ impl UserPools<'_> {
             )
         };
         let cached = match self.keys.pool(pool_id) {
-            Some(p) => p,
-            None => {
+            Ok(p) => p,
+            Err(generation) => {
                 let row = self
                     .store
                     .user_pool(pool_id)
@@ -44,7 +44,7 @@ impl UserPools<'_> {
                 let mut config: PoolConfig = serde_json::from_str(&row.config).map_err(internal)?;
                 config.adopt_stored_schema();
                 let pool = Arc::new((row, config));
-                self.keys.insert_pool(pool.clone());
+                self.keys.insert_pool(generation, pool.clone());
                 pool
             }
         };

@@ -196,6 +196,7 @@ async fn authorize_web_identity(ctx: &Ctx<'_>, input: &Value) -> Result<WebIdent
                 verified
             }
             None => {
+                let ticket = ctx.state.verified_tokens.ticket();
                 let jwks = ctx
                     .state
                     .jwks
@@ -210,7 +211,7 @@ async fn authorize_web_identity(ctx: &Ctx<'_>, input: &Value) -> Result<WebIdent
                 )?);
                 ctx.state
                     .verified_tokens
-                    .insert(token_key, verified.clone());
+                    .insert(ticket, token_key, verified.clone());
                 verified
             }
         };

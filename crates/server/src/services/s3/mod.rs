@@ -325,6 +325,7 @@ async fn bucket_named(state: &crate::state::AppState, name: &str) -> Result<Arc<
     if let Some(b) = state.buckets.get(&name.to_owned()) {
         return Ok(b);
     }
+    let ticket = state.buckets.ticket();
     let row = state
         .store
         .bucket(name)
@@ -342,7 +343,9 @@ async fn bucket_named(state: &crate::state::AppState, name: &str) -> Result<Arc<
         None => None,
     };
     let bucket = Arc::new(Bucket { row, policy, cors });
-    state.buckets.insert(name.to_owned(), bucket.clone());
+    state
+        .buckets
+        .insert(ticket, name.to_owned(), bucket.clone());
     Ok(bucket)
 }
 

@@ -18,6 +18,7 @@ impl S3<'_, '_> {
         if let Some(row) = cache.and_then(|c| c.get(&id)) {
             return Ok(row);
         }
+        let ticket = cache.map(|c| c.ticket());
         match self
             .store()
             .object(&self.req.bucket, &self.req.key)
@@ -26,8 +27,8 @@ impl S3<'_, '_> {
         {
             Some(row) => {
                 let row = Arc::new(row);
-                if let Some(c) = cache {
-                    c.insert(id, row.clone());
+                if let (Some(c), Some(ticket)) = (cache, ticket) {
+                    c.insert(ticket, id, row.clone());
                 }
                 Ok(row)
             }

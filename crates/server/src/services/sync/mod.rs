@@ -125,8 +125,24 @@ struct Change {
 }
 
 /// Tells the identity's devices (on every node) that one of its datasets changed, except the
-/// device that changed it, and the pool's stream, when it streams.
+/// device that changed it, and the pool's stream, when it streams. The live channels hear
+/// first: they need no lookup, while mobile push and streams read their settings first.
 async fn notify(ctx: &Ctx<'_>, sync: &CognitoSync<'_>, change: Change) {
+    let device_id = change.device_id.clone();
+    let push = Push {
+        source: "cognito-sync".to_owned(),
+        identity_pool_id: change.identity_pool_id.clone(),
+        identity_id: change.identity_id.clone(),
+        dataset_name: change.dataset_name.clone(),
+        sync_count: change.sync_count,
+    };
+    ctx.state
+        .pushed(Notice {
+            push: push.clone(),
+            device_id: device_id.clone(),
+            node: ctx.state.hub.node.clone(),
+        })
+        .await;
     match sync.stream_of(&change.identity_pool_id).await {
         Ok(Some(stream)) => {
             let ms = |s: f64| (s * 1000.0).round() as i64;
@@ -160,14 +176,6 @@ async fn notify(ctx: &Ctx<'_>, sync: &CognitoSync<'_>, change: Change) {
         Ok(None) => {}
         Err(e) => tracing::error!(error = %e, "could not read a pool's stream configuration"),
     }
-    let device_id = change.device_id;
-    let push = Push {
-        source: "cognito-sync".to_owned(),
-        identity_pool_id: change.identity_pool_id,
-        identity_id: change.identity_id,
-        dataset_name: change.dataset_name,
-        sync_count: change.sync_count,
-    };
     // Mobile devices subscribed to the dataset, through their SNS endpoints: each payload key
     // its own string data value, as the Android client reads them.
     let subscribers = sync
@@ -195,13 +203,6 @@ async fn notify(ctx: &Ctx<'_>, sync: &CognitoSync<'_>, change: Change) {
             }
         }
     }
-    ctx.state
-        .pushed(Notice {
-            push,
-            device_id,
-            node: ctx.state.hub.node.clone(),
-        })
-        .await;
 }
 
 impl Service for SyncService {
