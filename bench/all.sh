@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every endpoint benchmark, one after another, each run ROUNDS times (the spread BENCHMARKS.md
-# reports): STS, S3, user pools, identity pools, Cognito Sync, HTTPS. One release build serves
+# reports): STS, S3, user pools, identity pools, HTTPS, idle connections, Cognito Sync. One release build serves
 # them all (COGNATE_BENCH_BIN, as in lib.sh, runs another build instead).
 #
 # usage: bench/all.sh [seconds-per-run] [rounds]   (needs wrk and curl)
@@ -20,5 +20,6 @@ for round in $(seq "$rounds"); do
   bash bench/identitypool.sh "$secs"
   bash bench/tls.sh "$secs"
 done
+bash bench/connections.sh 10000 "$rounds"
 # Cognito Sync runs its own rounds (write-to-push latency is measured beside the load).
 bash bench/sync.sh "$secs" "$rounds"
