@@ -270,7 +270,8 @@ impl LoginVerifier<'_> {
             .run((name.to_owned(), token.to_owned()), move || async move {
                 ask_provider(&client, &provider, &base, &presented).await
             })
-            .await?;
+            .await
+            .unwrap_or_else(|| Err(ApiError::internal()))?;
         if !app_ids.contains(&app) {
             return Err(identitypool::not_authorized(
                 "Invalid login token. The token was issued for a different app.",

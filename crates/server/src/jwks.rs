@@ -178,7 +178,8 @@ impl Jwks {
                 }
                 keys
             })
-            .await;
+            .await
+            .flatten();
         fetched.ok_or_else(unreachable_idp)
     }
 }

@@ -1,8 +1,9 @@
 //! Group commit: writes that arrive together are committed together. Each runs in its own
 //! savepoint of one transaction, so one commit (one fsync on SQLite, one round of WAL flush on
 //! PostgreSQL) carries them all, and one write's refusal or lost race leaves the others alone.
-//! A group whose transaction fails as a whole is run again one write at a time, so each write
-//! gets its own answer.
+//! When one write's statement fails, the group is run again one write at a time, so each
+//! write gets its own answer; when the transaction itself fails (no connection, a failed
+//! commit), every write of the group gets that error at once, as each would have alone.
 
 use std::future::Future;
 use std::sync::OnceLock;
@@ -83,33 +84,65 @@ async fn run<W: GroupWrite>(
                 }
             }
             // The group wrote nothing: each write goes alone, and gets its own answer.
-            Err(_) => {
+            Err(Failed::Statement) => {
                 for (write, reply) in group {
                     let _ = reply.send(alone(&pool, &write).await);
+                }
+            }
+            Err(Failed::Transaction(e)) => {
+                tracing::error!(error = %e, writes = group.len(), "a group commit failed");
+                for (_, reply) in group {
+                    let _ = reply.send(Err(shared(&e)));
                 }
             }
         }
     }
 }
 
+/// Why a group wrote nothing.
+enum Failed {
+    /// One write's own statement failed (a constraint, say): the others may well succeed.
+    Statement,
+    /// The transaction failed as a whole (no connection, a failed savepoint or commit).
+    Transaction(StoreError),
+}
+
+/// The error each write of a failed group is answered (errors are not `Clone`).
+fn shared(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Database(sqlx::Error::PoolTimedOut) => {
+            StoreError::Database(sqlx::Error::PoolTimedOut)
+        }
+        StoreError::Database(sqlx::Error::PoolClosed) => closed(),
+        other => StoreError::Database(sqlx::Error::Protocol(format!("group commit: {other}"))),
+    }
+}
+
 async fn commit<W: GroupWrite>(
     pool: &sqlx::AnyPool,
     group: &[Waiting<W>],
-) -> Result<Vec<W::Outcome>> {
+) -> std::result::Result<Vec<W::Outcome>, Failed> {
     use sqlx::Acquire as _;
-    let mut tx = pool.begin().await?;
+    let whole = |e: sqlx::Error| Failed::Transaction(e.into());
+    let mut tx = pool.begin().await.map_err(whole)?;
     let mut outcomes = Vec::with_capacity(group.len());
     for (write, _) in group {
-        let mut savepoint = (&mut *tx).begin().await?;
-        let outcome = write.apply(&mut savepoint).await?;
+        let mut savepoint = (&mut *tx).begin().await.map_err(whole)?;
+        let outcome = write.apply(&mut savepoint).await.map_err(|e| match e {
+            // The database refused this statement: the others may well succeed.
+            StoreError::Conflict | StoreError::Database(sqlx::Error::Database(_)) => {
+                Failed::Statement
+            }
+            e => Failed::Transaction(e),
+        })?;
         if W::keeps(&outcome) {
-            savepoint.commit().await?;
+            savepoint.commit().await.map_err(whole)?;
         } else {
-            savepoint.rollback().await?;
+            savepoint.rollback().await.map_err(whole)?;
         }
         outcomes.push(outcome);
     }
-    tx.commit().await?;
+    tx.commit().await.map_err(whole)?;
     Ok(outcomes)
 }
 
