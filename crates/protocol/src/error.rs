@@ -20,6 +20,8 @@ pub struct ApiError {
     pub fault: Fault,
     /// Further elements of S3's error document (`HeadersNotSigned`, …), in order.
     pub details: Vec<(&'static str, String)>,
+    /// Response headers S3 sends with this error (`x-amz-delete-marker`, …).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl ApiError {
@@ -39,12 +41,19 @@ impl ApiError {
             status,
             fault,
             details: Vec::new(),
+            headers: Vec::new(),
         }
     }
 
     /// Adds an element to S3's error document.
     pub fn with_detail(mut self, element: &'static str, value: impl Into<String>) -> Self {
         self.details.push((element, value.into()));
+        self
+    }
+
+    /// Adds a response header to S3's error response.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
         self
     }
 

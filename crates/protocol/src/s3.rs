@@ -24,5 +24,10 @@ pub fn render_s3_error(err: &ApiError, resource: &str, request_id: &str) -> Resp
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/xml"),
     );
+    for (name, value) in &err.headers {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            res.headers_mut().insert(*name, value);
+        }
+    }
     res
 }

@@ -149,26 +149,50 @@ pub fn create_bucket_location(body: &[u8]) -> Result<Option<String>, Malformed> 
     Ok(location)
 }
 
-/// `Delete`: the keys (with optional version ids, ignored) and whether `Quiet` is set.
-pub fn delete_objects(body: &[u8]) -> Result<(Vec<String>, bool), Malformed> {
-    let mut keys: Vec<Option<String>> = Vec::new();
+/// One object a `Delete` names: its key and, optionally, the version to delete.
+pub type DeleteTarget = (String, Option<String>);
+
+/// `Delete`: the objects and whether `Quiet` is set.
+pub fn delete_objects(body: &[u8]) -> Result<(Vec<DeleteTarget>, bool), Malformed> {
+    let mut keys: Vec<(Option<String>, Option<String>)> = Vec::new();
     let mut quiet = false;
     for item in items(body)? {
         match item {
-            Item::Open(p) if p == "Delete/Object" => keys.push(None),
+            Item::Open(p) if p == "Delete/Object" => keys.push((None, None)),
             Item::Open(p) if !p.starts_with("Delete") => return Err(Malformed),
             Item::Text(p, v) if p == "Delete/Object/Key" => {
-                *keys.last_mut().ok_or(Malformed)? = Some(v);
+                keys.last_mut().ok_or(Malformed)?.0 = Some(v);
+            }
+            Item::Text(p, v) if p == "Delete/Object/VersionId" => {
+                keys.last_mut().ok_or(Malformed)?.1 = Some(v);
             }
             Item::Text(p, v) if p == "Delete/Quiet" => quiet = v.trim() == "true",
             _ => {}
         }
     }
-    let keys: Vec<String> = keys.into_iter().collect::<Option<_>>().ok_or(Malformed)?;
+    let keys: Vec<DeleteTarget> = keys
+        .into_iter()
+        .map(|(k, v)| Some((k?, v)))
+        .collect::<Option<_>>()
+        .ok_or(Malformed)?;
     if keys.is_empty() {
         return Err(Malformed);
     }
     Ok((keys, quiet))
+}
+
+/// `VersioningConfiguration`: its `Status` and `MfaDelete`, as given.
+pub fn versioning(body: &[u8]) -> Result<(Option<String>, Option<String>), Malformed> {
+    let (mut status, mut mfa_delete) = (None, None);
+    for item in items(body)? {
+        match item {
+            Item::Open(p) if !p.starts_with("VersioningConfiguration") => return Err(Malformed),
+            Item::Text(p, v) if p == "VersioningConfiguration/Status" => status = Some(v),
+            Item::Text(p, v) if p == "VersioningConfiguration/MfaDelete" => mfa_delete = Some(v),
+            _ => {}
+        }
+    }
+    Ok((status, mfa_delete))
 }
 
 /// `CompleteMultipartUpload`: (part number, ETag) in the order given.
@@ -209,14 +233,38 @@ mod tests {
         let body = br#"<?xml version="1.0" encoding="UTF-8"?>
 <Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Object><Key>a/b.txt</Key></Object><Object><Key>x &amp; y</Key><VersionId>null</VersionId></Object><Quiet>true</Quiet></Delete>"#;
         let (keys, quiet) = delete_objects(body).unwrap();
-        assert_eq!(keys, vec!["a/b.txt".to_owned(), "x & y".to_owned()]);
+        assert_eq!(
+            keys,
+            vec![
+                ("a/b.txt".to_owned(), None),
+                ("x & y".to_owned(), Some("null".to_owned()))
+            ]
+        );
         assert!(quiet);
+    }
+
+    #[test]
+    fn versioning_document() {
+        let body = br#"<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Enabled</Status><MfaDelete>Disabled</MfaDelete></VersioningConfiguration>"#;
+        assert_eq!(
+            versioning(body).unwrap(),
+            (Some("Enabled".to_owned()), Some("Disabled".to_owned()))
+        );
+        assert_eq!(
+            versioning(b"<VersioningConfiguration/>").unwrap(),
+            (None, None)
+        );
+        assert_eq!(
+            versioning(b"<Other><Status>Enabled</Status></Other>"),
+            Err(Malformed)
+        );
     }
 
     #[test]
     fn keys_are_opaque_even_when_they_are_only_spaces() {
         let body = b"<Delete>\n  <Object><Key>   </Key></Object>\n  <Object><Key>  &amp; b </Key></Object>\n  <Object><Key><![CDATA[c]]></Key></Object>\n</Delete>";
         let (keys, quiet) = delete_objects(body).unwrap();
+        let keys: Vec<String> = keys.into_iter().map(|(k, _)| k).collect();
         assert_eq!(
             keys,
             vec!["   ".to_owned(), "  & b ".to_owned(), "c".to_owned()]

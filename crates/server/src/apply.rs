@@ -660,6 +660,7 @@ impl Run<'_> {
                     created_at: self.now.unix_timestamp(),
                     policy: None,
                     cors: None,
+                    versioning: None,
                 };
                 match store.create_bucket(&row).await {
                     Ok(()) => {}

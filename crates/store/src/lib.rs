@@ -17,7 +17,10 @@ mod userpool;
 pub use iam::{EntityRow, InlinePolicyRow, PolicyVersionRow};
 pub use identity::{IdentityKeyRow, IdentityPoolRow, IdentityRow, Login};
 pub use organizations::{CreateAccountRequestRow, MemberRow, OrganizationRow};
-pub use s3::{BucketDeletion, BucketRow, ObjectRow, PartRow, UploadRow};
+pub use s3::{
+    BucketDeletion, BucketRow, ObjectRow, PartRow, Removed, RemovedVersion, UploadRow, Version,
+    VersionEntry, Written,
+};
 pub use sns::{ApplicationRow, EndpointRow};
 pub use sync::{DatasetRow, DatasetWrite, IdentityUsageRow, PoolUsageRow, SyncRecordRow};
 pub use userpool::{

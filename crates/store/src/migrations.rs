@@ -30,7 +30,8 @@ migrations!(
     (9, "0009_refresh_token_rotation"),
     (10, "0010_bucket_cors"),
     (11, "0011_sync"),
-    (12, "0012_sns")
+    (12, "0012_sns"),
+    (13, "0013_s3_versions")
 );
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {

@@ -9,8 +9,8 @@
 
 use cognate_store::{
     AccessKeyRow, AccountRow, Backend, BucketDeletion, BucketRow, CreateAccountRequestRow,
-    EntityRow, InlinePolicyRow, ObjectRow, OrganizationRow, PartRow, PolicyVersionRow,
-    SessionKeyRow, Store, StoreError, UploadRow,
+    EntityRow, InlinePolicyRow, ObjectRow, OrganizationRow, PartRow, PolicyVersionRow, Removed,
+    RemovedVersion, SessionKeyRow, Store, StoreError, UploadRow, Version, VersionEntry, Written,
 };
 use cognate_store::{
     ClientRow, GroupRow, PoolRow, RefreshTokenRow, SigningKeyRow, UserConflict, UserRow,
@@ -689,7 +689,15 @@ fn object(bucket: &str, key: &str, blob: &str) -> ObjectRow {
         etag: "\"e\"".into(),
         last_modified: 1_700_000_000_000,
         headers: "[]".into(),
+        version_id: format!("v-{blob}"),
     }
+}
+
+fn unversioned(unreferenced: Vec<String>) -> Option<Written> {
+    Some(Written {
+        version_id: None,
+        unreferenced,
+    })
 }
 
 async fn s3_rows(store: &Store) {
@@ -700,6 +708,7 @@ async fn s3_rows(store: &Store) {
         created_at: 1,
         policy: None,
         cors: None,
+        versioning: None,
     };
     store.create_bucket(&bucket).await.unwrap();
     assert!(
@@ -743,7 +752,7 @@ async fn s3_rows(store: &Store) {
                 .put_object(&object("conf-bucket", key, &format!("blob{i}")))
                 .await
                 .unwrap(),
-            Some(None)
+            unversioned(vec![])
         );
     }
     let keys: Vec<String> = store
@@ -768,7 +777,7 @@ async fn s3_rows(store: &Store) {
             .put_object(&object("conf-bucket", "b", "blob-new"))
             .await
             .unwrap(),
-        Some(Some("blob0".into()))
+        unversioned(vec!["blob0".into()])
     );
     assert_eq!(
         store.put_object(&object("nope", "k", "x")).await.unwrap(),
@@ -818,7 +827,8 @@ async fn s3_rows(store: &Store) {
         .complete_upload("up1", &object("conf-bucket", "big", "joined"))
         .await
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .unreferenced;
     freed.sort();
     assert_eq!(freed, ["p1b", "p2"]);
     assert_eq!(store.upload("up1").await.unwrap(), None);
@@ -833,15 +843,20 @@ async fn s3_rows(store: &Store) {
         "joined"
     );
     for key in ["b", "B", "a/x", "a/", "a", "é", "Z", "a-b", "big"] {
-        assert!(
-            store
-                .delete_object("conf-bucket", key)
-                .await
-                .unwrap()
-                .is_some()
-        );
+        let removed = store
+            .delete_object("conf-bucket", key, "m", 7)
+            .await
+            .unwrap();
+        assert_eq!((removed.marker, removed.unreferenced.len()), (None, 1));
     }
-    assert_eq!(store.delete_object("conf-bucket", "b").await.unwrap(), None);
+    assert_eq!(
+        store
+            .delete_object("conf-bucket", "b", "m", 7)
+            .await
+            .unwrap(),
+        Removed::default()
+    );
+    s3_versions(store).await;
     assert_eq!(
         store.delete_bucket("conf-bucket").await.unwrap(),
         BucketDeletion::Deleted(vec![])
@@ -849,6 +864,255 @@ async fn s3_rows(store: &Store) {
     assert_eq!(
         store.delete_bucket("conf-bucket").await.unwrap(),
         BucketDeletion::Missing
+    );
+}
+
+/// Versioning: versions pile up under one key in order, delete markers hide a key, deleting
+/// the current version brings the previous one back, and suspending replaces only the
+/// `null` version.
+async fn s3_versions(store: &Store) {
+    let listed = |entries: Vec<VersionEntry>| -> Vec<(String, String, bool, bool)> {
+        entries
+            .into_iter()
+            .map(|e| (e.key, e.version_id, e.delete_marker, e.latest))
+            .collect()
+    };
+    let v = |k: &str, id: &str, marker: bool, latest: bool| {
+        (k.to_owned(), id.to_owned(), marker, latest)
+    };
+    // Written before versioning: the `null` version.
+    assert_eq!(
+        store
+            .put_object(&object("conf-bucket", "k", "b0"))
+            .await
+            .unwrap(),
+        unversioned(vec![])
+    );
+    assert!(
+        store
+            .set_bucket_versioning("conf-bucket", "Enabled")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_bucket_versioning("nope", "Enabled")
+            .await
+            .unwrap()
+    );
+    for blob in ["b1", "b2"] {
+        let written = store
+            .put_object(&object("conf-bucket", "k", blob))
+            .await
+            .unwrap();
+        assert_eq!(
+            written,
+            Some(Written {
+                version_id: Some(format!("v-{blob}")),
+                unreferenced: vec![]
+            })
+        );
+    }
+    assert_eq!(
+        store
+            .object("conf-bucket", "k")
+            .await
+            .unwrap()
+            .unwrap()
+            .blob,
+        "b2"
+    );
+    assert_eq!(
+        listed(
+            store
+                .list_versions("conf-bucket", "", i64::MAX, 100)
+                .await
+                .unwrap()
+        ),
+        [
+            v("k", "v-b2", false, true),
+            v("k", "v-b1", false, false),
+            v("k", "null", false, false)
+        ]
+    );
+    match store
+        .object_version("conf-bucket", "k", "v-b1")
+        .await
+        .unwrap()
+    {
+        Some(Version::Object(row)) => assert_eq!(row.blob, "b1"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        store
+            .object_version("conf-bucket", "k", "v-x")
+            .await
+            .unwrap(),
+        None
+    );
+    // A delete hides the key behind a marker and frees nothing.
+    let removed = store
+        .delete_object("conf-bucket", "k", "m1", 9)
+        .await
+        .unwrap();
+    assert_eq!(
+        removed,
+        Removed {
+            marker: Some("m1".into()),
+            unreferenced: vec![]
+        }
+    );
+    assert_eq!(store.object("conf-bucket", "k").await.unwrap(), None);
+    assert_eq!(
+        store.latest_marker("conf-bucket", "k").await.unwrap(),
+        Some(("m1".into(), 9))
+    );
+    assert_eq!(
+        store
+            .object_version("conf-bucket", "k", "m1")
+            .await
+            .unwrap(),
+        Some(Version::Marker {
+            version_id: "m1".into(),
+            last_modified: 9
+        })
+    );
+    assert_eq!(
+        store.delete_bucket("conf-bucket").await.unwrap(),
+        BucketDeletion::NotEmpty
+    );
+    // Paging resumes after a version.
+    let seq = store
+        .version_seq("conf-bucket", "k", "v-b2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        listed(
+            store
+                .list_versions("conf-bucket", "k", seq, 1)
+                .await
+                .unwrap()
+        ),
+        [v("k", "v-b1", false, false)]
+    );
+    // Deleting the marker brings the newest version back.
+    let gone = store
+        .delete_version("conf-bucket", "k", "m1")
+        .await
+        .unwrap();
+    assert_eq!(
+        gone,
+        Some(RemovedVersion {
+            was_marker: true,
+            unreferenced: vec![]
+        })
+    );
+    assert_eq!(store.latest_marker("conf-bucket", "k").await.unwrap(), None);
+    assert_eq!(
+        store
+            .object("conf-bucket", "k")
+            .await
+            .unwrap()
+            .unwrap()
+            .blob,
+        "b2"
+    );
+    // Deleting the current version makes the previous one current and frees its file.
+    let gone = store
+        .delete_version("conf-bucket", "k", "v-b2")
+        .await
+        .unwrap();
+    assert_eq!(
+        gone,
+        Some(RemovedVersion {
+            was_marker: false,
+            unreferenced: vec!["b2".into()]
+        })
+    );
+    assert_eq!(
+        store
+            .object("conf-bucket", "k")
+            .await
+            .unwrap()
+            .unwrap()
+            .blob,
+        "b1"
+    );
+    assert_eq!(
+        store
+            .delete_version("conf-bucket", "k", "v-b2")
+            .await
+            .unwrap(),
+        None
+    );
+    // Suspended: a write replaces the `null` version and keeps the others.
+    assert!(
+        store
+            .set_bucket_versioning("conf-bucket", "Suspended")
+            .await
+            .unwrap()
+    );
+    let written = store
+        .put_object(&object("conf-bucket", "k", "b3"))
+        .await
+        .unwrap();
+    assert_eq!(
+        written,
+        Some(Written {
+            version_id: Some("null".into()),
+            unreferenced: vec!["b0".into()]
+        })
+    );
+    let written = store
+        .put_object(&object("conf-bucket", "k", "b4"))
+        .await
+        .unwrap();
+    assert_eq!(
+        written,
+        Some(Written {
+            version_id: Some("null".into()),
+            unreferenced: vec!["b3".into()]
+        })
+    );
+    let removed = store
+        .delete_object("conf-bucket", "k", "m2", 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        removed,
+        Removed {
+            marker: Some("null".into()),
+            unreferenced: vec!["b4".into()]
+        }
+    );
+    assert_eq!(
+        listed(
+            store
+                .list_versions("conf-bucket", "", i64::MAX, 100)
+                .await
+                .unwrap()
+        ),
+        [v("k", "null", true, true), v("k", "v-b1", false, false)]
+    );
+    let mut referenced = store.referenced_blobs().await.unwrap();
+    referenced.sort();
+    assert_eq!(referenced, ["b1"]);
+    for id in ["null", "v-b1"] {
+        assert!(
+            store
+                .delete_version("conf-bucket", "k", id)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    assert_eq!(
+        store
+            .list_versions("conf-bucket", "", i64::MAX, 100)
+            .await
+            .unwrap(),
+        []
     );
 }
 

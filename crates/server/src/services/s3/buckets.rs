@@ -129,6 +129,7 @@ impl S3<'_, '_> {
             created_at: self.now_millis() / 1000,
             policy: None,
             cors: None,
+            versioning: None,
         };
         match self.store().create_bucket(&row).await {
             Ok(()) => {}

@@ -12,7 +12,9 @@ use cognate_policy::{Policy, PolicyUse};
 use cognate_protocol::{ApiError, Protocol, XmlWriter, services};
 use cognate_s3::{self as s3, ChecksumAlgorithm, Finished};
 use cognate_sigv4::{self as sigv4, ChunkVerifier, ChunkedDecoder, PathStyle};
-use cognate_store::{BucketDeletion, BucketRow, ObjectRow, PartRow, Store, UploadRow};
+use cognate_store::{
+    BucketDeletion, BucketRow, ObjectRow, PartRow, Store, UploadRow, Version, Written,
+};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::BodyExt as _;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
@@ -32,12 +34,14 @@ mod errors;
 mod listing;
 mod multipart;
 mod objects;
+mod versions;
 mod wire;
 
 use authorize::*;
 pub use cors::{decorate, preflight};
 use errors::*;
 use listing::*;
+use versions::*;
 use wire::*;
 
 /// Opens the object directory and removes what a crash left there. With SQLite this node
@@ -65,7 +69,7 @@ pub async fn open_blobs(config: &Config, store: &Store) -> Result<s3::Blobs, Sta
 }
 
 /// Query parameters that name no sub-resource: listing options, multipart ids, presigning.
-const PLAIN_PARAMS: [&str; 23] = [
+const PLAIN_PARAMS: [&str; 24] = [
     "prefix",
     "delimiter",
     "max-keys",
@@ -84,6 +88,7 @@ const PLAIN_PARAMS: [&str; 23] = [
     "partNumber",
     "x-id",
     "versionId",
+    "version-id-marker",
     "bucket-region",
     "max-buckets",
     "AWSAccessKeyId",
@@ -91,7 +96,15 @@ const PLAIN_PARAMS: [&str; 23] = [
     "Expires",
 ];
 /// Sub-resources this service answers; any other is `NotImplemented`.
-const SUBRESOURCES: [&str; 5] = ["location", "policy", "uploads", "delete", "cors"];
+const SUBRESOURCES: [&str; 7] = [
+    "location",
+    "policy",
+    "uploads",
+    "delete",
+    "cors",
+    "versioning",
+    "versions",
+];
 
 /// S3's operations, generated from its model; `operation` yields only those implemented here.
 type Op = services::s3::Operation;
@@ -166,6 +179,17 @@ fn operation(method: &Method, req: &Req<'_>) -> Result<Op, ApiError> {
                 Method::GET => Op::GetBucketCors,
                 Method::PUT => Op::PutBucketCors,
                 Method::DELETE => Op::DeleteBucketCors,
+                _ => return Err(not_allowed()),
+            }
+        } else if req.has("versioning") {
+            match *method {
+                Method::GET => Op::GetBucketVersioning,
+                Method::PUT => Op::PutBucketVersioning,
+                _ => return Err(not_allowed()),
+            }
+        } else if req.has("versions") {
+            match *method {
+                Method::GET => Op::ListObjectVersions,
                 _ => return Err(not_allowed()),
             }
         } else if req.has("location") {
@@ -295,6 +319,9 @@ pub async fn handle(ctx: &mut Ctx<'_>, body: Body) -> Result<Response<Body>, Api
         Op::GetBucketCors => s.get_bucket_cors().await,
         Op::PutBucketCors => s.put_bucket_cors(body).await,
         Op::DeleteBucketCors => s.delete_bucket_cors().await,
+        Op::GetBucketVersioning => s.get_bucket_versioning().await,
+        Op::PutBucketVersioning => s.put_bucket_versioning(body).await,
+        Op::ListObjectVersions => s.list_object_versions().await,
         Op::ListObjects => s.list_objects(false).await,
         Op::ListObjectsV2 => s.list_objects(true).await,
         Op::ListMultipartUploads => s.list_uploads().await,

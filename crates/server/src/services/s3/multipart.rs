@@ -175,11 +175,15 @@ impl S3<'_, '_> {
             etag: etag.clone(),
             last_modified: self.now_millis(),
             headers: upload.headers.clone(),
+            version_id: fresh_version_id(&self.ctx.state.rng)?,
         };
         let completed = self.store().complete_upload(&upload.upload_id, &row).await;
         self.forget(&row.key);
-        match completed {
-            Ok(Some(unreferenced)) => self.blobs().remove(&unreferenced).await,
+        let written = match completed {
+            Ok(Some(written)) => {
+                self.blobs().remove(&written.unreferenced).await;
+                written
+            }
             Ok(None) => {
                 self.blobs().remove(&[blob]).await;
                 return Err(no_such_upload());
@@ -188,19 +192,19 @@ impl S3<'_, '_> {
                 self.blobs().remove(&[blob]).await;
                 return Err(internal(e));
             }
-        }
+        };
         let (b, k) = (self.req.bucket.clone(), self.req.key.clone());
         let location = format!("/{b}/{}", utf8_percent_encode(&k, KEY_ENCODE));
-        Ok(xml_response(
-            StatusCode::OK,
-            "CompleteMultipartUploadResult",
-            |w| {
-                w.element("Location", &location);
-                w.element("Bucket", &b);
-                w.element("Key", &k);
-                w.element("ETag", &etag);
-            },
-        ))
+        let mut res = xml_response(StatusCode::OK, "CompleteMultipartUploadResult", |w| {
+            w.element("Location", &location);
+            w.element("Bucket", &b);
+            w.element("Key", &k);
+            w.element("ETag", &etag);
+        });
+        if let Some(id) = &written.version_id {
+            set_header(&mut res, "x-amz-version-id", id);
+        }
+        Ok(res)
     }
 
     pub(super) async fn abort_upload(&mut self) -> Result<Response<Body>, ApiError> {

@@ -35,21 +35,104 @@ impl S3<'_, '_> {
             None => {
                 self.allow("s3:ListBucket", &self.req.bucket_arn(), bucket, Vec::new())
                     .await?;
+                if bucket.row.versioning.is_some()
+                    && let Some((id, at)) = self
+                        .store()
+                        .latest_marker(&self.req.bucket, &self.req.key)
+                        .await
+                        .map_err(internal)?
+                {
+                    return Err(delete_marker_error(false, &id, at));
+                }
                 Err(no_such_key())
             }
         }
     }
 
+    /// The version the request names by `versionId`, or else the current one.
+    async fn requested_row(&self, bucket: &Bucket) -> Result<Arc<ObjectRow>, ApiError> {
+        let Some(id) = self.req.param("versionId") else {
+            return self.object_row(bucket).await;
+        };
+        match self
+            .store()
+            .object_version(&self.req.bucket, &self.req.key, id)
+            .await
+            .map_err(internal)?
+        {
+            Some(Version::Object(row)) => Ok(Arc::new(row)),
+            Some(Version::Marker {
+                version_id,
+                last_modified,
+            }) => Err(delete_marker_error(true, &version_id, last_modified)),
+            None => {
+                self.allow("s3:ListBucket", &self.req.bucket_arn(), bucket, Vec::new())
+                    .await?;
+                Err(no_such_version(&self.req.key, id))
+            }
+        }
+    }
+
+    /// The action a read of the request's object needs: a named version is its own.
+    fn read_action(&self) -> Result<&'static str, ApiError> {
+        match self.req.param("versionId") {
+            Some(id) => {
+                check_version_id(id)?;
+                Ok("s3:GetObjectVersion")
+            }
+            None => Ok("s3:GetObject"),
+        }
+    }
+
+    /// Deletes a key, or one version of it, as DELETE does, and removes the files no row
+    /// names any more. Returns whether a delete marker was made or deleted, and the version
+    /// id S3 reports.
+    async fn remove_key(
+        &self,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<(bool, Option<String>), ApiError> {
+        let bucket = &self.req.bucket;
+        let (marker, version_id, unreferenced) = match version {
+            Some(id) => {
+                let gone = self.store().delete_version(bucket, key, id).await;
+                self.forget(key);
+                match gone.map_err(internal)? {
+                    Some(g) => (g.was_marker, Some(id.to_owned()), g.unreferenced),
+                    None => (false, Some(id.to_owned()), Vec::new()),
+                }
+            }
+            None => {
+                // Only used when versioning makes a delete marker.
+                let fresh = fresh_version_id(&self.ctx.state.rng)?;
+                let removed = self
+                    .store()
+                    .delete_object(bucket, key, &fresh, self.now_millis())
+                    .await;
+                self.forget(key);
+                let removed = removed.map_err(internal)?;
+                (
+                    removed.marker.is_some(),
+                    removed.marker,
+                    removed.unreferenced,
+                )
+            }
+        };
+        self.blobs().remove(&unreferenced).await;
+        Ok((marker, version_id))
+    }
+
     pub(super) async fn get_object(&mut self, head: bool) -> Result<Response<Body>, ApiError> {
         self.check_key()?;
+        let action = self.read_action()?;
         let bucket = self.bucket().await?;
-        self.allow("s3:GetObject", &self.req.object_arn(), &bucket, Vec::new())
+        self.allow(action, &self.req.object_arn(), &bucket, Vec::new())
             .await?;
         // A concurrent overwrite deletes the file a row read just before it named: read the
         // row again (a cached row is forgotten).
         let mut attempts = 0;
         let (row, body, range) = loop {
-            let row = self.object_row(&bucket).await?;
+            let row = self.requested_row(&bucket).await?;
             let size = u64::try_from(row.size).unwrap_or(0);
             if let Some(status) = preconditions(self.req.headers, &row)? {
                 let mut res = empty(status);
@@ -92,6 +175,9 @@ impl S3<'_, '_> {
         set_header(&mut res, "etag", &row.etag);
         set_header(&mut res, "last-modified", &http_date(row.last_modified));
         set_header(&mut res, "accept-ranges", "bytes");
+        if bucket.row.versioning.is_some() || self.req.has("versionId") {
+            set_header(&mut res, "x-amz-version-id", &row.version_id);
+        }
         if let Some((start, len, size)) = range {
             set_header(
                 &mut res,
@@ -124,24 +210,26 @@ impl S3<'_, '_> {
 
     pub(super) async fn delete_object(&mut self) -> Result<Response<Body>, ApiError> {
         self.check_key()?;
+        let version = self.req.param("versionId").map(str::to_owned);
+        let action = match &version {
+            Some(id) => {
+                check_version_id(id)?;
+                "s3:DeleteObjectVersion"
+            }
+            None => "s3:DeleteObject",
+        };
         let bucket = self.bucket().await?;
-        self.allow(
-            "s3:DeleteObject",
-            &self.req.object_arn(),
-            &bucket,
-            Vec::new(),
-        )
-        .await?;
-        let deleted = self
-            .store()
-            .delete_object(&self.req.bucket, &self.req.key)
-            .await
-            .map_err(internal)?;
-        self.forget(&self.req.key);
-        if let Some(blob) = deleted {
-            self.blobs().remove(&[blob]).await;
+        self.allow(action, &self.req.object_arn(), &bucket, Vec::new())
+            .await?;
+        let (marker, version_id) = self.remove_key(&self.req.key, version.as_deref()).await?;
+        let mut res = empty(StatusCode::NO_CONTENT);
+        if marker {
+            set_header(&mut res, "x-amz-delete-marker", "true");
         }
-        Ok(empty(StatusCode::NO_CONTENT))
+        if let Some(id) = &version_id {
+            set_header(&mut res, "x-amz-version-id", id);
+        }
+        Ok(res)
     }
 
     pub(super) async fn delete_objects(&mut self, body: Body) -> Result<Response<Body>, ApiError> {
@@ -153,38 +241,50 @@ impl S3<'_, '_> {
         }
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
-        for key in keys {
+        for (key, version) in keys {
             let arn = format!("arn:aws:s3:::{}/{key}", self.req.bucket);
-            if let Err(e) = self
-                .allow("s3:DeleteObject", &arn, &bucket, Vec::new())
-                .await
-            {
-                errors.push((key, e));
+            let action = match &version {
+                Some(id) => match check_version_id(id) {
+                    Ok(()) => "s3:DeleteObjectVersion",
+                    Err(e) => {
+                        errors.push((key, version, e));
+                        continue;
+                    }
+                },
+                None => "s3:DeleteObject",
+            };
+            if let Err(e) = self.allow(action, &arn, &bucket, Vec::new()).await {
+                errors.push((key, version, e));
                 continue;
             }
-            let outcome = self.store().delete_object(&self.req.bucket, &key).await;
-            self.forget(&key);
-            match outcome {
-                Ok(blob) => {
-                    if let Some(blob) = blob {
-                        self.blobs().remove(&[blob]).await;
-                    }
-                    deleted.push(key);
-                }
-                Err(e) => errors.push((key, internal(e))),
+            match self.remove_key(&key, version.as_deref()).await {
+                Ok((marker, version_id)) => deleted.push((key, version, marker, version_id)),
+                Err(e) => errors.push((key, version, e)),
             }
         }
         Ok(xml_response(StatusCode::OK, "DeleteResult", |w| {
             if !quiet {
-                for key in &deleted {
+                for (key, asked, marker, version_id) in &deleted {
                     w.nest("Deleted", |w| {
                         w.element("Key", key);
+                        if let Some(v) = asked {
+                            w.element("VersionId", v);
+                        }
+                        if *marker {
+                            w.element("DeleteMarker", "true");
+                            if let Some(v) = version_id {
+                                w.element("DeleteMarkerVersionId", v);
+                            }
+                        }
                     });
                 }
             }
-            for (key, e) in &errors {
+            for (key, version, e) in &errors {
                 w.nest("Error", |w| {
                     w.element("Key", key);
+                    if let Some(v) = version {
+                        w.element("VersionId", v);
+                    }
                     w.element("Code", &e.code);
                     w.element("Message", &e.message);
                 });
@@ -363,10 +463,14 @@ impl S3<'_, '_> {
             etag: etag.clone(),
             last_modified: self.now_millis(),
             headers: encode_headers(&headers),
+            version_id: fresh_version_id(&self.ctx.state.rng)?,
         };
-        self.commit_object(&row).await?;
+        let written = self.commit_object(&row).await?;
         let mut res = empty(StatusCode::OK);
         set_header(&mut res, "etag", &etag);
+        if let Some(id) = &written.version_id {
+            set_header(&mut res, "x-amz-version-id", id);
+        }
         if let Some((algorithm, value)) = &received.checksum {
             set_header(&mut res, algorithm.header(), value);
         }
@@ -375,15 +479,13 @@ impl S3<'_, '_> {
 
     /// Puts an object row whose file is in place, deleting the file it replaced (or, when
     /// the bucket vanished meanwhile, its own).
-    pub(super) async fn commit_object(&self, row: &ObjectRow) -> Result<(), ApiError> {
+    pub(super) async fn commit_object(&self, row: &ObjectRow) -> Result<Written, ApiError> {
         let stored = self.store().put_object(row).await;
         self.forget(&row.key);
         match stored {
-            Ok(Some(replaced)) => {
-                if let Some(old) = replaced {
-                    self.blobs().remove(&[old]).await;
-                }
-                Ok(())
+            Ok(Some(written)) => {
+                self.blobs().remove(&written.unreferenced).await;
+                Ok(written)
             }
             Ok(None) => {
                 self.blobs().remove(std::slice::from_ref(&row.blob)).await;
@@ -399,7 +501,13 @@ impl S3<'_, '_> {
     pub(super) async fn copy_object(&mut self) -> Result<Response<Body>, ApiError> {
         self.check_key()?;
         let source = self.req.header("x-amz-copy-source").unwrap_or("");
-        let source = source.split_once('?').map_or(source, |(s, _)| s);
+        let (source, source_query) = source.split_once('?').unwrap_or((source, ""));
+        let source_version = form_urlencoded::parse(source_query.as_bytes())
+            .find(|(k, _)| k == "versionId")
+            .map(|(_, v)| v.into_owned());
+        if let Some(id) = &source_version {
+            check_version_id(id)?;
+        }
         let source = percent_decode_str(source.trim_start_matches('/'))
             .decode_utf8()
             .map(|s| s.into_owned())
@@ -417,8 +525,13 @@ impl S3<'_, '_> {
             self.req.header("x-amz-source-expected-bucket-owner"),
             &source_bucket,
         )?;
+        let read = if source_version.is_some() {
+            "s3:GetObjectVersion"
+        } else {
+            "s3:GetObject"
+        };
         self.allow(
-            "s3:GetObject",
+            read,
             &format!("arn:aws:s3:::{src_bucket}/{src_key}"),
             &source_bucket,
             Vec::new(),
@@ -431,12 +544,30 @@ impl S3<'_, '_> {
             Some("REPLACE") => true,
             Some(_) => return Err(invalid_argument("Unknown metadata directive.")),
         };
-        let Some(row) = self
-            .store()
-            .object(&src_bucket, &src_key)
-            .await
-            .map_err(internal)?
-        else {
+        let found = match &source_version {
+            Some(id) => match self
+                .store()
+                .object_version(&src_bucket, &src_key, id)
+                .await
+                .map_err(internal)?
+            {
+                Some(Version::Object(row)) => Some(row),
+                Some(Version::Marker { .. }) => {
+                    return Err(err(
+                        StatusCode::BAD_REQUEST,
+                        "InvalidRequest",
+                        "The source of a copy request may not specifically refer to a delete marker by version id.",
+                    ));
+                }
+                None => None,
+            },
+            None => self
+                .store()
+                .object(&src_bucket, &src_key)
+                .await
+                .map_err(internal)?,
+        };
+        let Some(row) = found else {
             // A missing source is NoSuchKey only to those who may list its bucket.
             self.allow(
                 "s3:ListBucket",
@@ -445,9 +576,16 @@ impl S3<'_, '_> {
                 Vec::new(),
             )
             .await?;
-            return Err(no_such_key());
+            return Err(match &source_version {
+                Some(id) => no_such_version(&src_key, id),
+                None => no_such_key(),
+            });
         };
-        if src_bucket == self.req.bucket && src_key == self.req.key && !replace {
+        if src_bucket == self.req.bucket
+            && src_key == self.req.key
+            && !replace
+            && source_version.is_none()
+        {
             return Err(err(
                 StatusCode::BAD_REQUEST,
                 "InvalidRequest",
@@ -492,11 +630,19 @@ impl S3<'_, '_> {
             etag: row.etag.clone(),
             last_modified: self.now_millis(),
             headers,
+            version_id: fresh_version_id(&self.ctx.state.rng)?,
         };
-        self.commit_object(&new).await?;
-        Ok(xml_response(StatusCode::OK, "CopyObjectResult", |w| {
+        let written = self.commit_object(&new).await?;
+        let mut res = xml_response(StatusCode::OK, "CopyObjectResult", |w| {
             w.element("LastModified", &iso8601(new.last_modified));
             w.element("ETag", &new.etag);
-        }))
+        });
+        if source_bucket.row.versioning.is_some() || source_version.is_some() {
+            set_header(&mut res, "x-amz-copy-source-version-id", &row.version_id);
+        }
+        if let Some(id) = &written.version_id {
+            set_header(&mut res, "x-amz-version-id", id);
+        }
+        Ok(res)
     }
 }
