@@ -180,15 +180,31 @@ impl BlobWriter {
 
     /// Appends the whole of another blob (CopyObject, CompleteMultipartUpload).
     pub async fn append_blob(&mut self, blobs: &Blobs, id: &str) -> io::Result<()> {
+        self.append_part(blobs, id, None).await.map(|_| ())
+    }
+
+    /// Appends the whole of another blob, returning the binary `checksum` of what it
+    /// appended (a multipart object's part, for its composite checksum).
+    pub async fn append_part(
+        &mut self,
+        blobs: &Blobs,
+        id: &str,
+        checksum: Option<ChecksumAlgorithm>,
+    ) -> io::Result<Option<Vec<u8>>> {
         use tokio::io::AsyncReadExt as _;
         let mut file = blobs.open_blob(id).await?;
         let mut buf = vec![0u8; WRITE_BUFFER];
+        let mut part = checksum.map(Checksum::new);
         loop {
             let n = file.read(&mut buf).await?;
             if n == 0 {
-                return Ok(());
+                return Ok(part.map(Checksum::finish_raw));
             }
-            self.write(buf.get(..n).unwrap_or_default()).await?;
+            let data = buf.get(..n).unwrap_or_default();
+            if let Some(c) = part.as_mut() {
+                c.update(data);
+            }
+            self.write(data).await?;
         }
     }
 

@@ -8,7 +8,7 @@ pub mod cors;
 pub mod xml;
 
 pub use blobs::{BlobWriter, Blobs, Digests, Finished};
-pub use checksum::ChecksumAlgorithm;
+pub use checksum::{ChecksumAlgorithm, composite};
 
 use md5::Digest as _;
 

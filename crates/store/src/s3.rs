@@ -283,11 +283,13 @@ async fn make_way(
     }
 }
 
-/// Writes an object version inside `tx`; `None` when the bucket is gone.
-async fn write_object(tx: &mut Tx<'_>, row: &ObjectRow) -> Result<Option<Written>> {
-    let Some((seq, versioning)) = lock_bucket(tx, &row.bucket).await? else {
-        return Ok(None);
-    };
+/// Writes an object version inside `tx`, which holds the bucket row's lock (`seq` and
+/// `versioning` are what taking it returned).
+async fn write_object(
+    tx: &mut Tx<'_>,
+    row: &ObjectRow,
+    (seq, versioning): (i64, Option<String>),
+) -> Result<Written> {
     let (version_id, unreferenced) = make_way(
         tx,
         &row.bucket,
@@ -311,10 +313,10 @@ async fn write_object(tx: &mut Tx<'_>, row: &ObjectRow) -> Result<Option<Written
     .bind(seq)
     .execute(&mut **tx)
     .await?;
-    Ok(Some(Written {
+    Ok(Written {
         version_id: versioning.map(|_| version_id),
         unreferenced,
-    }))
+    })
 }
 
 /// After a version is deleted, a key without a current version whose newest remaining
@@ -425,26 +427,28 @@ impl Store {
     /// Deletes an empty bucket with its unfinished multipart uploads.
     pub async fn delete_bucket(&self, name: &str) -> Result<BucketDeletion> {
         let mut tx = self.pool.begin().await?;
-        let deleted = sqlx::query(
-            "DELETE FROM s3_buckets WHERE name = $1 \
-             AND NOT EXISTS (SELECT 1 FROM s3_objects WHERE bucket = $1) \
-             AND NOT EXISTS (SELECT 1 FROM s3_versions WHERE bucket = $1)",
+        // The bucket row's lock first, as every object write takes it: on PostgreSQL the
+        // emptiness check below then sees every write that committed before it (a check in
+        // the same statement as the lock would not, and could orphan an object).
+        if lock_bucket(&mut tx, name).await?.is_none() {
+            return Ok(BucketDeletion::Missing);
+        }
+        let busy = sqlx::query(
+            "SELECT 1 FROM s3_objects WHERE bucket = $1 \
+             UNION ALL SELECT 1 FROM s3_versions WHERE bucket = $1 LIMIT 1",
         )
         .bind(name)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
-        if deleted.rows_affected() == 0 {
-            let exists = sqlx::query("SELECT 1 FROM s3_buckets WHERE name = $1")
-                .bind(name)
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
-            return Ok(if exists {
-                BucketDeletion::NotEmpty
-            } else {
-                BucketDeletion::Missing
-            });
+        if busy.is_some() {
+            return Ok(BucketDeletion::NotEmpty);
         }
+        // Uploads before their parts, in the order an abort takes them, so the two never
+        // wait on each other.
+        sqlx::query("UPDATE s3_uploads SET bucket = bucket WHERE bucket = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
         let parts = sqlx::query(
             "DELETE FROM s3_parts WHERE upload_id IN (SELECT upload_id FROM s3_uploads WHERE bucket = $1) RETURNING blob",
         )
@@ -452,6 +456,10 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM s3_uploads WHERE bucket = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM s3_buckets WHERE name = $1")
             .bind(name)
             .execute(&mut *tx)
             .await?;
@@ -474,9 +482,12 @@ impl Store {
     /// pushes it down among the noncurrent versions. `None` when the bucket is gone.
     pub async fn put_object(&self, row: &ObjectRow) -> Result<Option<Written>> {
         let mut tx = self.pool.begin().await?;
-        let written = write_object(&mut tx, row).await?;
+        let Some(lock) = lock_bucket(&mut tx, &row.bucket).await? else {
+            return Ok(None);
+        };
+        let written = write_object(&mut tx, row, lock).await?;
         tx.commit().await?;
-        Ok(written)
+        Ok(Some(written))
     }
 
     /// A key's current version.
@@ -852,6 +863,10 @@ impl Store {
         row: &ObjectRow,
     ) -> Result<Option<Written>> {
         let mut tx = self.pool.begin().await?;
+        // The bucket first, in the order DeleteBucket takes its locks.
+        let Some(lock) = lock_bucket(&mut tx, &row.bucket).await? else {
+            return Ok(None);
+        };
         let gone = sqlx::query("DELETE FROM s3_uploads WHERE upload_id = $1")
             .bind(upload_id)
             .execute(&mut *tx)
@@ -863,9 +878,7 @@ impl Store {
             .bind(upload_id)
             .fetch_all(&mut *tx)
             .await?;
-        let Some(mut written) = write_object(&mut tx, row).await? else {
-            return Ok(None);
-        };
+        let mut written = write_object(&mut tx, row, lock).await?;
         tx.commit().await?;
         written.unreferenced.extend(blobs(&parts)?);
         Ok(Some(written))

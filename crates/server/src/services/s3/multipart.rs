@@ -2,13 +2,68 @@
 
 use super::*;
 
+/// The checksum a new multipart upload asks for: its algorithm and whether the object's is
+/// of the parts' checksums (`COMPOSITE`, the default where allowed) or of all its bytes.
+fn upload_checksum(
+    headers: &HeaderMap,
+) -> Result<Option<(ChecksumAlgorithm, &'static str)>, ApiError> {
+    let kind = match headers.get("x-amz-checksum-type").map(|v| v.as_bytes()) {
+        None => None,
+        Some(b"COMPOSITE") => Some("COMPOSITE"),
+        Some(b"FULL_OBJECT") => Some("FULL_OBJECT"),
+        Some(_) => {
+            return Err(invalid_argument(
+                "Value for x-amz-checksum-type header is invalid.",
+            ));
+        }
+    };
+    let Some(algorithm) = checksum_algorithm(headers)? else {
+        return match kind {
+            None => Ok(None),
+            Some(_) => Err(err(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequest",
+                "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.",
+            )),
+        };
+    };
+    let kind = kind.unwrap_or(if algorithm.composable() {
+        "COMPOSITE"
+    } else {
+        "FULL_OBJECT"
+    });
+    let allowed = match kind {
+        "COMPOSITE" => algorithm.composable(),
+        _ => algorithm.full_object(),
+    };
+    if !allowed {
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            format!(
+                "The {kind} checksum type cannot be used with the {} checksum algorithm.",
+                algorithm.name().to_lowercase()
+            ),
+        ));
+    }
+    Ok(Some((algorithm, kind)))
+}
+
 impl S3<'_, '_> {
     pub(super) async fn create_upload(&mut self) -> Result<Response<Body>, ApiError> {
         self.check_key()?;
         let bucket = self.bucket().await?;
         self.allow("s3:PutObject", &self.req.object_arn(), &bucket, Vec::new())
             .await?;
-        let headers = stored_headers(self.req.headers)?;
+        let mut headers = stored_headers(self.req.headers)?;
+        let checksum = upload_checksum(self.req.headers)?;
+        if let Some((algorithm, kind)) = checksum {
+            headers.push((
+                "x-amz-checksum-algorithm".to_owned(),
+                algorithm.name().to_owned(),
+            ));
+            headers.push(("x-amz-checksum-type".to_owned(), kind.to_owned()));
+        }
         let mut id = [0u8; 32];
         ring::rand::SecureRandom::fill(&self.ctx.state.rng, &mut id)
             .map_err(|_| ApiError::internal())?;
@@ -29,15 +84,16 @@ impl S3<'_, '_> {
             return Err(no_such_bucket());
         }
         let (b, k) = (self.req.bucket.clone(), self.req.key.clone());
-        Ok(xml_response(
-            StatusCode::OK,
-            "InitiateMultipartUploadResult",
-            |w| {
-                w.element("Bucket", &b);
-                w.element("Key", &k);
-                w.element("UploadId", &upload_id);
-            },
-        ))
+        let mut res = xml_response(StatusCode::OK, "InitiateMultipartUploadResult", |w| {
+            w.element("Bucket", &b);
+            w.element("Key", &k);
+            w.element("UploadId", &upload_id);
+        });
+        if let Some((algorithm, kind)) = checksum {
+            set_header(&mut res, "x-amz-checksum-algorithm", algorithm.name());
+            set_header(&mut res, "x-amz-checksum-type", kind);
+        }
+        Ok(res)
     }
 
     /// The upload named by `uploadId`, which must be for this bucket and key.
@@ -107,9 +163,12 @@ impl S3<'_, '_> {
         let bucket = self.bucket().await?;
         self.allow("s3:PutObject", &self.req.object_arn(), &bucket, Vec::new())
             .await?;
-        let upload = self.upload_row().await?;
         let body = read_document(body).await?;
         let requested = s3::xml::complete_multipart(&body).map_err(|_| malformed_xml())?;
+        let upload = match self.upload_row().await {
+            Ok(upload) => upload,
+            Err(e) => return self.completed_before(&requested).await.ok_or(e)?,
+        };
         if requested
             .windows(2)
             .any(|w| matches!(w, [a, b] if a.0 >= b.0))
@@ -154,16 +213,45 @@ impl S3<'_, '_> {
                 "Your proposed upload is smaller than the minimum allowed object size.",
             ));
         }
+        // The object's checksum: of its parts' checksums (COMPOSITE) or of all its bytes
+        // (FULL_OBJECT, S3's default CRC64NVME when the upload named none).
+        let mut headers = decode_headers(&upload.headers);
+        let asked = headers
+            .iter()
+            .find(|(n, _)| n == "x-amz-checksum-algorithm")
+            .and_then(|(_, v)| ChecksumAlgorithm::from_name(v));
+        let composite = headers
+            .iter()
+            .any(|(n, v)| n == "x-amz-checksum-type" && v == "COMPOSITE");
+        let (whole, per_part) = match asked {
+            Some(a) if composite => (None, Some(a)),
+            Some(a) => (Some(a), None),
+            None => (Some(ChecksumAlgorithm::DEFAULT), None),
+        };
         let mut md5s = Vec::with_capacity(chosen.len());
-        let mut writer = self.blobs().create(false, None).await.map_err(internal)?;
+        let mut part_checksums = Vec::with_capacity(chosen.len());
+        let mut writer = self.blobs().create(false, whole).await.map_err(internal)?;
         for part in &chosen {
             md5s.push(s3::etag_md5(&part.etag).ok_or_else(invalid_part)?);
-            writer
-                .append_blob(self.blobs(), &part.blob)
+            let digest = writer
+                .append_part(self.blobs(), &part.blob, per_part)
                 .await
                 .map_err(internal)?;
+            part_checksums.extend(digest);
         }
         let finished = writer.finish().await.map_err(internal)?;
+        let checksum = match per_part {
+            Some(a) => Some((a, s3::composite(a, &part_checksums), "COMPOSITE")),
+            None => finished
+                .digests
+                .checksum
+                .clone()
+                .map(|(a, v)| (a, v, "FULL_OBJECT")),
+        };
+        headers.retain(|(n, _)| !n.starts_with("x-amz-checksum-"));
+        if let Some((algorithm, value, kind)) = &checksum {
+            set_checksum(&mut headers, *algorithm, value, kind);
+        }
         let size = finished.digests.size;
         let blob = finished.persist(self.blobs()).await.map_err(internal)?;
         let etag = s3::multipart_etag(&md5s);
@@ -174,7 +262,7 @@ impl S3<'_, '_> {
             size: i64::try_from(size).unwrap_or(i64::MAX),
             etag: etag.clone(),
             last_modified: self.now_millis(),
-            headers: upload.headers.clone(),
+            headers: encode_headers(&headers),
             version_id: fresh_version_id(&self.ctx.state.rng)?,
         };
         let completed = self.store().complete_upload(&upload.upload_id, &row).await;
@@ -200,11 +288,47 @@ impl S3<'_, '_> {
             w.element("Bucket", &b);
             w.element("Key", &k);
             w.element("ETag", &etag);
+            if let Some((algorithm, value, kind)) = &checksum {
+                w.element(algorithm.element(), value);
+                w.element("ChecksumType", kind);
+            }
         });
         if let Some(id) = &written.version_id {
             set_header(&mut res, "x-amz-version-id", id);
         }
         Ok(res)
+    }
+
+    /// A CompleteMultipartUpload repeated after it succeeded: S3 answers it again when the
+    /// key's object is the one those parts made (same multipart ETag).
+    async fn completed_before(
+        &self,
+        requested: &[(i64, String)],
+    ) -> Option<Result<Response<Body>, ApiError>> {
+        let md5s: Vec<[u8; 16]> = requested
+            .iter()
+            .map(|(_, etag)| s3::etag_md5(etag))
+            .collect::<Option<_>>()?;
+        let etag = s3::multipart_etag(&md5s);
+        let row = match self.store().object(&self.req.bucket, &self.req.key).await {
+            Ok(row) => row?,
+            Err(e) => return Some(Err(internal(e))),
+        };
+        if row.etag != etag {
+            return None;
+        }
+        let (b, k) = (self.req.bucket.clone(), self.req.key.clone());
+        let location = format!("/{b}/{}", utf8_percent_encode(&k, KEY_ENCODE));
+        let mut res = xml_response(StatusCode::OK, "CompleteMultipartUploadResult", |w| {
+            w.element("Location", &location);
+            w.element("Bucket", &b);
+            w.element("Key", &k);
+            w.element("ETag", &etag);
+        });
+        if row.version_id != "null" {
+            set_header(&mut res, "x-amz-version-id", &row.version_id);
+        }
+        Some(Ok(res))
     }
 
     pub(super) async fn abort_upload(&mut self) -> Result<Response<Body>, ApiError> {

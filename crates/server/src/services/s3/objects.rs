@@ -185,8 +185,17 @@ impl S3<'_, '_> {
                 &format!("bytes {start}-{}/{size}", start + len - 1),
             );
         }
+        // Checksums are of the whole object, and sent only when asked for.
+        let checksums = range.is_none()
+            && self
+                .req
+                .header("x-amz-checksum-mode")
+                .is_some_and(|m| m.eq_ignore_ascii_case("ENABLED"));
         let mut has_type = false;
         for (name, value) in decode_headers(&row.headers) {
+            if name.starts_with("x-amz-checksum-") && !checksums {
+                continue;
+            }
             has_type |= name == "content-type";
             set_header(&mut res, &name, &value);
         }
@@ -339,9 +348,13 @@ impl S3<'_, '_> {
         let checksum = requested_checksum(self.req.headers)?;
         let expected_md5 = content_md5(self.req.headers)?;
         let verify_sha = self.hash.len() == 64 && self.hash.bytes().all(|b| b.is_ascii_hexdigit());
+        // With no checksum named, S3 computes its default one for every object.
+        let algorithm = checksum
+            .as_ref()
+            .map_or(ChecksumAlgorithm::DEFAULT, |(a, _)| *a);
         let mut writer = self
             .blobs()
-            .create(verify_sha, checksum.as_ref().map(|(a, _)| *a))
+            .create(verify_sha, Some(algorithm))
             .await
             .map_err(internal)?;
         let incomplete = || {
@@ -446,8 +459,11 @@ impl S3<'_, '_> {
         let bucket = self.bucket().await?;
         self.allow("s3:PutObject", &self.req.object_arn(), &bucket, Vec::new())
             .await?;
-        let headers = stored_headers(self.req.headers)?;
+        let mut headers = stored_headers(self.req.headers)?;
         let received = self.receive(body).await?;
+        if let Some((algorithm, value)) = &received.checksum {
+            set_checksum(&mut headers, *algorithm, value, "FULL_OBJECT");
+        }
         let etag = s3::etag(&received.finished.digests.md5);
         let size = received.finished.digests.size;
         let blob = received
@@ -473,6 +489,7 @@ impl S3<'_, '_> {
         }
         if let Some((algorithm, value)) = &received.checksum {
             set_header(&mut res, algorithm.header(), value);
+            set_header(&mut res, "x-amz-checksum-type", "FULL_OBJECT");
         }
         Ok(res)
     }
@@ -610,17 +627,30 @@ impl S3<'_, '_> {
                 "At least one of the pre-conditions you specified did not hold",
             ));
         }
-        let headers = if replace {
-            encode_headers(&stored_headers(self.req.headers)?)
+        let mut headers = if replace {
+            stored_headers(self.req.headers)?
         } else {
-            row.headers.clone()
+            decode_headers(&row.headers)
         };
-        let mut writer = self.blobs().create(false, None).await.map_err(internal)?;
+        // The copy's checksum: the one asked for, else the source's kind, else S3's default.
+        let algorithm = checksum_algorithm(self.req.headers)?
+            .or_else(|| full_object_checksum(&decode_headers(&row.headers)))
+            .unwrap_or(ChecksumAlgorithm::DEFAULT);
+        let mut writer = self
+            .blobs()
+            .create(false, Some(algorithm))
+            .await
+            .map_err(internal)?;
         writer
             .append_blob(self.blobs(), &row.blob)
             .await
             .map_err(internal)?;
         let finished = writer.finish().await.map_err(internal)?;
+        let checksum = finished.digests.checksum.clone();
+        if let Some((algorithm, value)) = &checksum {
+            set_checksum(&mut headers, *algorithm, value, "FULL_OBJECT");
+        }
+        let headers = encode_headers(&headers);
         let blob = finished.persist(self.blobs()).await.map_err(internal)?;
         let new = ObjectRow {
             bucket: self.req.bucket.clone(),
@@ -636,6 +666,10 @@ impl S3<'_, '_> {
         let mut res = xml_response(StatusCode::OK, "CopyObjectResult", |w| {
             w.element("LastModified", &iso8601(new.last_modified));
             w.element("ETag", &new.etag);
+            if let Some((algorithm, value)) = &checksum {
+                w.element("ChecksumType", "FULL_OBJECT");
+                w.element(algorithm.element(), value);
+            }
         });
         if source_bucket.row.versioning.is_some() || source_version.is_some() {
             set_header(&mut res, "x-amz-copy-source-version-id", &row.version_id);

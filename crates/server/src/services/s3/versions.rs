@@ -244,18 +244,21 @@ impl S3<'_, '_> {
                     "A version-id marker cannot be specified without a key marker.",
                 ));
             }
+            // Markers before the prefix start at the prefix.
+            _ if key_marker.as_str() < prefix.as_str() => (prefix.clone(), i64::MAX),
             Some(id) => {
                 check_version_id(id)?;
+                // A marker version deleted since (a client emptying the bucket page by page)
+                // resumes with the key's remaining versions.
                 let seq = self
                     .store()
                     .version_seq(&self.req.bucket, &key_marker, id)
                     .await
                     .map_err(internal)?
-                    .ok_or_else(|| invalid_argument("Invalid version id specified"))?;
+                    .unwrap_or(i64::MAX);
                 (key_marker.clone(), seq)
             }
-            // Keys after the marker, or everything under the prefix.
-            None if key_marker.as_str() < prefix.as_str() => (prefix.clone(), i64::MAX),
+            // Keys after the marker.
             None => match delimiter.as_deref() {
                 // A marker that is a common prefix skips all of it.
                 Some(d)

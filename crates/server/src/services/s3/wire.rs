@@ -164,10 +164,51 @@ pub(super) fn requested_checksum(
         .and_then(|v| v.to_str().ok())
     {
         let algorithm = ChecksumAlgorithm::from_name(name)
-            .ok_or_else(|| invalid_argument("Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, SHA1, SHA256]"))?;
+            .ok_or_else(|| invalid_argument("Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]"))?;
         return Ok(Some((algorithm, None)));
     }
     Ok(None)
+}
+
+/// Puts an object's checksum (and its type, `FULL_OBJECT` or `COMPOSITE`) among its stored
+/// headers, in place of any it had.
+pub(super) fn set_checksum(
+    headers: &mut Vec<(String, String)>,
+    algorithm: ChecksumAlgorithm,
+    value: &str,
+    kind: &str,
+) {
+    headers.retain(|(n, _)| !n.starts_with("x-amz-checksum-"));
+    headers.push((algorithm.header().to_owned(), value.to_owned()));
+    headers.push(("x-amz-checksum-type".to_owned(), kind.to_owned()));
+}
+
+/// The algorithm of an object's stored checksum of all its bytes, if it has one.
+pub(super) fn full_object_checksum(headers: &[(String, String)]) -> Option<ChecksumAlgorithm> {
+    if !headers
+        .iter()
+        .any(|(n, v)| n == "x-amz-checksum-type" && v == "FULL_OBJECT")
+    {
+        return None;
+    }
+    headers
+        .iter()
+        .find_map(|(n, _)| ChecksumAlgorithm::from_header(n))
+}
+
+/// The checksum algorithm a request names in `x-amz-checksum-algorithm`.
+pub(super) fn checksum_algorithm(
+    headers: &HeaderMap,
+) -> Result<Option<ChecksumAlgorithm>, ApiError> {
+    match headers
+        .get("x-amz-checksum-algorithm")
+        .map(|v| v.to_str().unwrap_or_default())
+    {
+        None => Ok(None),
+        Some(name) => ChecksumAlgorithm::from_name(name).map(Some).ok_or_else(|| {
+            invalid_argument("Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]")
+        }),
+    }
 }
 
 /// The `Content-MD5` header, decoded.
