@@ -78,7 +78,11 @@ pub(crate) fn items(body: &[u8]) -> Result<Vec<Item>, Malformed> {
                 blank = None;
                 let name = element_name(&e)?;
                 seen_root = true;
-                out.push(Item::Open(format!("{}/{name}", path.join("/"))));
+                out.push(Item::Open(if path.is_empty() {
+                    name
+                } else {
+                    format!("{}/{name}", path.join("/"))
+                }));
             }
             Event::End(_) => {
                 let here = path.join("/");
