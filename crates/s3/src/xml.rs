@@ -185,6 +185,29 @@ pub fn delete_objects(body: &[u8]) -> Result<(Vec<DeleteTarget>, bool), Malforme
     Ok((keys, quiet))
 }
 
+/// `Tagging`: its tags, in order.
+pub fn tagging(body: &[u8]) -> Result<Vec<(String, String)>, Malformed> {
+    let mut tags: Vec<(Option<String>, Option<String>)> = Vec::new();
+    for item in items(body)? {
+        match item {
+            Item::Open(p) if p == "Tagging/TagSet/Tag" => tags.push((None, None)),
+            Item::Open(p) if !p.starts_with("Tagging") => return Err(Malformed),
+            Item::Text(p, v) if p == "Tagging/TagSet/Tag/Key" => {
+                tags.last_mut().ok_or(Malformed)?.0 = Some(v);
+            }
+            Item::Text(p, v) if p == "Tagging/TagSet/Tag/Value" => {
+                tags.last_mut().ok_or(Malformed)?.1 = Some(v);
+            }
+            _ => {}
+        }
+    }
+    // A tag needs its Key; an empty Value element has no text.
+    tags.into_iter()
+        .map(|(k, v)| Some((k?, v.unwrap_or_default())))
+        .collect::<Option<_>>()
+        .ok_or(Malformed)
+}
+
 /// `VersioningConfiguration`: its `Status` and `MfaDelete`, as given.
 pub fn versioning(body: &[u8]) -> Result<(Option<String>, Option<String>), Malformed> {
     let (mut status, mut mfa_delete) = (None, None);
@@ -245,6 +268,23 @@ mod tests {
             ]
         );
         assert!(quiet);
+    }
+
+    #[test]
+    fn tagging_document() {
+        let body = br#"<Tagging xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><TagSet><Tag><Key>a</Key><Value>1</Value></Tag><Tag><Key>b</Key><Value></Value></Tag></TagSet></Tagging>"#;
+        assert_eq!(
+            tagging(body).unwrap(),
+            vec![
+                ("a".to_owned(), "1".to_owned()),
+                ("b".to_owned(), String::new())
+            ]
+        );
+        assert_eq!(tagging(b"<Tagging><TagSet/></Tagging>").unwrap(), vec![]);
+        assert_eq!(
+            tagging(b"<Tagging><TagSet><Tag><Value>v</Value></Tag></TagSet></Tagging>"),
+            Err(Malformed)
+        );
     }
 
     #[test]

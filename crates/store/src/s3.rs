@@ -549,6 +549,34 @@ impl Store {
         Ok(Some(Version::Object(object(&r)?)))
     }
 
+    /// Replaces the stored headers (tags among them) of the version whose file is `blob`,
+    /// current or not; false when that version is gone (replaced or deleted meanwhile).
+    pub async fn set_object_headers(
+        &self,
+        bucket: &str,
+        key: &str,
+        blob: &str,
+        headers: &str,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let mut done = 0;
+        for sql in [
+            "UPDATE s3_objects SET headers = $4 WHERE bucket = $1 AND object_key = $2 AND blob = $3",
+            "UPDATE s3_versions SET headers = $4 WHERE bucket = $1 AND object_key = $2 AND blob = $3",
+        ] {
+            done += sqlx::query(sql)
+                .bind(bucket)
+                .bind(key)
+                .bind(blob)
+                .bind(headers)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(done > 0)
+    }
+
     /// The delete marker that is a key's latest version, if one is: its id and time.
     pub async fn latest_marker(&self, bucket: &str, key: &str) -> Result<Option<(String, i64)>> {
         let newest = sqlx::query(

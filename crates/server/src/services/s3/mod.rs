@@ -34,6 +34,7 @@ mod errors;
 mod listing;
 mod multipart;
 mod objects;
+mod tagging;
 mod versions;
 mod wire;
 
@@ -41,6 +42,7 @@ use authorize::*;
 pub use cors::{decorate, preflight};
 use errors::*;
 use listing::*;
+use tagging::*;
 use versions::*;
 use wire::*;
 
@@ -96,7 +98,7 @@ const PLAIN_PARAMS: [&str; 24] = [
     "Expires",
 ];
 /// Sub-resources this service answers; any other is `NotImplemented`.
-const SUBRESOURCES: [&str; 7] = [
+const SUBRESOURCES: [&str; 8] = [
     "location",
     "policy",
     "uploads",
@@ -104,6 +106,7 @@ const SUBRESOURCES: [&str; 7] = [
     "cors",
     "versioning",
     "versions",
+    "tagging",
 ];
 
 /// S3's operations, generated from its model; `operation` yields only those implemented here.
@@ -181,6 +184,9 @@ fn operation(method: &Method, req: &Req<'_>) -> Result<Op, ApiError> {
                 Method::DELETE => Op::DeleteBucketCors,
                 _ => return Err(not_allowed()),
             }
+        } else if req.has("tagging") {
+            // Bucket tags are not kept yet.
+            return Err(not_implemented());
         } else if req.has("versioning") {
             match *method {
                 Method::GET => Op::GetBucketVersioning,
@@ -219,8 +225,19 @@ fn operation(method: &Method, req: &Req<'_>) -> Result<Op, ApiError> {
         };
         return Ok(op);
     }
-    if SUBRESOURCES.iter().any(|s| *s != "uploads" && req.has(s)) {
+    if SUBRESOURCES
+        .iter()
+        .any(|s| !matches!(*s, "uploads" | "tagging") && req.has(s))
+    {
         return Err(not_implemented());
+    }
+    if req.has("tagging") {
+        return match *method {
+            Method::GET => Ok(Op::GetObjectTagging),
+            Method::PUT => Ok(Op::PutObjectTagging),
+            Method::DELETE => Ok(Op::DeleteObjectTagging),
+            _ => Err(not_allowed()),
+        };
     }
     Ok(match *method {
         Method::PUT if req.has("uploadId") || req.has("partNumber") => {
@@ -319,6 +336,9 @@ pub async fn handle(ctx: &mut Ctx<'_>, body: Body) -> Result<Response<Body>, Api
         Op::GetBucketCors => s.get_bucket_cors().await,
         Op::PutBucketCors => s.put_bucket_cors(body).await,
         Op::DeleteBucketCors => s.delete_bucket_cors().await,
+        Op::GetObjectTagging => s.get_object_tagging().await,
+        Op::PutObjectTagging => s.put_object_tagging(body).await,
+        Op::DeleteObjectTagging => s.delete_object_tagging().await,
         Op::GetBucketVersioning => s.get_bucket_versioning().await,
         Op::PutBucketVersioning => s.put_bucket_versioning(body).await,
         Op::ListObjectVersions => s.list_object_versions().await,

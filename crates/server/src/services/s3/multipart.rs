@@ -53,9 +53,8 @@ impl S3<'_, '_> {
     pub(super) async fn create_upload(&mut self) -> Result<Response<Body>, ApiError> {
         self.check_key()?;
         let bucket = self.bucket().await?;
-        self.allow("s3:PutObject", &self.req.object_arn(), &bucket, Vec::new())
-            .await?;
         let mut headers = stored_headers(self.req.headers)?;
+        self.allow_write_with_tags(&bucket, &mut headers).await?;
         let checksum = upload_checksum(self.req.headers)?;
         if let Some((algorithm, kind)) = checksum {
             headers.push((

@@ -50,7 +50,7 @@ impl S3<'_, '_> {
     }
 
     /// The version the request names by `versionId`, or else the current one.
-    async fn requested_row(&self, bucket: &Bucket) -> Result<Arc<ObjectRow>, ApiError> {
+    pub(super) async fn requested_row(&self, bucket: &Bucket) -> Result<Arc<ObjectRow>, ApiError> {
         let Some(id) = self.req.param("versionId") else {
             return self.object_row(bucket).await;
         };
@@ -126,13 +126,21 @@ impl S3<'_, '_> {
         self.check_key()?;
         let action = self.read_action()?;
         let bucket = self.bucket().await?;
-        self.allow(action, &self.req.object_arn(), &bucket, Vec::new())
-            .await?;
+        // Authorized once the version is read, with its tags as condition keys
+        // (`s3:ExistingObjectTag/<key>`); a missing key answers as S3's rule for callers
+        // who may, or may not, list the bucket has it.
+        let mut authorized = false;
         // A concurrent overwrite deletes the file a row read just before it named: read the
         // row again (a cached row is forgotten).
         let mut attempts = 0;
         let (row, body, range) = loop {
             let row = self.requested_row(&bucket).await?;
+            if !authorized {
+                let tags = existing_tag_keys(&stored_tags(&decode_headers(&row.headers)));
+                self.allow(action, &self.req.object_arn(), &bucket, tags)
+                    .await?;
+                authorized = true;
+            }
             let size = u64::try_from(row.size).unwrap_or(0);
             if let Some(status) = preconditions(self.req.headers, &row)? {
                 let mut res = empty(status);
@@ -193,6 +201,11 @@ impl S3<'_, '_> {
                 .is_some_and(|m| m.eq_ignore_ascii_case("ENABLED"));
         let mut has_type = false;
         for (name, value) in decode_headers(&row.headers) {
+            if name == TAGS_ENTRY {
+                let count = s3::tags::from_header(&value).len();
+                set_header(&mut res, "x-amz-tagging-count", &count.to_string());
+                continue;
+            }
             if name.starts_with("x-amz-checksum-") && !checksums {
                 continue;
             }
@@ -457,9 +470,8 @@ impl S3<'_, '_> {
     pub(super) async fn put_object(&mut self, body: Body) -> Result<Response<Body>, ApiError> {
         self.check_key()?;
         let bucket = self.bucket().await?;
-        self.allow("s3:PutObject", &self.req.object_arn(), &bucket, Vec::new())
-            .await?;
         let mut headers = stored_headers(self.req.headers)?;
+        self.allow_write_with_tags(&bucket, &mut headers).await?;
         let received = self.receive(body).await?;
         if let Some((algorithm, value)) = &received.checksum {
             set_checksum(&mut headers, *algorithm, value, "FULL_OBJECT");
@@ -492,6 +504,26 @@ impl S3<'_, '_> {
             set_header(&mut res, "x-amz-checksum-type", "FULL_OBJECT");
         }
         Ok(res)
+    }
+
+    /// Authorizes a write (PutObject, CreateMultipartUpload) of the request's object; tags
+    /// in `x-amz-tagging` also need `s3:PutObjectTagging`, are condition keys of both, and
+    /// join the stored headers.
+    pub(super) async fn allow_write_with_tags(
+        &self,
+        bucket: &Bucket,
+        headers: &mut Vec<(String, String)>,
+    ) -> Result<(), ApiError> {
+        let tags = request_tags(self.req.headers)?;
+        let keys = tags.as_deref().map(request_tag_keys).unwrap_or_default();
+        self.allow("s3:PutObject", &self.req.object_arn(), bucket, keys.clone())
+            .await?;
+        if let Some(set) = &tags {
+            self.allow("s3:PutObjectTagging", &self.req.object_arn(), bucket, keys)
+                .await?;
+            set_tags(headers, set);
+        }
+        Ok(())
     }
 
     /// Puts an object row whose file is in place, deleting the file it replaced (or, when
@@ -632,6 +664,22 @@ impl S3<'_, '_> {
         } else {
             decode_headers(&row.headers)
         };
+        // Tags follow their own directive: the source's, or the request's `x-amz-tagging`.
+        let tags = match self.req.header("x-amz-tagging-directive") {
+            None | Some("COPY") => stored_tags(&decode_headers(&row.headers)),
+            Some("REPLACE") => request_tags(self.req.headers)?.unwrap_or_default(),
+            Some(_) => return Err(invalid_argument("Unknown tagging directive.")),
+        };
+        if self.req.header("x-amz-tagging-directive") == Some("REPLACE") && !tags.is_empty() {
+            self.allow(
+                "s3:PutObjectTagging",
+                &self.req.object_arn(),
+                &bucket,
+                request_tag_keys(&tags),
+            )
+            .await?;
+        }
+        set_tags(&mut headers, &tags);
         // The copy's checksum: the one asked for, else the source's kind, else S3's default.
         let algorithm = checksum_algorithm(self.req.headers)?
             .or_else(|| full_object_checksum(&decode_headers(&row.headers)))
