@@ -183,6 +183,35 @@ impl BlobWriter {
         self.append_part(blobs, id, None).await.map(|_| ())
     }
 
+    /// Appends `len` bytes of another blob from byte `start` (UploadPartCopy).
+    pub async fn append_range(
+        &mut self,
+        blobs: &Blobs,
+        id: &str,
+        start: u64,
+        len: u64,
+    ) -> io::Result<()> {
+        use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
+        let mut file = blobs.open_blob(id).await?;
+        file.seek(io::SeekFrom::Start(start)).await?;
+        let mut rest = file.take(len);
+        let mut buf = vec![0u8; WRITE_BUFFER];
+        loop {
+            let n = rest.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            self.write(buf.get(..n).unwrap_or_default()).await?;
+        }
+        if rest.limit() > 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the source object is shorter than its row says",
+            ));
+        }
+        Ok(())
+    }
+
     /// Appends the whole of another blob, returning the binary `checksum` of what it
     /// appended (a multipart object's part, for its composite checksum).
     pub async fn append_part(

@@ -29,6 +29,7 @@ use crate::state::Bucket;
 
 mod authorize;
 mod buckets;
+mod copy;
 mod cors;
 mod errors;
 mod listing;
@@ -242,10 +243,10 @@ fn operation(method: &Method, req: &Req<'_>) -> Result<Op, ApiError> {
     Ok(match *method {
         Method::PUT if req.has("uploadId") || req.has("partNumber") => {
             if req.header("x-amz-copy-source").is_some() {
-                // UploadPartCopy.
-                return Err(not_implemented());
+                Op::UploadPartCopy
+            } else {
+                Op::UploadPart
             }
-            Op::UploadPart
         }
         Method::PUT if req.header("x-amz-copy-source").is_some() => Op::CopyObject,
         Method::PUT => Op::PutObject,
@@ -349,6 +350,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, body: Body) -> Result<Response<Body>, Api
         Op::PutObject => s.put_object(body).await,
         Op::CopyObject => s.copy_object().await,
         Op::UploadPart => s.upload_part(body).await,
+        Op::UploadPartCopy => s.upload_part_copy().await,
         Op::GetObject => s.get_object(false).await,
         Op::HeadObject => s.get_object(true).await,
         Op::DeleteObject => s.delete_object().await,

@@ -2,6 +2,16 @@
 
 use super::*;
 
+/// The `partNumber` of an upload request: 1 to 10,000.
+pub(super) fn part_number(req: &Req<'_>) -> Result<i64, ApiError> {
+    req.param("partNumber")
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|n| (1..=s3::MAX_PART_NUMBER).contains(n))
+        .ok_or_else(|| {
+            invalid_argument("Part number must be an integer between 1 and 10000, inclusive")
+        })
+}
+
 /// The checksum a new multipart upload asks for: its algorithm and whether the object's is
 /// of the parts' checksums (`COMPOSITE`, the default where allowed) or of all its bytes.
 fn upload_checksum(
@@ -106,14 +116,7 @@ impl S3<'_, '_> {
 
     pub(super) async fn upload_part(&mut self, body: Body) -> Result<Response<Body>, ApiError> {
         self.check_key()?;
-        let part_number = self
-            .req
-            .param("partNumber")
-            .and_then(|n| n.parse::<i64>().ok())
-            .filter(|n| (1..=s3::MAX_PART_NUMBER).contains(n))
-            .ok_or_else(|| {
-                invalid_argument("Part number must be an integer between 1 and 10000, inclusive")
-            })?;
+        let part_number = part_number(&self.req)?;
         let bucket = self.bucket().await?;
         self.allow("s3:PutObject", &self.req.object_arn(), &bucket, Vec::new())
             .await?;
@@ -126,35 +129,40 @@ impl S3<'_, '_> {
             .persist(self.blobs())
             .await
             .map_err(internal)?;
-        let row = PartRow {
+        self.store_part(PartRow {
             upload_id: upload.upload_id,
             part_number,
-            blob: blob.clone(),
+            blob,
             size: i64::try_from(size).unwrap_or(i64::MAX),
             etag: etag.clone(),
             last_modified: self.now_millis(),
-        };
-        match self.store().put_part(&row).await {
-            Ok(Some(replaced)) => {
-                if let Some(old) = replaced {
-                    self.blobs().remove(&[old]).await;
-                }
-            }
-            Ok(None) => {
-                self.blobs().remove(&[blob]).await;
-                return Err(no_such_upload());
-            }
-            Err(e) => {
-                self.blobs().remove(&[blob]).await;
-                return Err(internal(e));
-            }
-        }
+        })
+        .await?;
         let mut res = empty(StatusCode::OK);
         set_header(&mut res, "etag", &etag);
         if let Some((algorithm, value)) = &received.checksum {
             set_header(&mut res, algorithm.header(), value);
         }
         Ok(res)
+    }
+
+    /// Stores a part whose file is in place, deleting the file of the part it replaced (or,
+    /// when the upload ended meanwhile, its own).
+    pub(super) async fn store_part(&self, row: PartRow) -> Result<(), ApiError> {
+        match self.store().put_part(&row).await {
+            Ok(Some(replaced)) => {
+                self.blobs().remove(&Vec::from_iter(replaced)).await;
+                Ok(())
+            }
+            Ok(None) => {
+                self.blobs().remove(&[row.blob]).await;
+                Err(no_such_upload())
+            }
+            Err(e) => {
+                self.blobs().remove(&[row.blob]).await;
+                Err(internal(e))
+            }
+        }
     }
 
     pub(super) async fn complete_upload(&mut self, body: Body) -> Result<Response<Body>, ApiError> {
@@ -251,6 +259,9 @@ impl S3<'_, '_> {
         if let Some((algorithm, value, kind)) = &checksum {
             set_checksum(&mut headers, *algorithm, value, kind);
         }
+        // Where each part lies, for GetObject with `partNumber`.
+        let sizes: Vec<String> = chosen.iter().map(|p| p.size.to_string()).collect();
+        headers.push((super::objects::PART_SIZES_ENTRY.to_owned(), sizes.join(",")));
         let size = finished.digests.size;
         let blob = finished.persist(self.blobs()).await.map_err(internal)?;
         let etag = s3::multipart_etag(&md5s);

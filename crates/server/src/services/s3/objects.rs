@@ -9,6 +9,35 @@ pub(super) struct Received {
     pub(super) checksum: Option<(ChecksumAlgorithm, String)>,
 }
 
+/// The stored-headers entry of a multipart object listing its parts' sizes.
+pub(super) const PART_SIZES_ENTRY: &str = "x-cognate-part-sizes";
+
+/// An inclusive byte range of an object (`None`: all of it, when it is empty).
+type ByteRange = Option<(u64, u64)>;
+
+/// Part `n` of an object as a byte range, and the object's part count when it is a
+/// multipart object; `InvalidPart` for a part it does not have.
+fn part_range(row: &ObjectRow, n: i64) -> Result<(ByteRange, Option<usize>), ApiError> {
+    let size = u64::try_from(row.size).unwrap_or(0);
+    let sizes: Option<Vec<u64>> = decode_headers(&row.headers)
+        .into_iter()
+        .find(|(k, _)| k == PART_SIZES_ENTRY)
+        .map(|(_, v)| v.split(',').filter_map(|p| p.parse().ok()).collect());
+    let count = sizes.as_ref().map(Vec::len);
+    let sizes = sizes.unwrap_or_else(|| vec![size]);
+    let index = usize::try_from(n - 1).unwrap_or(usize::MAX);
+    let Some(len) = sizes.get(index).copied() else {
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "InvalidPart",
+            "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.",
+        ));
+    };
+    let start: u64 = sizes.iter().take(index).sum();
+    let range = (len > 0).then(|| (start, start + len - 1));
+    Ok((range, count))
+}
+
 impl S3<'_, '_> {
     /// Reads the object row, answering `AccessDenied` instead of `NoSuchKey` to a caller
     /// that may not list the bucket (as S3 does, so keys cannot be probed).
@@ -126,6 +155,19 @@ impl S3<'_, '_> {
         self.check_key()?;
         let action = self.read_action()?;
         let bucket = self.bucket().await?;
+        // `partNumber` reads one part of a multipart object (1 of any other) as a range.
+        let part = match self.req.param("partNumber") {
+            None => None,
+            Some(_) if self.req.header("range").is_some() => {
+                return Err(err(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidRequest",
+                    "Cannot specify both Range header and partNumber query parameter",
+                ));
+            }
+            Some(_) => Some(multipart::part_number(&self.req)?),
+        };
+        let mut parts_count = None;
         // Authorized once the version is read, with its tags as condition keys
         // (`s3:ExistingObjectTag/<key>`); a missing key answers as S3's rule for callers
         // who may, or may not, list the bucket has it.
@@ -148,9 +190,14 @@ impl S3<'_, '_> {
                 set_header(&mut res, "last-modified", &http_date(row.last_modified));
                 return Ok(res);
             }
-            let range = match self.req.header("range") {
-                Some(spec) => parse_range(spec, size)?,
-                None => None,
+            let range = match (part, self.req.header("range")) {
+                (Some(n), _) => {
+                    let (range, count) = part_range(&row, n)?;
+                    parts_count = count;
+                    range
+                }
+                (None, Some(spec)) => parse_range(spec, size)?,
+                (None, None) => None,
             };
             let (start, len) = match range {
                 Some((a, b)) => (a, b - a + 1),
@@ -193,6 +240,9 @@ impl S3<'_, '_> {
                 &format!("bytes {start}-{}/{size}", start + len - 1),
             );
         }
+        if let Some(count) = parts_count {
+            set_header(&mut res, "x-amz-mp-parts-count", &count.to_string());
+        }
         // Checksums are of the whole object, and sent only when asked for.
         let checksums = range.is_none()
             && self
@@ -201,6 +251,9 @@ impl S3<'_, '_> {
                 .is_some_and(|m| m.eq_ignore_ascii_case("ENABLED"));
         let mut has_type = false;
         for (name, value) in decode_headers(&row.headers) {
+            if name == PART_SIZES_ENTRY {
+                continue;
+            }
             if name == TAGS_ENTRY {
                 let count = s3::tags::from_header(&value).len();
                 set_header(&mut res, "x-amz-tagging-count", &count.to_string());
@@ -545,186 +598,5 @@ impl S3<'_, '_> {
                 Err(internal(e))
             }
         }
-    }
-
-    pub(super) async fn copy_object(&mut self) -> Result<Response<Body>, ApiError> {
-        self.check_key()?;
-        let source = self.req.header("x-amz-copy-source").unwrap_or("");
-        let (source, source_query) = source.split_once('?').unwrap_or((source, ""));
-        let source_version = form_urlencoded::parse(source_query.as_bytes())
-            .find(|(k, _)| k == "versionId")
-            .map(|(_, v)| v.into_owned());
-        if let Some(id) = &source_version {
-            check_version_id(id)?;
-        }
-        let source = percent_decode_str(source.trim_start_matches('/'))
-            .decode_utf8()
-            .map(|s| s.into_owned())
-            .map_err(|_| invalid_argument("Invalid copy source encoding"))?;
-        let Some((src_bucket, src_key)) = source
-            .split_once('/')
-            .filter(|(b, k)| !b.is_empty() && !k.is_empty())
-        else {
-            return Err(invalid_argument("Invalid copy source object key"));
-        };
-        let (src_bucket, src_key) = (src_bucket.to_owned(), src_key.to_owned());
-        let bucket = self.bucket().await?;
-        let source_bucket = bucket_named(self.ctx.state, &src_bucket).await?;
-        expect_owner(
-            self.req.header("x-amz-source-expected-bucket-owner"),
-            &source_bucket,
-        )?;
-        let read = if source_version.is_some() {
-            "s3:GetObjectVersion"
-        } else {
-            "s3:GetObject"
-        };
-        self.allow(
-            read,
-            &format!("arn:aws:s3:::{src_bucket}/{src_key}"),
-            &source_bucket,
-            Vec::new(),
-        )
-        .await?;
-        self.allow("s3:PutObject", &self.req.object_arn(), &bucket, Vec::new())
-            .await?;
-        let replace = match self.req.header("x-amz-metadata-directive") {
-            None | Some("COPY") => false,
-            Some("REPLACE") => true,
-            Some(_) => return Err(invalid_argument("Unknown metadata directive.")),
-        };
-        let found = match &source_version {
-            Some(id) => match self
-                .store()
-                .object_version(&src_bucket, &src_key, id)
-                .await
-                .map_err(internal)?
-            {
-                Some(Version::Object(row)) => Some(row),
-                Some(Version::Marker { .. }) => {
-                    return Err(err(
-                        StatusCode::BAD_REQUEST,
-                        "InvalidRequest",
-                        "The source of a copy request may not specifically refer to a delete marker by version id.",
-                    ));
-                }
-                None => None,
-            },
-            None => self
-                .store()
-                .object(&src_bucket, &src_key)
-                .await
-                .map_err(internal)?,
-        };
-        let Some(row) = found else {
-            // A missing source is NoSuchKey only to those who may list its bucket.
-            self.allow(
-                "s3:ListBucket",
-                &format!("arn:aws:s3:::{src_bucket}"),
-                &source_bucket,
-                Vec::new(),
-            )
-            .await?;
-            return Err(match &source_version {
-                Some(id) => no_such_version(&src_key, id),
-                None => no_such_key(),
-            });
-        };
-        if src_bucket == self.req.bucket
-            && src_key == self.req.key
-            && !replace
-            && source_version.is_none()
-        {
-            return Err(err(
-                StatusCode::BAD_REQUEST,
-                "InvalidRequest",
-                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
-            ));
-        }
-        if let Some(list) = self.req.header("x-amz-copy-source-if-match")
-            && !etag_matches(list, &row.etag)
-        {
-            return Err(err(
-                StatusCode::PRECONDITION_FAILED,
-                "PreconditionFailed",
-                "At least one of the pre-conditions you specified did not hold",
-            ));
-        }
-        if let Some(list) = self.req.header("x-amz-copy-source-if-none-match")
-            && etag_matches(list, &row.etag)
-        {
-            return Err(err(
-                StatusCode::PRECONDITION_FAILED,
-                "PreconditionFailed",
-                "At least one of the pre-conditions you specified did not hold",
-            ));
-        }
-        let mut headers = if replace {
-            stored_headers(self.req.headers)?
-        } else {
-            decode_headers(&row.headers)
-        };
-        // Tags follow their own directive: the source's, or the request's `x-amz-tagging`.
-        let tags = match self.req.header("x-amz-tagging-directive") {
-            None | Some("COPY") => stored_tags(&decode_headers(&row.headers)),
-            Some("REPLACE") => request_tags(self.req.headers)?.unwrap_or_default(),
-            Some(_) => return Err(invalid_argument("Unknown tagging directive.")),
-        };
-        if self.req.header("x-amz-tagging-directive") == Some("REPLACE") && !tags.is_empty() {
-            self.allow(
-                "s3:PutObjectTagging",
-                &self.req.object_arn(),
-                &bucket,
-                request_tag_keys(&tags),
-            )
-            .await?;
-        }
-        set_tags(&mut headers, &tags);
-        // The copy's checksum: the one asked for, else the source's kind, else S3's default.
-        let algorithm = checksum_algorithm(self.req.headers)?
-            .or_else(|| full_object_checksum(&decode_headers(&row.headers)))
-            .unwrap_or(ChecksumAlgorithm::DEFAULT);
-        let mut writer = self
-            .blobs()
-            .create(false, Some(algorithm))
-            .await
-            .map_err(internal)?;
-        writer
-            .append_blob(self.blobs(), &row.blob)
-            .await
-            .map_err(internal)?;
-        let finished = writer.finish().await.map_err(internal)?;
-        let checksum = finished.digests.checksum.clone();
-        if let Some((algorithm, value)) = &checksum {
-            set_checksum(&mut headers, *algorithm, value, "FULL_OBJECT");
-        }
-        let headers = encode_headers(&headers);
-        let blob = finished.persist(self.blobs()).await.map_err(internal)?;
-        let new = ObjectRow {
-            bucket: self.req.bucket.clone(),
-            key: self.req.key.clone(),
-            blob,
-            size: row.size,
-            etag: row.etag.clone(),
-            last_modified: self.now_millis(),
-            headers,
-            version_id: fresh_version_id(&self.ctx.state.rng)?,
-        };
-        let written = self.commit_object(&new).await?;
-        let mut res = xml_response(StatusCode::OK, "CopyObjectResult", |w| {
-            w.element("LastModified", &iso8601(new.last_modified));
-            w.element("ETag", &new.etag);
-            if let Some((algorithm, value)) = &checksum {
-                w.element("ChecksumType", "FULL_OBJECT");
-                w.element(algorithm.element(), value);
-            }
-        });
-        if source_bucket.row.versioning.is_some() || source_version.is_some() {
-            set_header(&mut res, "x-amz-copy-source-version-id", &row.version_id);
-        }
-        if let Some(id) = &written.version_id {
-            set_header(&mut res, "x-amz-version-id", id);
-        }
-        Ok(res)
     }
 }
