@@ -127,6 +127,11 @@ struct ServeArgs {
     /// The NATS server (with JetStream) Cognito Streams publish to, e.g. nats://127.0.0.1:4222
     #[arg(long, env = "COGNATE_NATS_URL")]
     nats_url: Option<String>,
+    /// Virtual-hosted–style S3: a request whose Host is <bucket>.<DOMAIN> addresses that bucket
+    /// (with wildcard DNS for *.DOMAIN; `localhost` works for local clients that resolve
+    /// *.localhost)
+    #[arg(long, env = "COGNATE_S3_DOMAIN")]
+    s3_domain: Option<String>,
     /// A Lambda Invoke API endpoint where Cognito Sync's Sync Trigger functions are invoked
     #[arg(long, env = "COGNATE_LAMBDA_ENDPOINT")]
     lambda_endpoint: Option<String>,
@@ -247,6 +252,7 @@ impl ServeArgs {
             apns_url,
             apns_sandbox_url,
             lambda_endpoint,
+            s3_domain,
             lambda_access_key_id,
             lambda_secret_access_key
         );

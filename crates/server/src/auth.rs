@@ -31,6 +31,8 @@ impl Caller {
 /// What the handler must tell the authenticator about a request.
 pub struct Signed<'a> {
     pub request: &'a sigv4::Request<'a>,
+    /// The request as SigV2 signs it (its resource `/bucket/key` whatever the addressing).
+    pub v2_request: &'a sigv4::Request<'a>,
     pub presented: &'a Presented,
     pub style: PathStyle,
     /// Hex SHA-256 of the body, or what S3 signed in its place.
@@ -133,7 +135,7 @@ pub async fn authenticate(
         let signing_key = match p.legacy {
             // SigV2 (S3): every `x-amz-*` header is in its string to sign.
             Some(_) => {
-                sigv4::v2::verify(signed.request, p, &claims.secret_access_key, now)
+                sigv4::v2::verify(signed.v2_request, p, &claims.secret_access_key, now)
                     .map_err(from_sigv4)?;
                 None
             }
@@ -164,7 +166,8 @@ pub async fn authenticate(
         Some(key) if key.active => {
             let signing_key = match p.legacy {
                 Some(_) => {
-                    key.verify_v2(signed.request, p, now).map_err(from_sigv4)?;
+                    key.verify_v2(signed.v2_request, p, now)
+                        .map_err(from_sigv4)?;
                     None
                 }
                 None => {

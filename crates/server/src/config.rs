@@ -59,6 +59,9 @@ pub struct Config {
     /// (`POST /2015-03-31/functions/<name>/invocations`, SigV4-signed), such as LocalStack's
     /// or the Lambda Runtime Interface Emulator's. None: no function is invoked.
     pub lambda_endpoint: Option<String>,
+    /// Virtual-hosted–style S3: a request whose Host is `<bucket>.<s3_domain>` addresses that
+    /// bucket (path style keeps working on every host).
+    pub s3_domain: Option<String>,
     /// The NATS server (with JetStream) Cognito Streams publish to, e.g.
     /// `nats://127.0.0.1:4222`. None: streams cannot be enabled.
     pub nats_url: Option<String>,
@@ -125,6 +128,7 @@ impl Default for Config {
             apple_jwks_url: None,
             facebook_graph_url: None,
             lambda_endpoint: None,
+            s3_domain: None,
             nats_url: None,
             fcm_url: None,
             apns_url: None,
@@ -189,6 +193,7 @@ impl fmt::Debug for Config {
             .field("apple_jwks_url", &self.apple_jwks_url)
             .field("facebook_graph_url", &self.facebook_graph_url)
             .field("lambda_endpoint", &self.lambda_endpoint)
+            .field("s3_domain", &self.s3_domain)
             .field("nats_url", &self.nats_url)
             .field("fcm_url", &self.fcm_url)
             .field("apns_url", &self.apns_url)

@@ -31,6 +31,9 @@ pub struct Ctx<'a> {
     /// The client's address, for `aws:SourceIp`.
     pub source_ip: Option<std::net::IpAddr>,
     pub outcome: &'a mut Outcome,
+    /// The resource S3's Signature Version 2 signs (`/bucket/key`) when the request's path
+    /// is not it (virtual-hosted addressing).
+    pub v2_path: Option<String>,
 }
 
 impl Ctx<'_> {
@@ -58,8 +61,13 @@ impl Ctx<'_> {
             query,
             headers: &self.parts.headers,
         };
+        let v2_request = sigv4::Request {
+            path: self.v2_path.as_deref().unwrap_or(request.path),
+            ..request
+        };
         let signed = Signed {
             request: &request,
+            v2_request: &v2_request,
             presented,
             style,
             payload_hash,

@@ -106,6 +106,7 @@ pub async fn handle(
                 now: OffsetDateTime::now_utc(),
                 source_ip: Some(peer.ip()),
                 outcome: &mut outcome,
+                v2_path: None,
             };
             if apply {
                 apply_file(&mut ctx, body).await

@@ -64,6 +64,8 @@ impl CachedKey {
 pub struct AppState {
     pub store: Store,
     pub region: String,
+    /// `--s3-domain`, lower-cased: `<bucket>.<domain>` hosts address buckets.
+    pub s3_domain: Option<String>,
     pub default_account: AccountId,
     pub dev: bool,
     /// How long a request body may send nothing (`--body-timeout-secs`).
@@ -237,6 +239,7 @@ impl AppState {
                 uuid::Uuid::new_v4().to_string(),
             )),
             region: config.region.clone(),
+            s3_domain: config.s3_domain.as_ref().map(|d| d.to_ascii_lowercase()),
             default_account,
             dev: config.dev,
             body_timeout: std::time::Duration::from_secs(config.body_timeout_secs.max(1)),

@@ -81,7 +81,7 @@ pub async fn preflight(
     state: &crate::state::AppState,
     parts: &http::request::Parts,
 ) -> Result<Response<Body>, ApiError> {
-    let (bucket, key) = split_path(parts.uri.path())?;
+    let (bucket, key, _) = address(state, parts)?;
     let origin = header_str(&parts.headers, "origin").ok_or_else(|| {
         err(
             StatusCode::BAD_REQUEST,
@@ -143,7 +143,7 @@ pub async fn decorate(
     let Some(origin) = header_str(&parts.headers, "origin") else {
         return;
     };
-    let Ok((bucket, _)) = split_path(parts.uri.path()) else {
+    let Ok((bucket, _, _)) = address(state, parts) else {
         return;
     };
     if bucket.is_empty() {

@@ -261,22 +261,65 @@ fn operation(method: &Method, req: &Req<'_>) -> Result<Op, ApiError> {
     })
 }
 
+/// The bucket and key a request addresses, and whether the bucket came from the Host
+/// (virtual-hosted style: `<bucket>.<--s3-domain>`, the key the whole path) or the path.
+fn address(
+    state: &crate::state::AppState,
+    parts: &http::request::Parts,
+) -> Result<(String, String, bool), ApiError> {
+    if let Some(bucket) = state
+        .s3_domain
+        .as_deref()
+        .and_then(|domain| virtual_bucket(host_of(parts)?, domain))
+    {
+        let path = parts.uri.path();
+        let key = percent_decode_str(path.strip_prefix('/').unwrap_or(path))
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| invalid_uri())?;
+        return Ok((bucket, key, true));
+    }
+    let (bucket, key) = split_path(parts.uri.path())?;
+    Ok((bucket, key, false))
+}
+
+/// The request's host name, without its port.
+fn host_of(parts: &http::request::Parts) -> Option<&str> {
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.host())?;
+    Some(match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    })
+}
+
+/// The bucket a host names under `domain` (`photos.s3.example.com` under `s3.example.com`).
+fn virtual_bucket(host: &str, domain: &str) -> Option<String> {
+    let host = host.to_ascii_lowercase();
+    let bucket = host.strip_suffix(domain)?.strip_suffix('.')?;
+    (!bucket.is_empty()).then(|| bucket.to_owned())
+}
+
+fn invalid_uri() -> ApiError {
+    err(
+        StatusCode::BAD_REQUEST,
+        "InvalidURI",
+        "Couldn't parse the specified URI.",
+    )
+}
+
 /// Splits a path-style path into bucket and (decoded) key.
 fn split_path(path: &str) -> Result<(String, String), ApiError> {
-    let invalid = || {
-        err(
-            StatusCode::BAD_REQUEST,
-            "InvalidURI",
-            "Couldn't parse the specified URI.",
-        )
-    };
     let rest = path.strip_prefix('/').unwrap_or(path);
     let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
     let decode = |s: &str| {
         percent_decode_str(s)
             .decode_utf8()
             .map(|c| c.into_owned())
-            .map_err(|_| invalid())
+            .map_err(|_| invalid_uri())
     };
     Ok((decode(bucket)?, decode(key)?))
 }
@@ -296,7 +339,11 @@ fn payload_hash(ctx: &Ctx<'_>) -> String {
 /// Handles one S3 request.
 pub async fn handle(ctx: &mut Ctx<'_>, body: Body) -> Result<Response<Body>, ApiError> {
     ctx.outcome.service = services::s3::SIGNING_NAME;
-    let (bucket, key) = split_path(ctx.parts.uri.path())?;
+    let (bucket, key, virtual_host) = address(ctx.state, ctx.parts)?;
+    if virtual_host {
+        // SigV2 signs the resource as path style names it.
+        ctx.v2_path = Some(format!("/{bucket}{}", ctx.parts.uri.path()));
+    }
     let query = form_urlencoded::parse(ctx.parts.uri.query().unwrap_or("").as_bytes())
         .into_owned()
         .collect();
@@ -444,5 +491,42 @@ impl S3<'_, '_> {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn virtual_hosts_name_buckets_under_the_domain_only() {
+        let d = "s3.example.com";
+        assert_eq!(
+            virtual_bucket("photos.s3.example.com", d).as_deref(),
+            Some("photos")
+        );
+        assert_eq!(
+            virtual_bucket("My.Logs.S3.Example.com", d).as_deref(),
+            Some("my.logs")
+        );
+        for host in [
+            "s3.example.com",
+            ".s3.example.com",
+            "photos-s3.example.com",
+            "example.com",
+        ] {
+            assert_eq!(virtual_bucket(host, d), None, "{host}");
+        }
+        let parts = |host: &str| {
+            http::Request::get("/a/b")
+                .header("host", host)
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0
+        };
+        assert_eq!(host_of(&parts("b.localhost:4566")), Some("b.localhost"));
+        assert_eq!(host_of(&parts("b.localhost")), Some("b.localhost"));
     }
 }
