@@ -101,3 +101,24 @@ def test_policies_decide_by_request_and_object_tags(server):
     reader.put_object(Bucket="bytag", Key="new", Body=b"x", Tagging="access=public")
     assert tags_of(s3, Bucket="bytag", Key="new") == {"access": "public"}
     assert tags_of(s3, Bucket="bytag", Key="public") == {"access": "public"}
+
+
+def test_bucket_tags(server):
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="btags")
+    assert refused(lambda: s3.get_bucket_tagging(Bucket="btags")) == ("NoSuchTagSet", 404)
+    tags = [{"Key": f"k{i}", "Value": str(i)} for i in range(50)]
+    s3.put_bucket_tagging(Bucket="btags", Tagging={"TagSet": tags})
+    assert s3.get_bucket_tagging(Bucket="btags")["TagSet"] == tags
+    too_many = {"TagSet": tags + [{"Key": "k50", "Value": ""}]}
+    assert refused(lambda: s3.put_bucket_tagging(Bucket="btags", Tagging=too_many)) == ("InvalidTag", 400)
+    dup = {"TagSet": [{"Key": "a", "Value": "1"}, {"Key": "a", "Value": "2"}]}
+    assert refused(lambda: s3.put_bucket_tagging(Bucket="btags", Tagging=dup)) == ("InvalidTag", 400)
+    assert s3.get_bucket_tagging(Bucket="btags")["TagSet"] == tags
+    s3.delete_bucket_tagging(Bucket="btags")
+    assert refused(lambda: s3.get_bucket_tagging(Bucket="btags")) == ("NoSuchTagSet", 404)
+    assert refused(lambda: s3.get_bucket_tagging(Bucket="no-such-bucket")) == ("NoSuchBucket", 404)
+    # Another account's principal, or a user without the permission, may not tag it.
+    user = user_client(server, server.client("iam"), "nobody")
+    assert refused(lambda: user.put_bucket_tagging(Bucket="btags", Tagging={"TagSet": []})) == ("AccessDenied", 403)
+    assert refused(lambda: user.get_bucket_tagging(Bucket="btags")) == ("AccessDenied", 403)

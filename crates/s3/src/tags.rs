@@ -1,8 +1,9 @@
 //! Object tags: S3's limits, the `x-amz-tagging` header's encoding, and the `Tagging`
 //! document.
 
-/// An object carries at most this many tags.
+/// An object carries at most this many tags; a bucket, [`MAX_BUCKET_TAGS`].
 pub const MAX_TAGS: usize = 10;
+pub const MAX_BUCKET_TAGS: usize = 50;
 /// Tag keys are 1 to 128 characters, values at most 256.
 pub const MAX_KEY_CHARS: usize = 128;
 pub const MAX_VALUE_CHARS: usize = 256;
@@ -18,9 +19,14 @@ pub enum TagsInvalid {
     Duplicate,
 }
 
-/// Checks a tag set against S3's rules.
+/// Checks an object's tag set against S3's rules.
 pub fn check(tags: &[(String, String)]) -> Result<(), TagsInvalid> {
-    if tags.len() > MAX_TAGS {
+    check_at_most(tags, MAX_TAGS)
+}
+
+/// Checks a tag set of at most `max` tags against S3's rules.
+pub fn check_at_most(tags: &[(String, String)], max: usize) -> Result<(), TagsInvalid> {
+    if tags.len() > max {
         return Err(TagsInvalid::TooMany);
     }
     for (i, (key, value)) in tags.iter().enumerate() {

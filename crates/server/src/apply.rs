@@ -661,6 +661,7 @@ impl Run<'_> {
                     policy: None,
                     cors: None,
                     versioning: None,
+                    tags: None,
                 };
                 match store.create_bucket(&row).await {
                     Ok(()) => {}

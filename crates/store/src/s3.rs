@@ -19,6 +19,8 @@ pub struct BucketRow {
     pub cors: Option<String>,
     /// `Enabled` or `Suspended`; `None` for a bucket whose versioning was never enabled.
     pub versioning: Option<String>,
+    /// The bucket's tags in the `x-amz-tagging` encoding; `None` when it has none.
+    pub tags: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +128,7 @@ fn bucket(r: &AnyRow) -> Result<BucketRow> {
         policy: r.try_get("policy")?,
         cors: r.try_get("cors")?,
         versioning: r.try_get("versioning")?,
+        tags: r.try_get("tags")?,
     })
 }
 
@@ -178,7 +181,7 @@ fn blobs(rows: &[AnyRow]) -> Result<Vec<String>> {
 /// The columns [`bucket`] reads, for `concat!` into a static query.
 macro_rules! bucket_columns {
     () => {
-        "name, account_id, region, created_at, policy, cors, versioning"
+        "name, account_id, region, created_at, policy, cors, versioning, tags"
     };
 }
 
@@ -465,6 +468,16 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(BucketDeletion::Deleted(blobs(&parts)?))
+    }
+
+    /// Sets or (with `None`) removes a bucket's tags; false when there is no such bucket.
+    pub async fn set_bucket_tags(&self, name: &str, tags: Option<&str>) -> Result<bool> {
+        let done = sqlx::query("UPDATE s3_buckets SET tags = $2 WHERE name = $1")
+            .bind(name)
+            .bind(tags)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Sets a bucket's versioning state (`Enabled` or `Suspended`); false when there is no

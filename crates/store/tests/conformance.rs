@@ -709,6 +709,7 @@ async fn s3_rows(store: &Store) {
         policy: None,
         cors: None,
         versioning: None,
+        tags: None,
     };
     store.create_bucket(&bucket).await.unwrap();
     assert!(
@@ -718,6 +719,16 @@ async fn s3_rows(store: &Store) {
             .unwrap()
     );
     assert!(!store.set_bucket_cors("nope", Some("<x/>")).await.unwrap());
+    assert!(
+        store
+            .set_bucket_tags("conf-bucket", Some("a=1"))
+            .await
+            .unwrap()
+    );
+    assert!(!store.set_bucket_tags("nope", Some("a=1")).await.unwrap());
+    let tagged = store.bucket("conf-bucket").await.unwrap().unwrap();
+    assert_eq!(tagged.tags.as_deref(), Some("a=1"));
+    assert!(store.set_bucket_tags("conf-bucket", None).await.unwrap());
     let stored = store.bucket("conf-bucket").await.unwrap().unwrap();
     assert_eq!(stored.cors.as_deref(), Some("<CORSConfiguration/>"));
     assert!(store.set_bucket_cors("conf-bucket", None).await.unwrap());

@@ -3,6 +3,8 @@
 -- which also serialises writes to one bucket's keys.
 ALTER TABLE s3_buckets ADD COLUMN versioning TEXT;
 ALTER TABLE s3_buckets ADD COLUMN version_seq BIGINT NOT NULL DEFAULT 0;
+-- A bucket's tags (PutBucketTagging), in the `x-amz-tagging` encoding.
+ALTER TABLE s3_buckets ADD COLUMN tags TEXT;
 
 -- s3_objects keeps each key's current version; its id is 'null' when versioning did not make it.
 ALTER TABLE s3_objects ADD COLUMN version_id TEXT NOT NULL DEFAULT 'null';

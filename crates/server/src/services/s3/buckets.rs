@@ -130,6 +130,7 @@ impl S3<'_, '_> {
             policy: None,
             cors: None,
             versioning: None,
+            tags: None,
         };
         match self.store().create_bucket(&row).await {
             Ok(()) => {}

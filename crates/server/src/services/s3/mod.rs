@@ -186,8 +186,12 @@ fn operation(method: &Method, req: &Req<'_>) -> Result<Op, ApiError> {
                 _ => return Err(not_allowed()),
             }
         } else if req.has("tagging") {
-            // Bucket tags are not kept yet.
-            return Err(not_implemented());
+            match *method {
+                Method::GET => Op::GetBucketTagging,
+                Method::PUT => Op::PutBucketTagging,
+                Method::DELETE => Op::DeleteBucketTagging,
+                _ => return Err(not_allowed()),
+            }
         } else if req.has("versioning") {
             match *method {
                 Method::GET => Op::GetBucketVersioning,
@@ -384,6 +388,9 @@ pub async fn handle(ctx: &mut Ctx<'_>, body: Body) -> Result<Response<Body>, Api
         Op::GetBucketCors => s.get_bucket_cors().await,
         Op::PutBucketCors => s.put_bucket_cors(body).await,
         Op::DeleteBucketCors => s.delete_bucket_cors().await,
+        Op::GetBucketTagging => s.get_bucket_tagging().await,
+        Op::PutBucketTagging => s.put_bucket_tagging(Some(body)).await,
+        Op::DeleteBucketTagging => s.put_bucket_tagging(None).await,
         Op::GetObjectTagging => s.get_object_tagging().await,
         Op::PutObjectTagging => s.put_object_tagging(body).await,
         Op::DeleteObjectTagging => s.delete_object_tagging().await,

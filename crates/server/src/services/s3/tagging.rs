@@ -98,6 +98,83 @@ pub(super) fn request_tag_keys(set: &[(String, String)]) -> Vec<(String, Vec<Str
 }
 
 impl S3<'_, '_> {
+    pub(super) async fn get_bucket_tagging(&mut self) -> Result<Response<Body>, ApiError> {
+        let bucket = self.bucket().await?;
+        self.allow(
+            "s3:GetBucketTagging",
+            &self.req.bucket_arn(),
+            &bucket,
+            Vec::new(),
+        )
+        .await?;
+        let Some(encoded) = bucket.row.tags.as_deref() else {
+            return Err(err(
+                StatusCode::NOT_FOUND,
+                "NoSuchTagSet",
+                "The TagSet does not exist",
+            )
+            .with_detail("BucketName", self.req.bucket.clone()));
+        };
+        let set = tags::from_header(encoded);
+        Ok(xml_response(StatusCode::OK, "Tagging", |w| {
+            w.nest("TagSet", |w| {
+                for (k, v) in &set {
+                    w.nest("Tag", |w| {
+                        w.element("Key", k);
+                        w.element("Value", v);
+                    });
+                }
+            });
+        }))
+    }
+
+    /// PutBucketTagging, and DeleteBucketTagging (`body` None), which S3 authorizes as
+    /// `s3:PutBucketTagging`.
+    pub(super) async fn put_bucket_tagging(
+        &mut self,
+        body: Option<Body>,
+    ) -> Result<Response<Body>, ApiError> {
+        let bucket = self.bucket().await?;
+        self.allow(
+            "s3:PutBucketTagging",
+            &self.req.bucket_arn(),
+            &bucket,
+            Vec::new(),
+        )
+        .await?;
+        let encoded = match body {
+            Some(body) => {
+                let body = read_document(body).await?;
+                let set = s3::xml::tagging(&body).map_err(|_| malformed_xml())?;
+                tags::check_at_most(&set, tags::MAX_BUCKET_TAGS).map_err(|e| match e {
+                    TagsInvalid::TooMany => err(
+                        StatusCode::BAD_REQUEST,
+                        "InvalidTag",
+                        "Bucket tag count cannot be greater than 50",
+                    ),
+                    other => tags_error(other),
+                })?;
+                Some(tags::to_header(&set))
+            }
+            None => None,
+        };
+        let deleting = encoded.is_none();
+        if !self
+            .store()
+            .set_bucket_tags(&self.req.bucket, encoded.as_deref())
+            .await
+            .map_err(internal)?
+        {
+            return Err(no_such_bucket());
+        }
+        self.ctx.state.changed().await;
+        Ok(empty(if deleting {
+            StatusCode::NO_CONTENT
+        } else {
+            StatusCode::OK
+        }))
+    }
+
     /// The version a tagging request names, authorized for `action` (its `Version` form
     /// when a `versionId` is given) with the object's tags as condition keys.
     async fn tagged_version(
