@@ -95,3 +95,24 @@ def test_a_single_page_app_in_chromium_signs_in_gets_credentials_and_uses_s3(ser
     # The role's policy confines the identity to its own prefix, in the browser too.
     assert seen["denied"] == "AccessDenied"
     assert s3.get_object(Bucket="spa-data", Key=seen["key"])["Body"].read() == b"from the browser"
+
+
+def test_a_browser_form_uploads_to_a_presigned_post(server):
+    """A plain HTML form in Chromium posts a file to a presigned POST, as S3's browser uploads
+    work; S3 sends the browser on to the form's success_action_redirect."""
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="form-drop")
+    port = free_port()
+    done = f"http://127.0.0.1:{port}/done"
+    signed = s3.generate_presigned_post(
+        "form-drop", "inbox/${filename}", ExpiresIn=300,
+        Fields={"success_action_redirect": done, "Content-Type": "text/plain"},
+        Conditions=[["starts-with", "$key", "inbox/"], {"success_action_redirect": done},
+                    ["starts-with", "$Content-Type", "text/"], ["content-length-range", 1, 1024]])
+    seen = node("browser_form.mjs", {"PAGE_PORT": str(port), "FORM": json.dumps(signed),
+                                     "FILE_NAME": "note.txt", "FILE_TEXT": "typed in a browser"})
+    assert seen["url"].startswith(done)
+    assert (seen["bucket"], seen["key"]) == ("form-drop", "inbox/note.txt")
+    got = s3.get_object(Bucket="form-drop", Key="inbox/note.txt")
+    assert got["Body"].read() == b"typed in a browser"
+    assert (got["ContentType"], got["ETag"]) == ("text/plain", seen["etag"])

@@ -5,6 +5,7 @@
 pub mod blobs;
 mod checksum;
 pub mod cors;
+pub mod post;
 pub mod tags;
 pub mod xml;
 

@@ -39,6 +39,9 @@ pub struct Signed<'a> {
     pub payload_hash: &'a str,
     /// The signing name the route expects in the credential scope (`sts`, `s3`, …).
     pub service: &'a str,
+    /// An S3 POST form's base64 policy document: what its signature covers in place of the
+    /// request.
+    pub policy: Option<&'a str>,
 }
 
 /// An authentication failure, or a failure inside the server while authenticating.
@@ -89,6 +92,20 @@ pub async fn authenticate(
         .into());
     }
     let verify = |key: &SigningKey| {
+        // A form's signature is of its policy; nothing else may stand in for a request's.
+        match (signed.policy, p.location) {
+            (Some(policy), sigv4::Location::Form) => {
+                return if key.verify(policy.as_bytes(), &p.signature) {
+                    Ok(())
+                } else {
+                    Err(AuthFailure::SignatureMismatch)
+                };
+            }
+            (None, sigv4::Location::Form) | (Some(_), _) => {
+                return Err(AuthFailure::SignatureMismatch);
+            }
+            (None, _) => {}
+        }
         sigv4::verify(
             signed.request,
             p,
@@ -135,8 +152,11 @@ pub async fn authenticate(
         let signing_key = match p.legacy {
             // SigV2 (S3): every `x-amz-*` header is in its string to sign.
             Some(_) => {
-                sigv4::v2::verify(signed.v2_request, p, &claims.secret_access_key, now)
-                    .map_err(from_sigv4)?;
+                match signed.policy {
+                    Some(policy) => sigv4::v2::verify_policy(policy, p, &claims.secret_access_key),
+                    None => sigv4::v2::verify(signed.v2_request, p, &claims.secret_access_key, now),
+                }
+                .map_err(from_sigv4)?;
                 None
             }
             None => {
@@ -166,8 +186,11 @@ pub async fn authenticate(
         Some(key) if key.active => {
             let signing_key = match p.legacy {
                 Some(_) => {
-                    key.verify_v2(signed.v2_request, p, now)
-                        .map_err(from_sigv4)?;
+                    match signed.policy {
+                        Some(policy) => key.verify_v2_policy(policy, p),
+                        None => key.verify_v2(signed.v2_request, p, now),
+                    }
+                    .map_err(from_sigv4)?;
                     None
                 }
                 None => {

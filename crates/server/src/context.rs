@@ -54,6 +54,37 @@ impl Ctx<'_> {
                 Ok(None)
             };
         };
+        self.authenticate(protocol, presented, service, style, payload_hash, None)
+            .await
+            .map(Some)
+    }
+
+    /// Authenticates an S3 POST form: `presented` from its fields, its signature of `policy`.
+    pub async fn form_caller(
+        &mut self,
+        presented: &Presented,
+        policy: &str,
+    ) -> Result<Caller, ApiError> {
+        self.authenticate(
+            Protocol::RestXml,
+            presented,
+            "s3",
+            PathStyle::S3,
+            sigv4::UNSIGNED_PAYLOAD,
+            Some(policy),
+        )
+        .await
+    }
+
+    async fn authenticate(
+        &mut self,
+        protocol: Protocol,
+        presented: &Presented,
+        service: &str,
+        style: PathStyle,
+        payload_hash: &str,
+        policy: Option<&str>,
+    ) -> Result<Caller, ApiError> {
         let query = self.parts.uri.query().unwrap_or("");
         let request = sigv4::Request {
             method: &self.parts.method,
@@ -72,11 +103,12 @@ impl Ctx<'_> {
             style,
             payload_hash,
             service,
+            policy,
         };
         match auth::authenticate(self.state, &signed, self.now).await {
             Ok(caller) => {
                 self.outcome.principal = Some(caller.principal.arn());
-                Ok(Some(caller))
+                Ok(caller)
             }
             Err(AuthError::Denied(failure)) => Err(failure.to_error(protocol)),
             Err(AuthError::Internal(detail)) => {

@@ -34,6 +34,15 @@ impl CachedKey {
         }
     }
 
+    /// Verifies a SigV2 POST form's signature of its policy under this key's secret.
+    pub fn verify_v2_policy(
+        &self,
+        policy: &str,
+        presented: &cognate_sigv4::Presented,
+    ) -> Result<(), cognate_sigv4::Error> {
+        cognate_sigv4::v2::verify_policy(policy, presented, &self.secret)
+    }
+
     /// Verifies a SigV2 signature (S3) under this key's secret.
     pub fn verify_v2(
         &self,

@@ -67,6 +67,9 @@ pub enum Location {
     Query {
         expires_secs: i64,
     },
+    /// An S3 POST form (browser upload): the signature is of the form's policy document,
+    /// whose own expiration bounds it.
+    Form,
 }
 
 /// The authentication information a request carries, before any check.
@@ -396,6 +399,46 @@ fn parse_query<'q>(
     )
 }
 
+/// Reads the signature fields of an S3 POST form (`x-amz-algorithm`, `x-amz-credential`,
+/// `x-amz-date`, `x-amz-signature`, `x-amz-security-token`), looked up by `get` with
+/// lower-case names. The signature covers the form's base64 `policy`
+/// ([`SigningKey::verify`] on it).
+pub fn parse_form(
+    req: &Request<'_>,
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<Presented, Error> {
+    let (Some(algorithm), Some(credential), Some(date), Some(signature)) = (
+        get("x-amz-algorithm"),
+        get("x-amz-credential"),
+        get("x-amz-date"),
+        get("x-amz-signature"),
+    ) else {
+        return Err(Error::Incomplete(
+            "Bucket POST must contain the fields x-amz-algorithm, x-amz-credential, x-amz-date and x-amz-signature".into(),
+        ));
+    };
+    if algorithm != ALGORITHM {
+        return Err(Error::Incomplete(format!(
+            "X-Amz-Algorithm only supports \"{ALGORITHM}\""
+        )));
+    }
+    let timestamp = parse_amz_date(&date).ok_or_else(|| {
+        Error::Incomplete(format!(
+            "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\", got '{date}'"
+        ))
+    })?;
+    build(
+        req,
+        &credential,
+        "",
+        &signature,
+        date.clone(),
+        timestamp,
+        get("x-amz-security-token"),
+        Location::Form,
+    )
+}
+
 #[allow(clippy::too_many_arguments)]
 fn build(
     req: &Request<'_>,
@@ -438,7 +481,7 @@ fn build(
         .filter(|h| !h.is_empty())
         .map(str::to_ascii_lowercase)
         .collect();
-    if !signed_headers.iter().any(|h| h == "host") {
+    if location != Location::Form && !signed_headers.iter().any(|h| h == "host") {
         return Err(Error::Incomplete(
             "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".into(),
         ));
@@ -507,6 +550,8 @@ pub fn check_time(presented: &Presented, now: OffsetDateTime) -> Result<(), Erro
                 )));
             }
         }
+        // The policy document's expiration decides, not the form's date.
+        Location::Form => {}
         Location::Query { expires_secs } => {
             if t > now + skew {
                 return Err(Error::Skewed(format!(

@@ -125,6 +125,46 @@ pub(crate) fn parse_query<'q>(
     )
 }
 
+/// The signature fields of a SigV2 POST form (`awsaccesskeyid`, `signature`,
+/// `x-amz-security-token`), looked up by `get` with lower-case names. The signature is of the
+/// form's base64 policy ([`verify_policy`]), whose expiration bounds it.
+pub fn parse_form(
+    req: &Request<'_>,
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<Presented, Error> {
+    let (Some(akid), Some(signature)) = (get("awsaccesskeyid"), get("signature")) else {
+        return Err(Error::Incomplete(
+            "Bucket POST must contain the fields AWSAccessKeyId and Signature".into(),
+        ));
+    };
+    presented(
+        req,
+        &akid,
+        &signature,
+        OffsetDateTime::UNIX_EPOCH,
+        get("x-amz-security-token"),
+        Location::Form,
+    )
+}
+
+/// Verifies a SigV2 POST form's signature of its base64 `policy`, in constant time.
+pub fn verify_policy(
+    policy: &str,
+    presented: &Presented,
+    secret_access_key: &str,
+) -> Result<(), Error> {
+    let legacy = presented.legacy.as_ref().ok_or(Error::SignatureMismatch)?;
+    if presented.location != Location::Form {
+        return Err(Error::SignatureMismatch);
+    }
+    let key = ring::hmac::Key::new(
+        ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+        secret_access_key.as_bytes(),
+    );
+    ring::hmac::verify(&key, policy.as_bytes(), &legacy.signature)
+        .map_err(|_| Error::SignatureMismatch)
+}
+
 fn presented(
     req: &Request<'_>,
     akid: &str,
@@ -256,6 +296,8 @@ pub fn verify(
                 return Err(Error::PresignExpired);
             }
         }
+        // A form's signature is of its policy ([`verify_policy`]), never of the request.
+        Location::Form => return Err(Error::SignatureMismatch),
         Location::Header => {
             let skew = time::Duration::seconds(MAX_SKEW_SECS);
             if t < now - skew || t > now + skew {

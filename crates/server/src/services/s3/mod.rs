@@ -35,6 +35,7 @@ mod errors;
 mod listing;
 mod multipart;
 mod objects;
+mod post;
 mod tagging;
 mod versions;
 mod wire;
@@ -357,6 +358,9 @@ pub async fn handle(ctx: &mut Ctx<'_>, body: Body) -> Result<Response<Body>, Api
         query,
         headers: &ctx.parts.headers,
     };
+    if post::is_form_upload(&ctx.parts.method, &req) {
+        return post::post_object(ctx, req, body).await;
+    }
     let op = operation(&ctx.parts.method, &req)?;
     ctx.outcome.operation = op.name().to_owned();
     let hash = payload_hash(ctx);
@@ -419,7 +423,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, body: Body) -> Result<Response<Body>, Api
 struct S3<'c, 'a> {
     ctx: &'c mut Ctx<'a>,
     caller: Option<&'c Caller>,
-    req: Req<'a>,
+    req: Req<'c>,
     hash: String,
 }
 
