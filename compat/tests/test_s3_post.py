@@ -103,3 +103,41 @@ def test_the_signer_must_be_allowed_to_put_the_object(server, version):
     signed = writer.generate_presigned_post("guarded-forms", "k", ExpiresIn=300)
     assert post(signed["url"], signed["fields"]).status_code == 204
     assert s3.get_object(Bucket="guarded-forms", Key="k")["Body"].read() == b"hello form"
+
+
+def test_forms_are_bounded_and_unambiguous(server):
+    s3 = signer(server, "s3v4")
+    s3.create_bucket(Bucket="bounded")
+    signed = s3.generate_presigned_post("bounded", "big", ExpiresIn=300,
+                                        Fields={"Content-Type": "image/png"},
+                                        Conditions=[{"Content-Type": "image/png"}])
+    # Files are not bound by the 20 KB of the fields before them.
+    big = bytes(range(256)) * 4096
+    assert post(signed["url"], signed["fields"], data=big).status_code == 204
+    assert s3.get_object(Bucket="bounded", Key="big")["Body"].read() == big
+    # A field given twice: the policy would check one value and the object keep another.
+    twice = list(signed["fields"].items()) + [("content-type", "text/html")]
+    assert code_of(post(signed["url"], twice)) == (400, "InvalidArgument")
+    # Too much before the file: one long field, or very many empty ones.
+    assert code_of(post(signed["url"], {**signed["fields"], "x-ignore-pad": "x" * 30000})) == (
+        400, "MaxPostPreDataLengthExceeded")
+    many = list(signed["fields"].items()) + [(f"x-ignore-{i}", "") for i in range(2000)]
+    assert code_of(post(signed["url"], many)) == (400, "MaxPostPreDataLengthExceeded")
+    # A form carries its own signature and no other.
+    res = requests.post(signed["url"], data=signed["fields"], files={"file": ("f", b"x")}, timeout=30,
+                        headers={"Authorization": "AWS4-HMAC-SHA256 Credential=AKIAX/20260101/us-east-1/s3/aws4_request, "
+                                                  "SignedHeaders=host, Signature=" + "0" * 64})
+    assert code_of(res)[0] in (400, 403)
+    assert s3.head_object(Bucket="bounded", Key="big")["ContentLength"] == len(big)
+
+
+def test_bucket_policies_see_a_forms_signature_version(server):
+    s3 = signer(server, "s3v4")
+    s3.create_bucket(Bucket="v4only")
+    s3.put_bucket_policy(Bucket="v4only", Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::v4only/*",
+        "Condition": {"StringEquals": {"s3:signatureversion": "AWS"}}}]}))
+    v2 = signer(server, "s3").generate_presigned_post("v4only", "k", ExpiresIn=300)
+    assert code_of(post(v2["url"], v2["fields"])) == (403, "AccessDenied")
+    v4 = s3.generate_presigned_post("v4only", "k", ExpiresIn=300)
+    assert post(v4["url"], v4["fields"]).status_code == 204

@@ -122,3 +122,24 @@ def test_bucket_tags(server):
     user = user_client(server, server.client("iam"), "nobody")
     assert refused(lambda: user.put_bucket_tagging(Bucket="btags", Tagging={"TagSet": []})) == ("AccessDenied", 403)
     assert refused(lambda: user.get_bucket_tagging(Bucket="btags")) == ("AccessDenied", 403)
+
+
+def test_copies_and_markers_answer_only_to_callers_allowed_the_read(server):
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="classified")
+    s3.put_bucket_versioning(Bucket="classified", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket="classified", Key="secret", Body=b"s", Tagging="level=secret")
+    marker = s3.delete_object(Bucket="classified", Key="gone")["VersionId"]
+    copier = user_client(server, server.client("iam"), "copier", policy={
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:ListBucket"], "Resource": "*"},
+            {"Effect": "Deny", "Action": "s3:GetObject", "Resource": "*",
+             "Condition": {"StringEquals": {"s3:ExistingObjectTag/level": "secret"}}}]})
+    assert refused(lambda: copier.get_object(Bucket="classified", Key="secret")) == ("AccessDenied", 403)
+    # Copying it elsewhere is reading it: the same tags decide.
+    assert refused(lambda: copier.copy_object(Bucket="classified", Key="mine",
+                                              CopySource={"Bucket": "classified", "Key": "secret"})) == (
+        "AccessDenied", 403)
+    # A delete marker's id tells nothing to a caller who may not read that version.
+    assert refused(lambda: copier.get_object(Bucket="classified", Key="gone", VersionId=marker)) == (
+        "AccessDenied", 403)

@@ -125,6 +125,10 @@ impl S3<'_, '_> {
     /// Condition keys every S3 request carries.
     pub(super) fn keys(&self, bucket: Option<&Bucket>) -> Vec<(String, Vec<String>)> {
         let mut keys = Vec::with_capacity(8);
+        if let Some(version) = self.form {
+            keys.push(("s3:authType".to_owned(), vec!["POST".to_owned()]));
+            keys.push(("s3:signatureversion".to_owned(), vec![version.to_owned()]));
+        }
         let presigned = self
             .ctx
             .presented

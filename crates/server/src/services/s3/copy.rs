@@ -45,13 +45,9 @@ impl S3<'_, '_> {
         } else {
             "s3:GetObject"
         };
-        self.allow(
-            read,
-            &format!("arn:aws:s3:::{src_bucket}/{src_key}"),
-            &source_bucket,
-            Vec::new(),
-        )
-        .await?;
+        let source_arn = format!("arn:aws:s3:::{src_bucket}/{src_key}");
+        // Read first, then authorized with the source's tags as condition keys
+        // (`s3:ExistingObjectTag/<key>`), as a GET of it would be.
         let found = match &source_version {
             Some(id) => match self
                 .store()
@@ -61,6 +57,8 @@ impl S3<'_, '_> {
             {
                 Some(Version::Object(row)) => Some(row),
                 Some(Version::Marker { .. }) => {
+                    self.allow(read, &source_arn, &source_bucket, Vec::new())
+                        .await?;
                     return Err(err(
                         StatusCode::BAD_REQUEST,
                         "InvalidRequest",
@@ -89,6 +87,8 @@ impl S3<'_, '_> {
                 None => no_such_key(),
             });
         };
+        let tags = existing_tag_keys(&stored_tags(&decode_headers(&row.headers)));
+        self.allow(read, &source_arn, &source_bucket, tags).await?;
         let failed = || {
             err(
                 StatusCode::PRECONDITION_FAILED,

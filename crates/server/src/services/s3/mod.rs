@@ -379,6 +379,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, body: Body) -> Result<Response<Body>, Api
         caller: caller.as_ref(),
         req,
         hash,
+        form: None,
     };
     match op {
         Op::ListBuckets => s.list_buckets().await,
@@ -425,6 +426,8 @@ struct S3<'c, 'a> {
     caller: Option<&'c Caller>,
     req: Req<'c>,
     hash: String,
+    /// A POST form's signature version (`AWS4-HMAC-SHA256` or `AWS`), when it was signed.
+    form: Option<&'static str>,
 }
 
 /// A bucket by name, from the cache or the store; `NoSuchBucket` when there is none.

@@ -41,7 +41,13 @@ fn part_range(row: &ObjectRow, n: i64) -> Result<(ByteRange, Option<usize>), Api
 impl S3<'_, '_> {
     /// Reads the object row, answering `AccessDenied` instead of `NoSuchKey` to a caller
     /// that may not list the bucket (as S3 does, so keys cannot be probed).
-    pub(super) async fn object_row(&self, bucket: &Bucket) -> Result<Arc<ObjectRow>, ApiError> {
+    /// `action` is what the caller means to do with it: a delete marker in its place is
+    /// told only to a caller allowed that.
+    pub(super) async fn object_row(
+        &self,
+        bucket: &Bucket,
+        action: &str,
+    ) -> Result<Arc<ObjectRow>, ApiError> {
         let cache = self.ctx.state.objects.as_ref();
         let id = (self.req.bucket.clone(), self.req.key.clone());
         if let Some(row) = cache.and_then(|c| c.get(&id)) {
@@ -71,6 +77,8 @@ impl S3<'_, '_> {
                         .await
                         .map_err(internal)?
                 {
+                    self.allow(action, &self.req.object_arn(), bucket, Vec::new())
+                        .await?;
                     return Err(delete_marker_error(false, &id, at));
                 }
                 Err(no_such_key())
@@ -78,10 +86,15 @@ impl S3<'_, '_> {
         }
     }
 
-    /// The version the request names by `versionId`, or else the current one.
-    pub(super) async fn requested_row(&self, bucket: &Bucket) -> Result<Arc<ObjectRow>, ApiError> {
+    /// The version the request names by `versionId`, or else the current one (`action` as
+    /// for [`Self::object_row`]).
+    pub(super) async fn requested_row(
+        &self,
+        bucket: &Bucket,
+        action: &str,
+    ) -> Result<Arc<ObjectRow>, ApiError> {
         let Some(id) = self.req.param("versionId") else {
-            return self.object_row(bucket).await;
+            return self.object_row(bucket, action).await;
         };
         match self
             .store()
@@ -93,7 +106,11 @@ impl S3<'_, '_> {
             Some(Version::Marker {
                 version_id,
                 last_modified,
-            }) => Err(delete_marker_error(true, &version_id, last_modified)),
+            }) => {
+                self.allow(action, &self.req.object_arn(), bucket, Vec::new())
+                    .await?;
+                Err(delete_marker_error(true, &version_id, last_modified))
+            }
             None => {
                 self.allow("s3:ListBucket", &self.req.bucket_arn(), bucket, Vec::new())
                     .await?;
@@ -171,17 +188,19 @@ impl S3<'_, '_> {
         // Authorized once the version is read, with its tags as condition keys
         // (`s3:ExistingObjectTag/<key>`); a missing key answers as S3's rule for callers
         // who may, or may not, list the bucket has it.
-        let mut authorized = false;
+        let mut authorized: Option<String> = None;
         // A concurrent overwrite deletes the file a row read just before it named: read the
         // row again (a cached row is forgotten).
         let mut attempts = 0;
         let (row, body, range) = loop {
-            let row = self.requested_row(&bucket).await?;
-            if !authorized {
+            let row = self.requested_row(&bucket, action).await?;
+            // A version read again (its file went meanwhile) is authorized again: its tags
+            // may differ.
+            if authorized.as_deref() != Some(row.blob.as_str()) {
                 let tags = existing_tag_keys(&stored_tags(&decode_headers(&row.headers)));
                 self.allow(action, &self.req.object_arn(), &bucket, tags)
                     .await?;
-                authorized = true;
+                authorized = Some(row.blob.clone());
             }
             let size = u64::try_from(row.size).unwrap_or(0);
             if let Some(status) = preconditions(self.req.headers, &row)? {

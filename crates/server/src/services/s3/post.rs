@@ -3,13 +3,23 @@
 //! which must admit every field; the caller it names is then authorized for `s3:PutObject`
 //! on the key as any request is. The file is streamed to disk only after that.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
 use base64::Engine as _;
 use cognate_s3::post::{PostPolicy, PostRefusal};
+use futures_util::StreamExt as _;
 
 use super::*;
 
 /// The form fields before the file, all together, as S3 limits them.
 const MAX_FIELDS_BYTES: u64 = 20 * 1024;
+/// What each field counts beyond its name and value (its part's boundary and headers), so
+/// that many empty fields are bounded too.
+const FIELD_OVERHEAD: u64 = 64;
+/// The most of the body read before the file starts: the fields, their part headers, and
+/// room for the boundary lines. Past it the form is refused, whatever multer buffers.
+const MAX_PREAMBLE_BYTES: u64 = 2 * MAX_FIELDS_BYTES;
 
 fn malformed_post() -> ApiError {
     err(
@@ -37,37 +47,81 @@ pub(super) async fn post_object(
     body: Body,
 ) -> Result<Response<Body>, ApiError> {
     ctx.outcome.operation = "PostObject".to_owned();
+    if ctx.presented.is_some() {
+        // A form is authenticated by its own fields; another signature beside them would
+        // only confuse what the policy's condition keys describe.
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            "A POST form upload must not also carry an Authorization header or a query-string signature",
+        ));
+    }
     let boundary = multer::parse_boundary(req.header("content-type").unwrap_or(""))
         .map_err(|_| malformed_post())?;
-    let constraints =
-        multer::Constraints::new().size_limit(multer::SizeLimit::new().per_field(MAX_FIELDS_BYTES));
-    let mut form =
-        multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
+    let constraints = multer::Constraints::new().size_limit(
+        multer::SizeLimit::new()
+            .per_field(MAX_FIELDS_BYTES)
+            .for_field("file", s3::MAX_PUT_SIZE),
+    );
+    // Until the file starts, the body may be read only so far: multer buffers a part's
+    // headers without bound, and many tiny fields would grow the list.
+    let file_started = Arc::new(AtomicBool::new(false));
+    let read = Arc::new(AtomicU64::new(0));
+    let (started, seen) = (file_started.clone(), read.clone());
+    let stream = body.into_data_stream().map(move |chunk| {
+        let chunk = chunk?;
+        let before = seen.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        if !started.load(Ordering::Relaxed) && before > MAX_PREAMBLE_BYTES {
+            return Err(axum::Error::new(std::io::Error::other(
+                "the fields before the file are too large",
+            )));
+        }
+        Ok(chunk)
+    });
+    let mut form = multer::Multipart::with_constraints(stream, boundary, constraints);
+    let too_much = || {
+        err(
+            StatusCode::BAD_REQUEST,
+            "MaxPostPreDataLengthExceeded",
+            "Your POST request fields preceding the upload file were too large.",
+        )
+    };
     // Fields (names lower-case) up to the file; S3 ignores what follows it.
     let mut fields: Vec<(String, String)> = vec![("bucket".to_owned(), req.bucket.clone())];
     let mut total = 0u64;
     let file = loop {
-        let Some(field) = form.next_field().await.map_err(|_| malformed_post())? else {
+        let next = form.next_field().await.map_err(|_| {
+            if read.load(Ordering::Relaxed) > MAX_PREAMBLE_BYTES {
+                too_much()
+            } else {
+                malformed_post()
+            }
+        })?;
+        let Some(field) = next else {
             return Err(invalid_argument(
                 "POST requires exactly one file upload per request.",
             ));
         };
         let name = field.name().unwrap_or("").to_ascii_lowercase();
         if name == "file" {
+            file_started.store(true, Ordering::Relaxed);
             break field;
         }
-        let value = field.text().await.map_err(|_| malformed_post())?;
-        total += (name.len() + value.len()) as u64;
+        let value = field.text().await.map_err(|_| too_much())?;
+        total += (name.len() + value.len()) as u64 + FIELD_OVERHEAD;
         if total > MAX_FIELDS_BYTES {
-            return Err(err(
-                StatusCode::BAD_REQUEST,
-                "MaxPostPreDataLengthExceeded",
-                "Your POST request fields preceding the upload file were too large.",
-            ));
+            return Err(too_much());
         }
-        if name != "bucket" {
-            fields.push((name, value));
+        if name == "bucket" {
+            continue;
         }
+        // One value per field: the policy checks and the object keeps the same one.
+        if fields.iter().any(|(k, _)| *k == name) {
+            return Err(invalid_argument(format!(
+                "POST form field {name} appears more than once"
+            )));
+        }
+        fields.push((name, value));
     };
     let Some((_, named)) = fields.iter_mut().find(|(k, _)| k == "key") else {
         return Err(invalid_argument(
@@ -105,6 +159,11 @@ pub(super) async fn post_object(
         };
         let presented =
             presented.map_err(|e| crate::auth::from_sigv4(e).to_error(Protocol::RestXml))?;
+        let version = if presented.legacy.is_some() {
+            "AWS"
+        } else {
+            "AWS4-HMAC-SHA256"
+        };
         let caller = ctx.form_caller(&presented, &policy).await?;
         let document = base64::engine::general_purpose::STANDARD
             .decode(policy.trim())
@@ -117,9 +176,13 @@ pub(super) async fn post_object(
             })?;
         let policy = PostPolicy::parse(&document).map_err(refusal)?;
         policy.admits(&fields, ctx.now).map_err(refusal)?;
-        (Some(caller), Some(policy))
+        (Some(caller), Some((policy, version)))
     } else {
         (None, None)
+    };
+    let (policy, form_version) = match policy {
+        Some((p, v)) => (Some(p), Some(v)),
+        None => (None, None),
     };
     match get("acl").as_deref() {
         None | Some("private" | "bucket-owner-full-control") => {}
@@ -154,6 +217,7 @@ pub(super) async fn post_object(
             headers: &form_headers,
         },
         hash: sigv4::UNSIGNED_PAYLOAD.to_owned(),
+        form: form_version,
     };
     s.check_key()?;
     let bucket = s.bucket().await?;

@@ -191,14 +191,14 @@ impl S3<'_, '_> {
             None => false,
         };
         let bucket = self.bucket().await?;
-        let row = self.requested_row(&bucket).await?;
-        let mut keys = existing_tag_keys(&stored_tags(&decode_headers(&row.headers)));
-        keys.extend(extra);
         let action = if versioned {
             action.replacen("Object", "ObjectVersion", 1)
         } else {
             action.to_owned()
         };
+        let row = self.requested_row(&bucket, &action).await?;
+        let mut keys = existing_tag_keys(&stored_tags(&decode_headers(&row.headers)));
+        keys.extend(extra);
         self.allow(&action, &self.req.object_arn(), &bucket, keys)
             .await?;
         Ok((bucket, row))
