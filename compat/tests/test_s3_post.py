@@ -141,3 +141,20 @@ def test_bucket_policies_see_a_forms_signature_version(server):
     assert code_of(post(v2["url"], v2["fields"])) == (403, "AccessDenied")
     v4 = s3.generate_presigned_post("v4only", "k", ExpiresIn=300)
     assert post(v4["url"], v4["fields"]).status_code == 204
+
+
+def test_form_fields_promising_more_are_kept_or_refused(server):
+    s3 = signer(server, "s3v4")
+    s3.create_bucket(Bucket="promises")
+    tagging = "<Tagging><TagSet><Tag><Key>from</Key><Value>form</Value></Tag></TagSet></Tagging>"
+    signed = s3.generate_presigned_post("promises", "tagged", ExpiresIn=300, Fields={"tagging": tagging},
+                                        Conditions=[{"tagging": tagging}])
+    assert post(signed["url"], signed["fields"]).status_code == 204
+    assert s3.get_object_tagging(Bucket="promises", Key="tagged")["TagSet"] == [{"Key": "from", "Value": "form"}]
+    # A key management service or object lock Cognate cannot keep is refused, not ignored.
+    for field, value, code in [("x-amz-server-side-encryption", "aws:kms", (501, "NotImplemented")),
+                               ("x-amz-object-lock-mode", "COMPLIANCE", (400, "InvalidRequest"))]:
+        signed = s3.generate_presigned_post("promises", "k", ExpiresIn=300, Fields={field: value},
+                                            Conditions=[{field: value}])
+        assert code_of(post(signed["url"], signed["fields"])) == code
+    assert "Contents" not in s3.list_objects_v2(Bucket="promises", Prefix="k")

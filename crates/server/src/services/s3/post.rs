@@ -194,10 +194,20 @@ pub(super) async fn post_object(
             ));
         }
     }
-    // The object's stored headers come from the form, as a PUT's from its headers.
+    // The form's fields stand for a PUT's headers: the object keeps the same ones, and
+    // those promising a protection are refused or kept as a PUT's are.
     let mut form_headers = HeaderMap::new();
     for (name, value) in &fields {
-        let keep = STORED_HEADERS.contains(&name.as_str()) || name.starts_with("x-amz-meta-");
+        let signature = matches!(
+            name.as_str(),
+            "x-amz-algorithm"
+                | "x-amz-credential"
+                | "x-amz-date"
+                | "x-amz-signature"
+                | "x-amz-security-token"
+        );
+        let keep =
+            STORED_HEADERS.contains(&name.as_str()) || (name.starts_with("x-amz-") && !signature);
         if keep
             && let (Ok(n), Ok(v)) = (
                 header::HeaderName::from_bytes(name.as_bytes()),
@@ -220,10 +230,26 @@ pub(super) async fn post_object(
         form: form_version,
     };
     s.check_key()?;
+    refuse_unkept_promises(Op::PutObject, &s.req)?;
+    // Tags come as a `Tagging` document in the `tagging` field.
+    let tags = match get("tagging") {
+        Some(doc) => {
+            let set = s3::xml::tagging(doc.as_bytes()).map_err(|_| malformed_xml())?;
+            s3::tags::check(&set).map_err(tags_error)?;
+            Some(set)
+        }
+        None => None,
+    };
+    let keys = tags.as_deref().map(request_tag_keys).unwrap_or_default();
     let bucket = s.bucket().await?;
-    s.allow("s3:PutObject", &s.req.object_arn(), &bucket, Vec::new())
+    s.allow("s3:PutObject", &s.req.object_arn(), &bucket, keys.clone())
         .await?;
     let mut headers = stored_headers(&form_headers)?;
+    if let Some(set) = &tags {
+        s.allow("s3:PutObjectTagging", &s.req.object_arn(), &bucket, keys)
+            .await?;
+        set_tags(&mut headers, set);
+    }
     let limit = policy
         .as_ref()
         .and_then(PostPolicy::length_range)

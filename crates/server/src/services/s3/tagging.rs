@@ -10,7 +10,7 @@ use super::*;
 /// The stored-headers entry holding an object's tags.
 pub(super) const TAGS_ENTRY: &str = "x-amz-tagging";
 
-fn tags_error(e: TagsInvalid) -> ApiError {
+pub(super) fn tags_error(e: TagsInvalid) -> ApiError {
     match e {
         TagsInvalid::TooMany => err(
             StatusCode::BAD_REQUEST,
