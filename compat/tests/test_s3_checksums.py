@@ -143,3 +143,12 @@ def test_multipart_objects_have_composite_or_full_object_checksums(server):
         with pytest.raises(botocore.exceptions.ClientError) as e:
             s3.create_multipart_upload(Bucket="parts", Key="x", **kw)
         assert error_of(e) == ("InvalidRequest", 400)
+
+
+def test_stored_headers_round_trip_as_sent(server):
+    for s3 in [server.client("s3"), server.client("s3", config=PLAIN)]:
+        s3.create_bucket(Bucket="verbatim")
+        s3.put_object(Bucket="verbatim", Key="k", Body=b"x", ContentEncoding="deflate, gzip",
+                      CacheControl="max-age=60,  public")
+        got = s3.get_object(Bucket="verbatim", Key="k")
+        assert (got["ContentEncoding"], got["CacheControl"]) == ("deflate, gzip", "max-age=60,  public")

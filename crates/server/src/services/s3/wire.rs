@@ -98,16 +98,17 @@ pub(super) fn stored_headers(headers: &HeaderMap) -> Result<Vec<(String, String)
             )));
         };
         let value = if name == "content-encoding" {
-            // aws-chunked describes the upload, not the object.
+            // aws-chunked describes the upload, not the object; the rest is kept as sent.
             let rest: Vec<&str> = value
                 .split(',')
-                .map(str::trim)
-                .filter(|e| !e.eq_ignore_ascii_case("aws-chunked") && !e.is_empty())
+                .filter(|e| !e.trim().eq_ignore_ascii_case("aws-chunked"))
                 .collect();
+            let rest = rest.join(",");
+            let rest = rest.trim();
             if rest.is_empty() {
                 continue;
             }
-            rest.join(",")
+            rest.to_owned()
         } else {
             value.to_owned()
         };
