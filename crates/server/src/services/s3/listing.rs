@@ -127,9 +127,31 @@ pub(super) async fn list(
     Ok(listing)
 }
 
+/// What every listing request gives: `prefix`, `delimiter`, `max-keys`, `encoding-type=url`.
+pub(super) struct ListParams {
+    pub(super) prefix: String,
+    pub(super) delimiter: Option<String>,
+    pub(super) max_keys: i64,
+    pub(super) url: bool,
+}
+
+/// A key or prefix as a listing shows it: percent-encoded under `encoding-type=url`.
+pub(super) fn encode_key(url: bool, s: &str) -> String {
+    if url {
+        utf8_percent_encode(s, KEY_ENCODE).to_string()
+    } else {
+        s.to_owned()
+    }
+}
+
 impl S3<'_, '_> {
-    pub(super) async fn list_objects(&mut self, v2: bool) -> Result<Response<Body>, ApiError> {
-        let bucket = self.bucket().await?;
+    /// Reads a listing's parameters and authorizes `action` on the bucket with S3's listing
+    /// condition keys (`s3:prefix`, `s3:delimiter`, `s3:max-keys`).
+    pub(super) async fn list_params(
+        &self,
+        action: &str,
+        bucket: &Bucket,
+    ) -> Result<ListParams, ApiError> {
         let prefix = self.req.param("prefix").unwrap_or("").to_owned();
         let delimiter = self
             .req
@@ -147,7 +169,7 @@ impl S3<'_, '_> {
             extra.push(("s3:delimiter".to_owned(), vec![d.clone()]));
         }
         extra.push(("s3:max-keys".to_owned(), vec![max_keys.to_string()]));
-        self.allow("s3:ListBucket", &self.req.bucket_arn(), &bucket, extra)
+        self.allow(action, &self.req.bucket_arn(), bucket, extra)
             .await?;
         let url = match self.req.param("encoding-type") {
             None => false,
@@ -158,13 +180,23 @@ impl S3<'_, '_> {
                 ));
             }
         };
-        let enc = |s: &str| -> String {
-            if url {
-                utf8_percent_encode(s, KEY_ENCODE).to_string()
-            } else {
-                s.to_owned()
-            }
-        };
+        Ok(ListParams {
+            prefix,
+            delimiter,
+            max_keys,
+            url,
+        })
+    }
+
+    pub(super) async fn list_objects(&mut self, v2: bool) -> Result<Response<Body>, ApiError> {
+        let bucket = self.bucket().await?;
+        let ListParams {
+            prefix,
+            delimiter,
+            max_keys,
+            url,
+        } = self.list_params("s3:ListBucket", &bucket).await?;
+        let enc = |s: &str| encode_key(url, s);
         let max = usize::try_from(max_keys.min(1000)).unwrap_or(1000);
         let token = self.req.param("continuation-token").map(str::to_owned);
         let after = if v2 {

@@ -291,22 +291,32 @@ impl S3<'_, '_> {
                 return Err(internal(e));
             }
         };
-        let (b, k) = (self.req.bucket.clone(), self.req.key.clone());
-        let location = format!("/{b}/{}", utf8_percent_encode(&k, KEY_ENCODE));
+        Ok(self.completed(&etag, checksum.as_ref(), written.version_id.as_deref()))
+    }
+
+    /// CompleteMultipartUpload's answer.
+    fn completed(
+        &self,
+        etag: &str,
+        checksum: Option<&(ChecksumAlgorithm, String, &str)>,
+        version_id: Option<&str>,
+    ) -> Response<Body> {
+        let (b, k) = (&self.req.bucket, &self.req.key);
+        let location = format!("/{b}/{}", utf8_percent_encode(k, KEY_ENCODE));
         let mut res = xml_response(StatusCode::OK, "CompleteMultipartUploadResult", |w| {
             w.element("Location", &location);
-            w.element("Bucket", &b);
-            w.element("Key", &k);
-            w.element("ETag", &etag);
-            if let Some((algorithm, value, kind)) = &checksum {
+            w.element("Bucket", b);
+            w.element("Key", k);
+            w.element("ETag", etag);
+            if let Some((algorithm, value, kind)) = checksum {
                 w.element(algorithm.element(), value);
                 w.element("ChecksumType", kind);
             }
         });
-        if let Some(id) = &written.version_id {
+        if let Some(id) = version_id {
             set_header(&mut res, "x-amz-version-id", id);
         }
-        Ok(res)
+        res
     }
 
     /// A CompleteMultipartUpload repeated after it succeeded: S3 answers it again when the
@@ -327,18 +337,8 @@ impl S3<'_, '_> {
         if row.etag != etag {
             return None;
         }
-        let (b, k) = (self.req.bucket.clone(), self.req.key.clone());
-        let location = format!("/{b}/{}", utf8_percent_encode(&k, KEY_ENCODE));
-        let mut res = xml_response(StatusCode::OK, "CompleteMultipartUploadResult", |w| {
-            w.element("Location", &location);
-            w.element("Bucket", &b);
-            w.element("Key", &k);
-            w.element("ETag", &etag);
-        });
-        if row.version_id != "null" {
-            set_header(&mut res, "x-amz-version-id", &row.version_id);
-        }
-        Some(Ok(res))
+        let version_id = (row.version_id != "null").then_some(row.version_id.as_str());
+        Some(Ok(self.completed(&etag, None, version_id)))
     }
 
     pub(super) async fn abort_upload(&mut self) -> Result<Response<Body>, ApiError> {

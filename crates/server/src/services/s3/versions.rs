@@ -203,39 +203,12 @@ impl S3<'_, '_> {
 
     pub(super) async fn list_object_versions(&mut self) -> Result<Response<Body>, ApiError> {
         let bucket = self.bucket().await?;
-        let prefix = self.req.param("prefix").unwrap_or("").to_owned();
-        let delimiter = self
-            .req
-            .param("delimiter")
-            .filter(|d| !d.is_empty())
-            .map(str::to_owned);
-        let max_keys = match self.req.param("max-keys") {
-            None => 1000,
-            Some(v) => v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-                invalid_argument("Provided max-keys not an integer or within integer range")
-            })?,
-        };
-        let mut extra = vec![("s3:prefix".to_owned(), vec![prefix.clone()])];
-        if let Some(d) = &delimiter {
-            extra.push(("s3:delimiter".to_owned(), vec![d.clone()]));
-        }
-        extra.push(("s3:max-keys".to_owned(), vec![max_keys.to_string()]));
-        self.allow(
-            "s3:ListBucketVersions",
-            &self.req.bucket_arn(),
-            &bucket,
-            extra,
-        )
-        .await?;
-        let url = match self.req.param("encoding-type") {
-            None => false,
-            Some("url") => true,
-            Some(_) => {
-                return Err(invalid_argument(
-                    "Invalid Encoding Method specified in Request",
-                ));
-            }
-        };
+        let ListParams {
+            prefix,
+            delimiter,
+            max_keys,
+            url,
+        } = self.list_params("s3:ListBucketVersions", &bucket).await?;
         let key_marker = self.req.param("key-marker").unwrap_or("").to_owned();
         let version_marker = self.req.param("version-id-marker").map(str::to_owned);
         let start = match &version_marker {
@@ -284,13 +257,7 @@ impl S3<'_, '_> {
             max,
         )
         .await?;
-        let enc = |s: &str| -> String {
-            if url {
-                utf8_percent_encode(s, KEY_ENCODE).to_string()
-            } else {
-                s.to_owned()
-            }
-        };
+        let enc = |s: &str| encode_key(url, s);
         let owner_id = canonical_id(&bucket.row.account_id);
         let name = self.req.bucket.clone();
         let owner = |w: &mut XmlWriter| {
