@@ -17,6 +17,12 @@ NO_RETRIES = botocore.config.Config(retries={"max_attempts": 1, "mode": "standar
                                     s3={"addressing_style": "path"})
 
 
+def altered(s):
+    """`s` with its last character replaced by another one (never by the same, which a random
+    id ends in now and then)."""
+    return s[:-1] + ("x" if s[-1] != "x" else "y")
+
+
 class Server:
     def __init__(self, data_dir, extra_args=(), env=None):
         self.data_dir = pathlib.Path(data_dir)

@@ -7,6 +7,7 @@ import concurrent.futures
 import botocore.exceptions
 import pytest
 
+from conftest import altered
 from test_sts import error_of
 from test_userpool import PASSWORD, public_client
 
@@ -53,7 +54,7 @@ def test_refresh_without_rotation_gives_new_id_and_access_tokens(any_backend):
 
     assert refused(lambda: refresh(tokens["RefreshToken"])) == (
         ("NotAuthorizedException", 400), f"Client {cid} is configured with secret but ClientSecret was not received")
-    assert refused(lambda: refresh(tokens["RefreshToken"], ClientSecret=client["ClientSecret"][:-1] + "x"))[0] == (
+    assert refused(lambda: refresh(tokens["RefreshToken"], ClientSecret=altered(client["ClientSecret"])))[0] == (
         "NotAuthorizedException", 400)
     assert refused(lambda: refresh(tokens["RefreshToken"][:-2] + "xx", ClientSecret=client["ClientSecret"])) == (
         ("NotAuthorizedException", 400), "Invalid Refresh Token.")

@@ -15,6 +15,7 @@ import jwt
 import pytest
 import requests
 
+from conftest import altered
 from test_sts import error_of
 
 PASSWORD = "Correct-Horse-9"
@@ -322,7 +323,7 @@ def test_user_pool_tags_by_arn_authorized_on_that_pool(server):
     assert idp.list_tags_for_resource(ResourceArn=mine["Arn"])["Tags"] == {"env": "dev"}
     assert idp.describe_user_pool(UserPoolId=mine["Id"])["UserPool"]["UserPoolTags"] == {"env": "dev"}
     with pytest.raises(botocore.exceptions.ClientError) as e:
-        idp.list_tags_for_resource(ResourceArn=mine["Arn"][:-1] + "Z")
+        idp.list_tags_for_resource(ResourceArn=altered(mine["Arn"]))
     assert error_of(e) == ("ResourceNotFoundException", 400)
     # A user allowed to tag one pool, by its ARN, tags that one only.
     iam = server.client("iam")
@@ -687,7 +688,7 @@ def test_pool_mfa_configuration_rules(server):
         UserPoolId=pid, MfaConfiguration="OFF", SoftwareTokenMfaConfiguration={"Enabled": True}))
     refused(lambda: idp.set_user_pool_mfa_config(UserPoolId=pid, MfaConfiguration="OPTIONAL",
                                                  SmsMfaConfiguration={"SmsAuthenticationMessage": "{####}"}))
-    refused(lambda: idp.get_user_pool_mfa_config(UserPoolId=pid[:-1] + "x"), "ResourceNotFoundException")
+    refused(lambda: idp.get_user_pool_mfa_config(UserPoolId=altered(pid)), "ResourceNotFoundException")
     assert idp.get_user_pool_mfa_config(UserPoolId=pid)["MfaConfiguration"] == "OFF"
 
     # With MFA OFF no user sets up a token, so none can be enabled and then skipped silently.
